@@ -1,0 +1,321 @@
+"""kasm.elf, checked against GNU binutils (readelf, objdump, objcopy, nm) and lief's parser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kasm.elf import save_elf, write_elf
+from kasm.image import Image, Mode, Section, Symbol
+
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("readelf", "objdump", "objcopy", "nm")),
+    reason="GNU binutils are the oracle",
+)
+
+CODE16 = b"\xb8\x01\x00\xeb\xfe"  # mov ax, 1; jmp $
+CODE32 = b"\xb8\x01\x00\x00\x00\xeb\xfe"  # mov eax, 1; jmp $
+BASES = {Mode.REAL: 0x7C00, Mode.PROTECTED: 0x100000, Mode.LONG: 0x200000}
+
+
+def full_image(mode: Mode, base: int | None = None) -> Image:
+    base = BASES[mode] if base is None else base
+    code = CODE16 if mode is Mode.REAL else CODE32
+    return Image(
+        base=base,
+        sections=[
+            Section(".text", base, code, align=16),
+            Section(".rodata", base + 0x10, b"hello\0", align=4),
+            Section(".data", base + 0x18, b"\x01\x02\x03\x04", align=4),
+            Section(".bss", base + 0x20, b"", align=16, nobits=True, size_override=0x40),
+        ],
+        symbols=[
+            Symbol("start", base, ".text", is_global=True),
+            Symbol("msg", base + 0x10, ".rodata"),
+            Symbol("counter", base + 0x18, ".data", is_global=True),
+            Symbol("buf", base + 0x20, ".bss"),
+            Symbol("SIZE", 0x1234, None, is_global=True),
+            Symbol("LIMIT", 0x10, None),
+        ],
+        entry=base + len(code) - 2,  # the jmp: e_entry must be the entry, not the base
+        mode=mode,
+    )
+
+
+def text_only(mode: Mode) -> Image:
+    base = BASES[mode]
+    code = CODE16 if mode is Mode.REAL else CODE32
+    sections = [Section(".text", base, code)]
+    return Image(base, sections, [Symbol("start", base, ".text", True)], entry=base, mode=mode)
+
+
+def sparse_image() -> Image:
+    """Page-aligned sections with gaps and a .bss far larger than the file should be."""
+    return Image(
+        base=0x10000,
+        sections=[
+            Section(".text", 0x10000, b"\x90" * 100, align=16),
+            Section(".rodata", 0x11000, b"r" * 5000, align=0x1000),
+            Section(".data", 0x13000, b"d" * 3, align=0x1000),
+            Section(".bss", 0x14000, b"", align=0x1000, nobits=True, size_override=1 << 20),
+        ],
+        symbols=[Symbol("stack_top", 0x14000 + (1 << 20), ".bss", True)],
+        entry=0x10000,
+        mode=Mode.PROTECTED,
+    )
+
+
+def empty_sections_image() -> Image:
+    return Image(
+        base=0x7C00,
+        sections=[
+            Section(".text", 0x7C00, b"\xf4", align=1),
+            Section(".rodata", 0x7C01, b"", align=1),
+            Section(".data", 0x7C01, b"", align=1),
+            Section(".bss", 0x7C01, b"", align=1, nobits=True, size_override=0),
+        ],
+        symbols=[Symbol("end", 0x7C01, ".bss", True)],
+        entry=0x7C00,
+    )
+
+
+ALL_IMAGES = {
+    **{f"full-{m.value}": full_image(m) for m in Mode},
+    **{f"text-only-{m.value}": text_only(m) for m in Mode},
+    "full-real-at-0": full_image(Mode.REAL, 0),  # lief treats address 0 as "pick one"
+    "full-long-higher-half": full_image(Mode.LONG, 0xFFFFFFFF80000000),
+    "sparse": sparse_image(),
+    "empty-sections": empty_sections_image(),
+}
+image_cases = pytest.mark.parametrize("image", ALL_IMAGES.values(), ids=ALL_IMAGES.keys())
+
+
+def run(*cmd: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=True)
+
+
+@pytest.fixture
+def elf_of(tmp_path: Path):
+    def make(image: Image) -> Path:
+        path = tmp_path / "guest.elf"
+        save_elf(image, path)
+        return path
+
+    return make
+
+
+def sections(path: Path) -> dict[str, dict]:
+    """readelf -S, by name."""
+    row = re.compile(
+        r"\[\s*(\d+)\]\s+(\.\S+)\s+(\S+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+[0-9a-f]+"
+        r"\s+([A-Z]*)\s+(\d+)\s+(\d+)\s+(\d+)$"
+    )
+    found = {}
+    for line in run("readelf", "-SW", path).stdout.splitlines():
+        if m := row.search(line):
+            idx, name, kind, addr, off, size, flags, link, info, align = m.groups()
+            found[name] = {
+                "index": int(idx),
+                "type": kind,
+                "addr": int(addr, 16),
+                "offset": int(off, 16),
+                "size": int(size, 16),
+                "flags": flags,
+                "info": int(info),
+                "align": int(align),
+            }
+    return found
+
+
+def loads(path: Path) -> list[tuple[int, int, int, int, int]]:
+    """readelf -l PT_LOADs as (offset, vaddr, paddr, filesz, memsz)."""
+    row = re.compile(r"^\s*LOAD\s+" + r"\s+".join(["(0x[0-9a-f]+)"] * 5))
+    return [
+        tuple(int(g, 16) for g in m.groups())
+        for line in run("readelf", "-lW", path).stdout.splitlines()
+        if (m := row.search(line))
+    ]
+
+
+def symbols(path: Path) -> dict[str, tuple[int, str, str, str]]:
+    """readelf -s as name -> (value, type, binding, ndx)."""
+    row = re.compile(r"^\s*\d+:\s+([0-9a-f]+)\s+\d+\s+(\w+)\s+(\w+)\s+\w+\s+(\w+)\s+(\S+)$")
+    return {
+        m[5]: (int(m[1], 16), m[2], m[3], m[4])
+        for line in run("readelf", "-sW", path).stdout.splitlines()
+        if (m := row.search(line))
+    }
+
+
+@pytest.mark.parametrize("mode", [Mode.REAL, Mode.PROTECTED])
+def test_real_and_protected_images_are_elf32_i386_executables(mode: Mode, elf_of) -> None:
+    header = run("readelf", "-hW", elf_of(full_image(mode))).stdout
+    assert re.search(r"Class:\s+ELF32\n", header)
+    assert re.search(r"Machine:\s+Intel 80386\n", header)
+    assert re.search(r"Type:\s+EXEC ", header)
+
+
+def test_long_mode_image_is_elf64_x86_64_executable(elf_of) -> None:
+    header = run("readelf", "-hW", elf_of(full_image(Mode.LONG))).stdout
+    assert re.search(r"Class:\s+ELF64\n", header)
+    assert re.search(r"Machine:\s+Advanced Micro Devices X86-64\n", header)
+    assert re.search(r"Type:\s+EXEC ", header)
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_entry_point_is_the_image_entry(mode: Mode, elf_of) -> None:
+    image = full_image(mode)
+    assert image.entry != image.base
+    header = run("readelf", "-hW", elf_of(image)).stdout
+    assert re.search(rf"Entry point address:\s+{image.entry:#x}\n", header)
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_sections_keep_names_addresses_alignments_types_and_flags(mode: Mode, elf_of) -> None:
+    image = full_image(mode)
+    found = sections(elf_of(image))
+    expected_flags = {".text": "AX", ".rodata": "A", ".data": "WA", ".bss": "WA"}
+    for s in image.sections:
+        got = found[s.name]
+        assert (got["addr"], got["size"], got["align"]) == (s.address, s.size, s.align), s.name
+        assert got["type"] == ("NOBITS" if s.nobits else "PROGBITS"), s.name
+        assert got["flags"] == expected_flags[s.name], s.name
+    assert [n for n in found if n.startswith(".")][:4] == [s.name for s in image.sections]
+    assert {".symtab", ".strtab", ".shstrtab"} <= found.keys()
+
+
+def test_text_only_image_has_just_text_and_the_tables(elf_of) -> None:
+    found = sections(elf_of(text_only(Mode.REAL)))
+    assert set(found) == {".text", ".symtab", ".strtab", ".shstrtab"}
+    assert len(loads(elf_of(text_only(Mode.REAL)))) == 1
+
+
+@image_cases
+def test_objcopy_binary_equals_image_flat(image: Image, elf_of, tmp_path: Path) -> None:
+    flat = tmp_path / "guest.bin"
+    run("objcopy", "-O", "binary", elf_of(image), flat)
+    assert flat.read_bytes() == image.flat()
+
+
+@image_cases
+def test_loading_the_pt_loads_gives_the_image_and_a_zeroed_bss(image: Image, elf_of) -> None:
+    path = elf_of(image)
+    data = path.read_bytes()
+    segments = loads(path)
+    assert segments == sorted(segments, key=lambda s: s[1])
+    low = min(s.address for s in image.sections)
+    memory = bytearray(image.memory_end - low)
+    for offset, vaddr, paddr, filesz, memsz in segments:
+        assert paddr == vaddr
+        assert filesz <= memsz
+        assert low <= vaddr and vaddr + memsz <= image.memory_end  # no ELF headers loaded
+        memory[vaddr - low : vaddr - low + filesz] = data[offset : offset + filesz]
+    assert max(v + m for _, v, _, _, m in segments) == image.memory_end
+    flat = image.flat()
+    assert memory[: len(flat)] == flat
+    assert not any(memory[len(flat) :])
+
+
+def test_bss_takes_memory_but_no_file_space(elf_of) -> None:
+    image = sparse_image()
+    path = elf_of(image)
+    assert path.stat().st_size < 64 * 1024
+    *_, (offset, vaddr, _, filesz, memsz) = loads(path)
+    assert (vaddr, filesz, memsz) == (0x14000, 0, 1 << 20)
+    assert sections(path)[".bss"]["offset"] == offset  # where ld puts it, inside its PT_LOAD
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_symbols_keep_values_bindings_and_sections(mode: Mode, elf_of) -> None:
+    image = full_image(mode)
+    path = elf_of(image)
+    index = {name: str(s["index"]) for name, s in sections(path).items()}
+    found = symbols(path)
+    assert len(found) == len(image.symbols)
+    for s in image.symbols:
+        value, kind, binding, ndx = found[s.name]
+        assert value == s.value, s.name
+        assert kind == "NOTYPE"
+        assert binding == ("GLOBAL" if s.is_global else "LOCAL"), s.name
+        assert ndx == ("ABS" if s.section is None else index[s.section]), s.name
+
+
+def test_nm_classifies_symbols_by_section_and_binding(elf_of) -> None:
+    lines = run("nm", elf_of(full_image(Mode.REAL))).stdout.splitlines()
+    listed = {name: letter for _, letter, name in map(str.split, lines)}
+    expected = {"start": "T", "msg": "r", "counter": "D", "buf": "b", "SIZE": "A", "LIMIT": "a"}
+    assert listed == expected
+
+
+def test_symtab_sh_info_is_one_past_the_last_local(elf_of) -> None:
+    image = full_image(Mode.PROTECTED)
+    locals_ = sum(not s.is_global for s in image.symbols)
+    assert sections(elf_of(image))[".symtab"]["info"] == 1 + locals_
+
+
+def test_empty_sections_are_kept_without_program_headers(elf_of) -> None:
+    image = empty_sections_image()
+    path = elf_of(image)
+    found = sections(path)
+    for name in (".rodata", ".data", ".bss"):
+        assert (found[name]["addr"], found[name]["size"]) == (0x7C01, 0)
+    assert [load[1:] for load in loads(path)] == [(0x7C00, 0x7C00, 1, 1)]
+    assert symbols(path)["end"] == (0x7C01, "NOTYPE", "GLOBAL", str(found[".bss"]["index"]))
+
+
+@image_cases
+def test_readelf_and_objdump_read_it_without_warnings(image: Image, elf_of) -> None:
+    path = elf_of(image)
+    readelf = run("readelf", "-a", "-W", path)
+    assert readelf.stderr == ""
+    assert "warning" not in readelf.stdout.lower()
+    mode16 = ["-M", "i8086"] if image.mode is Mode.REAL else []
+    assert run("objdump", "-d", *mode16, path).stderr == ""
+    assert run("nm", path).stderr == ""
+
+
+def test_objdump_disassembles_16_bit_code_at_its_address(elf_of) -> None:
+    listing = run("objdump", "-d", "-M", "i8086", elf_of(full_image(Mode.REAL))).stdout
+    assert "00007c00 <start>:" in listing
+    assert re.search(r"7c00:\s+b8 01 00\s+mov\s+\$0x1,%ax", listing)
+    assert re.search(r"7c03:\s+eb fe\s+jmp\s+7c03", listing)
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_lief_parses_it_back(mode: Mode) -> None:
+    import lief
+
+    image = full_image(mode)
+    elf = lief.ELF.parse(write_elf(image))
+    assert elf is not None
+    assert elf.entrypoint == image.entry
+    for s in image.sections:
+        placed = elf.get_section(s.name)
+        assert (placed.virtual_address, placed.size) == (s.address, s.size)
+        if not s.nobits:
+            assert bytes(placed.content) == s.data
+    assert {s.name: s.value for s in elf.symtab_symbols if s.name} == {
+        s.name: s.value for s in image.symbols
+    }
+
+
+def test_same_image_gives_the_same_bytes() -> None:
+    assert write_elf(full_image(Mode.LONG)) == write_elf(full_image(Mode.LONG))
+
+
+def test_symbol_in_unknown_section_is_rejected() -> None:
+    image = text_only(Mode.REAL)
+    image.symbols.append(Symbol("lost", 0x7C00, ".init"))
+    with pytest.raises(ValueError, match="lost"):
+        write_elf(image)
+
+
+def test_importing_the_module_leaves_lief_unloaded() -> None:
+    """lief takes most of a second to import; the CLI imports kasm.elf at startup."""
+    code = "import sys, kasm.elf; sys.exit('lief' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
