@@ -1,0 +1,38 @@
+# The README's commands. Each creates/updates .venv itself, so a fresh machine needs only python3.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint bench bench-smoke fuzz clean
+
+$(BIN)/kasm: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-deps: $(BIN)/kasm
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: $(BIN)/kasm
+	$(BIN)/kasm run examples/multiplication.S
+
+test: $(VENV)/.test-deps
+	$(BIN)/ruff check kasm vmm tests bench
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check kasm vmm tests bench
+
+bench: $(VENV)/.test-deps
+	$(BIN)/python bench/run.py
+
+bench-smoke: $(VENV)/.test-deps
+	$(BIN)/python bench/run.py --smoke
+
+fuzz: $(VENV)/.test-deps
+	$(BIN)/python -m pytest -q tests/test_fuzz_guests.py --fuzz-examples=10000 -s
+
+clean:
+	rm -rf $(VENV) build *.egg-info bench/build

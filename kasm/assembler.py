@@ -1,0 +1,670 @@
+"""The streamer and layout: statements become fragments; relaxation fixes their sizes.
+
+Like GNU as (and LLVM's MC layer), a section is a list of fragments: fixed bytes with
+fixups, each optionally followed by one variable part (a relaxable branch, an alignment, a
+`.space`/`.org` whose size is not known yet). Labels sit at (fragment, offset), so the
+difference of two labels in one fragment is a constant while parsing, exactly when GNU as
+treats it as one; that decides which encoding an instruction gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+from . import expr
+from .diagnostics import AsmError, DiagnosticLog, Location
+from .encoder import (
+    PLACEHOLDERS,
+    BranchForm,
+    Keystone,
+    branch_form,
+    gnu_fixups,
+    is_relative_branch,
+    nop_fill,
+    prefix_bytes,
+)
+from .expr import Unknown, Value
+from .operands import Instruction, Operand
+
+CODE_SECTIONS = (".text",)
+KNOWN_SECTIONS = (".text", ".rodata", ".data", ".bss")
+
+
+@dataclass
+class Fixup:
+    """A field whose value is only known after layout or linking."""
+
+    offset: int  # within the fragment's fixed bytes
+    width: int  # bytes
+    node: expr.Node
+    loc: Location
+    pcrel_end: int | None = None  # PC-relative: offset (in fragment) the CPU counts from
+    signed: bool | None = None  # None: either signed or unsigned fits (GNU "bitfield")
+
+
+@dataclass
+class Branch:
+    form: BranchForm
+    target: expr.Node
+    loc: Location
+    long: bool = False
+
+    def size(self) -> int:
+        if self.long:
+            assert self.form.long is not None
+            return len(self.form.long) + self.form.long_width
+        assert self.form.short is not None
+        return len(self.form.short) + 1
+
+
+@dataclass
+class Align:
+    alignment: int
+    fill: int | None  # None: NOPs in code, zeros in data
+    max_skip: int | None
+    code: bool
+    fill_size: int = 1
+
+
+@dataclass
+class Space:
+    count: expr.Node
+    fill: int
+    loc: Location
+    is_org: bool = False  # .org: count is the target offset
+
+
+@dataclass
+class Fragment:
+    section: str
+    index: int  # unique id, the parse-time base of labels inside it
+    data: bytearray = field(default_factory=bytearray)
+    fixups: list[Fixup] = field(default_factory=list)
+    var: Branch | Align | Space | None = None
+    address: int = 0  # section-relative, set by layout
+    var_size: int = 0
+
+    @property
+    def base(self) -> Hashable:
+        return ("frag", self.index)
+
+
+@dataclass
+class SymbolDef:
+    name: str
+    loc: Location
+    frag: Fragment | None = None  # labels
+    offset: int = 0
+    node: expr.Node | None = None  # .equ/.set
+    is_global: bool = False
+    is_set: bool = False
+
+
+@dataclass
+class SectionState:
+    name: str
+    frags: list[Fragment]
+    align: int = 1
+
+    @property
+    def is_code(self) -> bool:
+        return self.name == ".text" or self.name.startswith(".text.")
+
+    @property
+    def nobits(self) -> bool:
+        return self.name == ".bss" or self.name.startswith(".bss.")
+
+
+@dataclass
+class ObjectSection:
+    name: str
+    data: bytes
+    align: int
+    nobits: bool
+    size: int
+    fixups: list[tuple[int, Fixup]]  # (offset in section, fixup)
+
+
+class Assembler(expr.Env):
+    """Receives statements from the parser (the streamer) and lays the sections out."""
+
+    def __init__(self, log: DiagnosticLog, keystone: Keystone | None = None):
+        self.log = log
+        self.ks = keystone or Keystone()
+        self.sections: dict[str, SectionState] = {}
+        self.symbols: dict[str, SymbolDef] = {}
+        self.globals: dict[str, Location] = {}
+        self._frag_count = 0
+        self.frag_by_index: dict[int, Fragment] = {}
+        self.bits = 16
+        self.first_code_bits: int | None = None
+        self.section_stack: list[tuple[str, str | None]] = []
+        self.previous: str | None = None
+        self.current = self._section(".text")
+        self._local_counts: dict[int, int] = {}
+        self._set_versions: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ sections
+    def _new_frag(self, section: str) -> Fragment:
+        self._frag_count += 1
+        frag = Fragment(section, self._frag_count)
+        self.frag_by_index[frag.index] = frag
+        return frag
+
+    def _section(self, name: str) -> SectionState:
+        sec = self.sections.get(name)
+        if sec is None:
+            sec = SectionState(name, [self._new_frag(name)])
+            self.sections[name] = sec
+        return sec
+
+    def switch_section(self, name: str) -> None:
+        if name != self.current.name:
+            self.previous = self.current.name
+        self.current = self._section(name)
+
+    @property
+    def frag(self) -> Fragment:
+        return self.current.frags[-1]
+
+    def _close_frag(self, var: Branch | Align | Space) -> None:
+        self.frag.var = var
+        self.current.frags.append(self._new_frag(self.current.name))
+
+    def set_mode(self, bits: int) -> None:
+        self.bits = bits
+        if self.first_code_bits is None:
+            self.first_code_bits = bits
+
+    # ------------------------------------------------------------------ symbols
+    def define_label(self, name: str, loc: Location) -> None:
+        if name.isdigit():
+            n = int(name)
+            self._local_counts[n] = self._local_counts.get(n, 0) + 1
+            name = f"{n}\x02{self._local_counts[n]}"
+        old = self.symbols.get(name)
+        if old is not None and (old.frag is not None or old.node is not None):
+            raise AsmError(
+                f"symbol '{name}' is already defined (at {old.loc.file}:{old.loc.line})", loc)
+        sym = SymbolDef(name, loc, frag=self.frag, offset=len(self.frag.data))
+        if name in self.globals:
+            sym.is_global = True
+        self.symbols[name] = sym
+
+    def assign(self, name: str, node: expr.Node, loc: Location, redefinable: bool,
+               equiv: bool = False) -> None:
+        node = self.bind(node, loc)
+        old = self.symbols.get(name)
+        if old is not None and (old.frag is not None or old.node is not None):
+            if equiv or not old.is_set or not redefinable:
+                raise AsmError(
+                    f"symbol '{name}' is already defined (at {old.loc.file}:{old.loc.line})",
+                    loc)
+        sym = SymbolDef(name, loc, node=node, is_set=redefinable)
+        sym.is_global = name in self.globals
+        self.symbols[name] = sym
+        if redefinable:
+            # each .set is its own definition; references made now keep meaning this one
+            version = self._set_versions.get(name, -1) + 1
+            self._set_versions[name] = version
+            self.symbols[f"{name}\x03{version}"] = sym
+
+    def declare_global(self, name: str, loc: Location) -> None:
+        self.globals.setdefault(name, loc)
+        if name in self.symbols:
+            self.symbols[name].is_global = True
+
+    def bind(self, node: expr.Node, loc: Location) -> expr.Node:
+        """Fix what an expression means here: `.`, `1b`/`1f`, and `.set` versions."""
+        kind = node[0]
+        if kind == "dot":
+            return ("at", self.frag.index, len(self.frag.data))
+        if kind == "local":
+            n, direction = node[1], node[2]
+            count = self._local_counts.get(n, 0)
+            if direction == "b":
+                if count == 0:
+                    raise AsmError(f"no previous definition of local label '{n}'",
+                                   loc.with_col(loc.col + node[3]))
+                return ("sym", f"{n}\x02{count}", node[3])
+            return ("sym", f"{n}\x02{count + 1}", node[3])
+        if kind == "sym":
+            version = self._set_versions.get(node[1])
+            sym = self.symbols.get(node[1])
+            if version is not None and sym is not None and sym.is_set:
+                # bind to the definition in force now; a later .set makes a new one
+                return ("setref", node[1], version, node[2])
+            return node
+        if kind == "un":
+            return ("un", node[1], self.bind(node[2], loc))
+        if kind == "bin":
+            return ("bin", node[1], self.bind(node[2], loc), self.bind(node[3], loc))
+        return node
+
+    # expr.Env for parse time: labels are (fragment, offset)
+    def symbol(self, name: str, loc: Location | None) -> Value:
+        sym = self.symbols.get(name)
+        if sym is None:
+            raise Unknown()
+        if sym.frag is not None:
+            return Value(sym.offset, ((sym.frag.base, 1),))
+        assert sym.node is not None
+        return self._eval_equ(sym, self, loc)
+
+    def _eval_equ(self, sym: SymbolDef, env: expr.Env, loc: Location | None) -> Value:
+        if getattr(sym, "_busy", False):
+            raise AsmError(f"symbol '{sym.name}' is defined in terms of itself", sym.loc)
+        sym._busy = True  # type: ignore[attr-defined]
+        try:
+            return evaluate(sym.node, env, sym.loc)
+        finally:
+            sym._busy = False  # type: ignore[attr-defined]
+
+    def local(self, number: int, direction: str, loc: Location | None) -> Value:
+        raise AssertionError("local labels are bound before evaluation")
+
+    def dot(self) -> Value:
+        return Value(len(self.frag.data), ((self.frag.base, 1),))
+
+    def at(self, frag_index: int, offset: int) -> Value:
+        return Value(offset, ((("frag", frag_index), 1),))
+
+    def setref(self, name: str, version: int, loc: Location | None) -> Value:
+        return self._eval_equ(self.symbols[f"{name}\x03{version}"], self, loc)
+
+    def try_const(self, node: expr.Node, loc: Location) -> int | None:
+        """The value now if it is an absolute constant now, else None (decided at link)."""
+        try:
+            v = evaluate(self.bind(node, loc), self, loc)
+        except Unknown:
+            return None
+        return v.const if v.is_const else None
+
+    def const(self, node: expr.Node, loc: Location, what: str = "value") -> int:
+        v = self.try_const(node, loc)
+        if v is None:
+            raise AsmError(f"{what} must be an absolute expression known at this point", loc)
+        return v
+
+    # ------------------------------------------------------------------ emission
+    def emit_bytes(self, data: bytes) -> None:
+        self.frag.data += data
+
+    def emit_value(self, node: expr.Node, width: int, loc: Location) -> None:
+        """`.byte/.word/.long/.quad`: a constant now, or a fixup resolved at link."""
+        value = self.try_const(node, loc)
+        if value is not None:
+            self.frag.data += _to_bytes(value, width, loc, self.log)
+            return
+        self.frag.fixups.append(Fixup(len(self.frag.data), width, self.bind(node, loc), loc))
+        self.frag.data += bytes(width)
+
+    def emit_align(self, alignment: int, fill: int | None, max_skip: int | None,
+                   fill_size: int, loc: Location) -> None:
+        if alignment <= 0 or alignment & (alignment - 1):
+            raise AsmError(f"alignment {alignment} is not a power of 2", loc)
+        self.current.align = max(self.current.align, alignment)
+        self._close_frag(Align(alignment, fill, max_skip, self.current.is_code, fill_size))
+
+    def emit_space(self, count: expr.Node, fill: int, loc: Location) -> None:
+        n = self.try_const(count, loc)
+        if n is not None:
+            if n < 0:
+                self.log.warning(f".space/.fill count {n} is negative; nothing emitted", loc)
+                return
+            self.frag.data += bytes([fill & 0xFF]) * n
+            return
+        self._close_frag(Space(self.bind(count, loc), fill, loc))
+
+    def emit_org(self, target: expr.Node, fill: int, loc: Location) -> None:
+        self._close_frag(Space(self.bind(target, loc), fill, loc, is_org=True))
+
+    def emit_instruction(self, insn: Instruction) -> None:
+        if self.current.nobits and insn.mnemonic:
+            raise AsmError(f"instruction '{insn.mnemonic}' in section {self.current.name} "
+                           "(which holds no data)", insn.loc)
+        bits = self.bits
+        pre = prefix_bytes(insn.prefixes, bits)
+        if not insn.mnemonic:
+            self.frag.data += pre
+            return
+        if is_relative_branch(insn):
+            form = branch_form(insn.mnemonic, bits, insn.loc)
+            assert form is not None
+            self.frag.data += pre
+            target = self.bind(insn.operands[0].disp, insn.loc)
+            branch = Branch(form, target, insn.loc, long=form.short is None)
+            self._close_frag(branch)
+            return
+        if insn.mnemonic in ("ljmp", "lcall", "ljmpw", "ljmpl", "lcallw", "lcalll") or (
+            insn.mnemonic in ("jmp", "call") and len(insn.operands) == 2
+        ):
+            self._emit_far(insn, pre)
+            return
+        self._emit_encoded(insn, pre)
+
+    def _emit_far(self, insn: Instruction, pre: bytes) -> None:
+        """`ljmp $seg, $offset`: keystone can't; GNU writes ea/9a offset then selector."""
+        ops = insn.operands
+        if len(ops) != 2 or any(o.kind != "imm" for o in ops):
+            if len(ops) == 1 and ops[0].star:
+                self._emit_encoded(insn, pre)
+                return
+            raise AsmError(f"'{insn.mnemonic}' takes '$segment, $offset' or '*address'",
+                           insn.loc)
+        if self.bits == 64:
+            raise AsmError(f"far '{insn.mnemonic} $seg, $offset' is invalid in 64-bit mode",
+                           insn.loc)
+        suffix = insn.mnemonic[-1] if insn.mnemonic[-1] in "wl" and \
+            insn.mnemonic not in ("call",) else ""
+        width = {"w": 16, "l": 32}.get(suffix, self.bits)
+        opcode = 0xEA if "jmp" in insn.mnemonic else 0x9A
+        data = bytearray(pre)
+        if width != self.bits:
+            data.append(0x66)
+        data.append(opcode)
+        self.frag.data += data
+        self._emit_field(ops[1].disp, width // 8, insn.loc)
+        self._emit_field(ops[0].disp, 2, insn.loc)
+
+    def _emit_field(self, node: expr.Node | None, width: int, loc: Location) -> None:
+        assert node is not None
+        self.emit_value(node, width, loc)
+
+    def _emit_encoded(self, insn: Instruction, pre: bytes) -> None:
+        bits = self.bits
+        values: list[str | None] = []
+        deferred: list[int] = []
+        for i, op in enumerate(insn.operands):
+            if op.disp is None:
+                values.append(None)
+                continue
+            v = None if op.is_rip_relative else self.try_const(op.disp, insn.loc)
+            if v is None:
+                deferred.append(i)
+                values.append(None)
+            else:
+                values.append(_hex(v))
+        mnemonic = _gnu_mnemonic(insn, bits, values)
+        if not deferred:
+            text = _render(mnemonic, insn.operands, values)
+            code = self._keystone(bits, text, insn, mnemonic)
+            self.frag.data += pre + gnu_fixups(code, insn, bits, text)
+            return
+        start = len(self.frag.data) + len(pre)
+        code, fields = self._encode_with_placeholders(insn, mnemonic, values, deferred)
+        self.frag.data += pre + code
+        end = len(self.frag.data)
+        for i, (offset, width) in zip(deferred, fields):
+            op = insn.operands[i]
+            node = self.bind(op.disp, insn.loc)
+            pcrel = end if op.is_rip_relative else None
+            signed = True if op.is_rip_relative else None
+            self.frag.fixups.append(Fixup(start + offset, width, node, insn.loc, pcrel, signed))
+
+    def _keystone(self, bits: int, text: str, insn: Instruction, mnemonic: str) -> bytes:
+        try:
+            return self.ks.encode(bits, text, insn.loc)
+        except AsmError:
+            # GNU sizes an immediate-to-memory instruction without a suffix by the mode
+            if mnemonic == insn.mnemonic and _needs_default_suffix(insn):
+                suffix = {16: "w", 32: "l", 64: "l"}[bits]
+                retry = text.replace(mnemonic, mnemonic + suffix, 1)
+                code = self.ks.encode(bits, retry, insn.loc)
+                self.log.warning(f"no instruction size suffix given; using '{mnemonic + suffix}'"
+                                 f" (as GNU as does in {bits}-bit mode)", insn.loc)
+                return code
+            raise
+
+    def _encode_with_placeholders(
+        self, insn: Instruction, mnemonic: str, values: list[str | None], deferred: list[int]
+    ) -> tuple[bytes, list[tuple[int, int]]]:
+        """Encode with placeholder numbers and find where each label-valued field sits."""
+        bits = self.bits
+        widths = []
+        for i in deferred:
+            op = insn.operands[i]
+            if op.kind == "mem" and bits == 16 and not any(
+                r in op.base_index for r in ("%e", "%r")
+            ):
+                widths.append((2, 1))
+            else:
+                widths.append((4, 2, 1))
+        last_error: AsmError | None = None
+        for choice in _width_choices(widths):
+            trial = list(values)
+            for i, w in zip(deferred, choice):
+                trial[i] = _hex(PLACEHOLDERS[w][0])
+            text = _render(mnemonic, insn.operands, trial)
+            try:
+                base_code = gnu_fixups(self._keystone(bits, text, insn, mnemonic), insn, bits, text)
+            except AsmError as e:
+                last_error = e
+                continue
+            fields = []
+            ok = True
+            for i, w in zip(deferred, choice):
+                alt = list(trial)
+                alt[i] = _hex(PLACEHOLDERS[w][1])
+                alt_text = _render(mnemonic, insn.operands, alt)
+                alt_code = gnu_fixups(self._keystone(bits, alt_text, insn, mnemonic), insn, bits,
+                                      alt_text)
+                diff = [k for k in range(len(base_code)) if base_code[k] != alt_code[k]] \
+                    if len(alt_code) == len(base_code) else []
+                if not diff or diff != list(range(diff[0], diff[-1] + 1)):
+                    ok = False
+                    break
+                fields.append((diff[0], len(diff)))
+            if ok:
+                code = bytearray(base_code)
+                for offset, width in fields:
+                    code[offset:offset + width] = bytes(width)
+                return bytes(code), fields
+        raise last_error or AsmError(f"cannot encode '{insn.mnemonic}' with a label operand",
+                                     insn.loc)
+
+    # ------------------------------------------------------------------ layout
+    def finish(self) -> dict[str, ObjectSection]:
+        """Relax branches, size alignments, resolve in-section fields; return sections."""
+        final_bits = self.bits
+        out: dict[str, ObjectSection] = {}
+        for sec in self.sections.values():
+            self._relax(sec)
+            out[sec.name] = self._write(sec, final_bits)
+        return out
+
+    def _relax(self, sec: SectionState) -> None:
+        env = _LayoutEnv(self, sec.name)
+        for _ in range(1000):
+            addr = 0
+            for frag in sec.frags:
+                frag.address = addr
+                addr += len(frag.data)
+                frag.var_size = self._var_size(frag, addr, env)
+                addr += frag.var_size
+            grew = False
+            for frag in sec.frags:
+                var = frag.var
+                if isinstance(var, Branch) and not var.long:
+                    disp = self._branch_disp(frag, var, env, short=True)
+                    if disp is None or not -128 <= disp <= 127:
+                        if var.form.long is None:
+                            continue  # loop/jcxz: reported when written
+                        var.long = True
+                        grew = True
+            if not grew:
+                return
+        raise AsmError(f"layout of section {sec.name} does not settle", None)
+
+    def _var_size(self, frag: Fragment, addr: int, env: _LayoutEnv) -> int:
+        var = frag.var
+        if var is None:
+            return 0
+        if isinstance(var, Branch):
+            return var.size()
+        if isinstance(var, Align):
+            pad = -addr % var.alignment
+            if var.max_skip is not None and pad > var.max_skip:
+                return 0
+            return pad
+        try:
+            v = evaluate(var.count, env, var.loc)
+        except Unknown:
+            raise AsmError("size is not known (undefined symbol)", var.loc) from None
+        base = v.single_base()
+        if var.is_org:
+            if not (v.is_const or base == ("sec", frag.section)):
+                raise AsmError(".org target must be in the current section", var.loc)
+            target = v.const
+            if target < addr:
+                raise AsmError(f".org 0x{target:x} moves the location counter backwards "
+                               f"(already at 0x{addr:x})", var.loc)
+            return target - addr
+        if not v.is_const:
+            raise AsmError("space size must be an absolute expression", var.loc)
+        return max(v.const, 0)
+
+    def _branch_disp(self, frag: Fragment, br: Branch, env: _LayoutEnv,
+                     short: bool) -> int | None:
+        """Displacement to the target if it is in this section, else None."""
+        try:
+            v = evaluate(br.target, env, br.loc)
+        except (Unknown, AsmError):
+            return None
+        if v.single_base() != ("sec", frag.section):
+            return None
+        end = frag.address + len(frag.data) + br.size()
+        return v.const - end
+
+    def _write(self, sec: SectionState, final_bits: int) -> ObjectSection:
+        env = _LayoutEnv(self, sec.name)
+        data = bytearray()
+        fixups: list[tuple[int, Fixup]] = []
+        for frag in sec.frags:
+            assert len(data) == frag.address
+            data += frag.data
+            fixups += [(frag.address + f.offset, f) for f in frag.fixups]
+            var = frag.var
+            if var is None:
+                continue
+            if isinstance(var, Branch):
+                data += self._write_branch(frag, var, env, fixups, len(data))
+            elif isinstance(var, Align):
+                if var.fill is not None:
+                    pattern = var.fill.to_bytes(var.fill_size, "little", signed=var.fill < 0)
+                    data += (pattern * (frag.var_size // var.fill_size + 1))[: frag.var_size]
+                elif var.code:
+                    data += nop_fill(frag.var_size, final_bits)
+                else:
+                    data += bytes(frag.var_size)
+            else:
+                data += bytes([var.fill & 0xFF]) * frag.var_size
+        size = len(data)
+        if sec.nobits:
+            if any(data):
+                raise AsmError(f"section {sec.name} holds no data, but non-zero data was "
+                               "written to it", None)
+            data = bytearray()
+        return ObjectSection(sec.name, bytes(data), sec.align, sec.nobits, size, fixups)
+
+    def _write_branch(self, frag: Fragment, br: Branch, env: _LayoutEnv,
+                      fixups: list[tuple[int, Fixup]], at: int) -> bytes:
+        disp = self._branch_disp(frag, br, env, short=not br.long)
+        if not br.long:
+            assert br.form.short is not None
+            if disp is None or not -128 <= disp <= 127:
+                where = "is not in this section" if disp is None else f"is {disp} bytes away"
+                raise AsmError(f"jump target out of range: the target {where}, "
+                               "this instruction reaches -128..127", br.loc)
+            return br.form.short + (disp & 0xFF).to_bytes(1, "little")
+        assert br.form.long is not None
+        width = br.form.long_width
+        opcode = br.form.long
+        if disp is not None:
+            return opcode + _to_bytes(disp, width, br.loc, self.log, signed=True)
+        end = len(opcode) + width
+        fixups.append((at + len(opcode), Fixup(0, width, br.target, br.loc,
+                                                pcrel_end=end - len(opcode), signed=None)))
+        return opcode + bytes(width)
+
+
+class _LayoutEnv(expr.Env):
+    """Symbols as section-relative addresses, during layout of one section."""
+
+    def __init__(self, asm: Assembler, section: str):
+        self.asm = asm
+        self.section = section
+
+    def symbol(self, name: str, loc: Location | None) -> Value:
+        sym = self.asm.symbols.get(name)
+        if sym is None:
+            raise Unknown()
+        if sym.frag is not None:
+            return Value(sym.frag.address + sym.offset, ((("sec", sym.frag.section), 1),))
+        return self.asm._eval_equ(sym, self, loc)
+
+    def local(self, number: int, direction: str, loc: Location | None) -> Value:
+        raise AssertionError("bound")
+
+    def dot(self) -> Value:
+        raise AssertionError("bound")
+
+    def at(self, frag_index: int, offset: int) -> Value:
+        frag = self.asm.frag_by_index[frag_index]
+        return Value(frag.address + offset, ((("sec", frag.section), 1),))
+
+    def setref(self, name: str, version: int, loc: Location | None) -> Value:
+        return self.asm._eval_equ(self.asm.symbols[f"{name}\x03{version}"], self, loc)
+
+
+evaluate = expr.evaluate
+
+
+def _to_bytes(value: int, width: int, loc: Location, log: DiagnosticLog,
+              signed: bool | None = None) -> bytes:
+    bits = width * 8
+    lo = -(1 << (bits - 1)) if signed is not False else 0
+    hi = (1 << bits) - 1 if signed is not True else (1 << (bits - 1)) - 1
+    if not lo <= value <= hi and width < 8:
+        log.warning(f"value 0x{value & ((1 << 64) - 1):x} truncated to "
+                    f"0x{value & ((1 << bits) - 1):x}", loc)
+    return (value & ((1 << bits) - 1)).to_bytes(width, "little")
+
+
+def _hex(v: int) -> str:
+    return f"-0x{-v:x}" if v < 0 else f"0x{v:x}"
+
+
+def _render(mnemonic: str, operands: list[Operand], values: list[str | None]) -> str:
+    if not operands:
+        return mnemonic
+    return mnemonic + " " + ", ".join(op.render(v) for op, v in zip(operands, values))
+
+
+def _width_choices(widths: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    choices: list[tuple[int, ...]] = [()]
+    for options in widths:
+        choices = [c + (w,) for c in choices for w in options]
+    return choices
+
+
+_REG64 = {"%rax", "%rbx", "%rcx", "%rdx", "%rsi", "%rdi", "%rsp", "%rbp"} | {
+    f"%r{i}" for i in range(8, 16)}
+
+
+def _gnu_mnemonic(insn: Instruction, bits: int, values: list[str | None]) -> str:
+    """GNU's choice where keystone picks another form: `mov $imm32, %r64` sign-extends."""
+    ops = insn.operands
+    if bits == 64 and insn.mnemonic == "mov" and len(ops) == 2 and ops[0].kind == "imm" \
+            and ops[1].kind == "reg" and ops[1].reg in _REG64:
+        v = values[0]
+        if v is None or -(1 << 31) <= int(v, 16) < (1 << 31):
+            return "movq"
+    return insn.mnemonic
+
+
+def _needs_default_suffix(insn: Instruction) -> bool:
+    ops = insn.operands
+    return bool(ops) and not any(o.kind == "reg" for o in ops) and any(
+        o.kind == "imm" for o in ops) and any(o.kind == "mem" for o in ops)

@@ -1,0 +1,59 @@
+"""The pipeline: source → preprocess → statements → assemble → link → Image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .assembler import Assembler
+from .diagnostics import AsmError, Diagnostic, DiagnosticLog, SourceError
+from .image import Image
+from .lexer import SourceLines, split_statements
+from .parser import Parser
+from .preprocess import PACKAGE_INCLUDE, needs_preprocessing, preprocess
+
+DEFAULT_BASE = 0x1000
+
+
+@dataclass
+class BuildResult:
+    image: Image
+    warnings: list[Diagnostic] = field(default_factory=list)
+    inputs: list[Path] = field(default_factory=list)  # every file the build read
+
+
+def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_BASE,
+                 include_dirs: list[Path] | None = None, defines: dict[str, str] | None = None,
+                 cpp: bool | None = None) -> BuildResult:
+    """Assemble and link source text. Raises SourceError with every diagnostic found."""
+    log = DiagnosticLog()
+    here = Path(filename).parent if filename != "<string>" else Path.cwd()
+    dirs = [here, *(include_dirs or []), PACKAGE_INCLUDE]
+    sources = SourceLines()
+    sources.add(filename, text)
+    inputs: list[Path] = []
+    try:
+        if cpp is None:
+            cpp = not filename.endswith(".s")
+        if cpp and needs_preprocessing(text):
+            text, inputs = preprocess(text, filename, dirs, defines)
+        statements = split_statements(text, filename, sources)
+        asm = Assembler(log)
+        parser = Parser(asm, log, sources, include_dirs=dirs[1:])
+        parser.run(statements)
+        inputs += parser.included
+        log.check()
+        objects = asm.finish()
+        from .linker import link
+
+        image = link(asm, objects, base, log)
+    except AsmError as e:
+        log.items.append(Diagnostic("error", e.message, e.loc))
+        raise SourceError(log.items) from None
+    return BuildResult(image, log.warnings, inputs)
+
+
+def build_file(path: str | Path, **kwargs: object) -> BuildResult:
+    path = Path(path)
+    text = path.read_text(errors="replace")
+    return build_source(text, str(path), **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,211 @@
+"""Machine code for one instruction: keystone for the encoding, kasm for what keystone gets wrong.
+
+Keystone 0.9.2 is fed single instructions with hex numbers only (never directives, which can
+crash or hang it). Its known departures from GNU as are repaired here, each with a test:
+prefix order, `int $3`, 0x66 on moves to segment registers, `mov $imm32,%r64`, and relative
+branches (encoded here entirely, with GNU's short/long relaxation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .diagnostics import AsmError, Location
+from .operands import PREFIXES, SEGMENT_REGISTERS, Instruction
+
+# Placeholder pairs for a label-valued field: every byte differs, none fits a shorter form.
+PLACEHOLDERS = {4: (0x12345678, 0x6DCBA987), 2: (0x1234, 0x6DCB), 1: (0x12, 0x6D)}
+
+# GNU as emits legacy prefixes in this order (its i.prefix[] slots).
+_PREFIX_SLOT = {0x9B: 0, 0x26: 1, 0x2E: 1, 0x36: 1, 0x3E: 1, 0x64: 1, 0x65: 1,
+                0x67: 2, 0x66: 3, 0xF2: 4, 0xF3: 4, 0xF0: 5}
+
+JCC = {
+    "jo": 0x0, "jno": 0x1, "jb": 0x2, "jc": 0x2, "jnae": 0x2, "jnb": 0x3, "jnc": 0x3,
+    "jae": 0x3, "je": 0x4, "jz": 0x4, "jne": 0x5, "jnz": 0x5, "jbe": 0x6, "jna": 0x6,
+    "ja": 0x7, "jnbe": 0x7, "js": 0x8, "jns": 0x9, "jp": 0xA, "jpe": 0xA, "jnp": 0xB,
+    "jpo": 0xB, "jl": 0xC, "jnge": 0xC, "jge": 0xD, "jnl": 0xD, "jle": 0xE, "jng": 0xE,
+    "jg": 0xF, "jnle": 0xF,
+}
+LOOPS = {"loop": 0xE2, "loope": 0xE1, "loopz": 0xE1, "loopne": 0xE0, "loopnz": 0xE0,
+         "jcxz": 0xE3, "jecxz": 0xE3, "jrcxz": 0xE3}
+_LOOP_ADDR_BITS = {"jcxz": 16, "jecxz": 32, "jrcxz": 64}
+_WIDTH_SUFFIX = {"w": 16, "l": 32, "q": 64}
+
+# GNU's NOP fill for code alignment (binutils 2.40 f16_patt / f32_patt). GNU picks the
+# table by the .code mode in force at the END of the file, not where the padding is.
+_NOPS16 = [b"\x90", b"\x66\x90", b"\x8d\x74\x00", b"\x8d\xb4\x00\x00"]
+_NOPS32 = [b"\x90", b"\x66\x90", b"\x8d\x76\x00", b"\x8d\x74\x26\x00", None,
+           b"\x8d\xb6\x00\x00\x00\x00", b"\x8d\xb4\x26\x00\x00\x00\x00"]
+
+
+def nop_fill(count: int, final_bits: int) -> bytes:
+    """Padding of `count` bytes exactly as GNU as 2.40 writes it into code sections."""
+    if count <= 0:
+        return b""
+    patt = _NOPS16 if final_bits == 16 else _NOPS32
+    max_size = len(patt)
+    out = bytearray()
+    if count // max_size > 2:
+        disp = count - 2
+        if disp <= 127:
+            out += bytes([0xEB, disp])
+            count = disp
+        elif final_bits == 16:
+            count -= 6
+            out += b"\x66\xe9" + count.to_bytes(4, "little")
+        else:
+            count -= 5
+            out += b"\xe9" + count.to_bytes(4, "little")
+    longest = patt[max_size - 1]
+    size = max_size
+    if longest is None:  # pragma: no cover - both tables end with a real NOP
+        size -= 1
+        longest = patt[size - 1]
+    last = count % size
+    out += longest * (count // size)
+    if last:
+        nop = patt[last - 1]
+        out += nop if nop is not None else patt[last - 2] + patt[0]
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class BranchForm:
+    """How a relative branch is encoded: short (rel8) and long forms."""
+
+    short: bytes | None  # opcode bytes before a rel8, None when there is no short form
+    long: bytes | None  # opcode bytes before a rel16/rel32, None when there is no long form
+    long_width: int  # 2 or 4
+
+
+def branch_form(mnemonic: str, bits: int, loc: Location) -> BranchForm | None:
+    """The encoding of `mnemonic` as a relative branch, or None if it is not one."""
+    name = mnemonic
+    width = 32 if bits == 64 else bits
+    prefix = b""
+    if name not in JCC and name not in LOOPS and name not in ("jmp", "call"):
+        if name[:-1] in ("jmp", "call") and name[-1] in _WIDTH_SUFFIX:
+            want = _WIDTH_SUFFIX[name[-1]]
+            name = name[:-1]
+            if bits == 64:
+                if want == 16:
+                    raise AsmError(f"'{mnemonic}' is not supported in 64-bit mode", loc)
+            elif want == 64:
+                raise AsmError(f"'{mnemonic}' needs 64-bit mode (.code64)", loc)
+            elif want != bits:
+                prefix, width = b"\x66", want
+        else:
+            return None
+    if name in JCC:
+        cc = JCC[name]
+        return BranchForm(bytes([0x70 + cc]), prefix + bytes([0x0F, 0x80 + cc]), width // 8)
+    if name == "jmp":
+        return BranchForm(prefix + b"\xeb", prefix + b"\xe9", width // 8)
+    if name == "call":
+        return BranchForm(None, prefix + b"\xe8", width // 8)
+    addr_bits = _LOOP_ADDR_BITS.get(name, bits)
+    if (bits == 64) != (addr_bits == 64) and name != "jecxz" or (bits == 64 and addr_bits == 16):
+        raise AsmError(f"'{name}' is not valid in {bits}-bit mode", loc)
+    pre = b"" if addr_bits == bits else b"\x67"
+    return BranchForm(pre + bytes([LOOPS[name]]), None, 0)
+
+
+def is_relative_branch(insn: Instruction) -> bool:
+    if len(insn.operands) != 1 or insn.operands[0].star or insn.operands[0].kind != "mem":
+        return False
+    if insn.operands[0].base_index or insn.operands[0].segment:
+        return False
+    name = insn.mnemonic
+    return (name in JCC or name in LOOPS or name in ("jmp", "call")
+            or (name[:-1] in ("jmp", "call") and name[-1] in _WIDTH_SUFFIX))
+
+
+def prefix_bytes(prefixes: list[str], bits: int) -> bytes:
+    out = bytearray()
+    for p in prefixes:
+        code = PREFIXES[p]
+        if code == -16:
+            code = 0x66 if bits != 16 else -1
+        elif code == -32:
+            code = 0x66 if bits == 16 else -1
+        elif code == -116:
+            code = 0x67 if bits != 16 else -1
+        elif code == -132:
+            code = 0x67 if bits != 32 else -1
+        if code >= 0:
+            out.append(code)
+    return bytes(out)
+
+
+class Keystone:
+    """One keystone engine per mode, with a cache: most programs repeat instructions."""
+
+    def __init__(self) -> None:
+        self._engines: dict[int, object] = {}
+        self._cache: dict[tuple[int, str], bytes | AsmError] = {}
+
+    def _engine(self, bits: int):  # noqa: ANN202 - keystone has no type stubs
+        eng = self._engines.get(bits)
+        if eng is None:
+            import keystone
+
+            mode = {16: keystone.KS_MODE_16, 32: keystone.KS_MODE_32, 64: keystone.KS_MODE_64}
+            eng = keystone.Ks(keystone.KS_ARCH_X86, mode[bits])
+            eng.syntax = keystone.KS_OPT_SYNTAX_ATT
+            self._engines[bits] = eng
+        return eng
+
+    def encode(self, bits: int, text: str, loc: Location) -> bytes:
+        key = (bits, text)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._encode(bits, text)
+            self._cache[key] = hit
+        if isinstance(hit, AsmError):
+            raise AsmError(hit.message, loc)
+        return hit
+
+    def _encode(self, bits: int, text: str) -> bytes | AsmError:
+        import keystone
+
+        mnemonic = text.split(None, 1)[0]
+        try:
+            encoding, _ = self._engine(bits).asm(text, 0)
+        except keystone.KsError as e:
+            return AsmError(_keystone_message(e.errno, mnemonic, text, bits))
+        if not encoding:
+            return AsmError(f"cannot encode '{text}' in {bits}-bit mode")
+        return bytes(encoding)
+
+
+def _keystone_message(errno: int, mnemonic: str, text: str, bits: int) -> str:
+    import keystone
+
+    if errno == keystone.KS_ERR_ASM_MNEMONICFAIL:
+        return f"unknown instruction '{mnemonic}'"
+    if errno in (keystone.KS_ERR_ASM_INVALIDOPERAND, keystone.KS_ERR_ASM_OPERAND_INVALID):
+        return f"invalid operands for '{mnemonic}' in {bits}-bit mode"
+    if errno == keystone.KS_ERR_ASM_MISSINGFEATURE:
+        return f"'{mnemonic}' is not available in {bits}-bit mode"
+    return f"cannot assemble '{text}' ({bits}-bit mode)"
+
+
+def gnu_fixups(encoding: bytes, insn: Instruction, bits: int, text: str) -> bytes:
+    """Repair keystone's encoding where it departs from GNU as (measured, each tested)."""
+    if insn.mnemonic == "int" and encoding == b"\xcd\x03":
+        return b"\xcc"
+    # leading legacy prefixes in GNU's order
+    n = 0
+    while n < len(encoding) and encoding[n] in _PREFIX_SLOT:
+        n += 1
+    if n > 1:
+        encoding = bytes(sorted(encoding[:n], key=_PREFIX_SLOT.__getitem__)) + encoding[n:]
+    # GNU never puts an operand-size prefix on a move to a segment register
+    if (bits != 16 or insn.mnemonic == "movl") and insn.mnemonic in ("mov", "movw", "movl") \
+            and insn.operands and insn.operands[-1].kind == "reg" \
+            and insn.operands[-1].reg in SEGMENT_REGISTERS:
+        i = encoding.find(b"\x66\x8e")
+        if 0 <= i < n + 1:
+            encoding = encoding[:i] + encoding[i + 1:]
+    return encoding

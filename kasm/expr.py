@@ -1,0 +1,319 @@
+"""GNU as expressions: lexing, parsing (with GNU's own operator precedence) and evaluation.
+
+Evaluation yields a linear value `const + sum(coeff * base)`: at parse time a base is the
+fragment a label sits in, so `end - start` within one fragment is already a constant (as GNU
+as decides), while a lone label stays relocatable until the linker places its section.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+
+from .diagnostics import AsmError, Location
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<hex>0[xX][0-9a-fA-F]+)\b
+  | (?P<bin>0[bB][01]+)\b
+  | (?P<local>[0-9]+[bfBF])(?![0-9A-Za-z_])
+  | (?P<num>[0-9]+)(?![0-9A-Za-z_])
+  | (?P<badnum>[0-9][0-9A-Za-z_]*)
+  | (?P<char>'(?:\\(?:[0-7]{1,3}|x[0-9a-fA-F]+|.)|[^\\])'?)
+  | (?P<sym>[A-Za-z_.$][A-Za-z0-9_.$@]*)
+  | (?P<op><<|>>|<=|>=|==|!=|<>|&&|\|\||[-+*/%&|^~!<>()])
+    """,
+    re.VERBOSE,
+)
+
+_ESCAPES = {"n": 10, "t": 9, "r": 13, "b": 8, "f": 12, "v": 11, "a": 7, "e": 27, "0": 0}
+
+
+def char_value(body: str) -> int:
+    """The value of a character constant's body (without quotes), GNU-style escapes."""
+    if not body.startswith("\\"):
+        return ord(body)
+    esc = body[1:]
+    if esc and esc[0] in "01234567":
+        return int(esc, 8) & 0xFF
+    if esc.startswith("x"):
+        return int(esc[1:], 16) & 0xFF
+    return _ESCAPES.get(esc, ord(esc))
+
+
+@dataclass(frozen=True)
+class Tok:
+    kind: str
+    text: str
+    col: int  # 0-based offset within the expression text
+
+
+def tokenize(text: str, loc: Location | None = None) -> list[Tok]:
+    toks: list[Tok] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise AsmError(f"unexpected character '{text[pos]}' in expression", _at(loc, pos))
+        kind = m.lastgroup or ""
+        if kind == "badnum":
+            raise AsmError(f"invalid number '{m.group()}'", _at(loc, pos))
+        if kind != "ws":
+            toks.append(Tok(kind, m.group(), pos))
+        pos = m.end()
+    return toks
+
+
+def _at(loc: Location | None, offset: int) -> Location | None:
+    return loc.with_col(loc.col + offset) if loc else None
+
+
+# ----------------------------------------------------------------------------- AST
+Node = tuple  # ("num", v) | ("sym", name, col) | ("local", n, dir, col) | ("dot",)
+#               | ("un", op, a) | ("bin", op, a, b)
+
+# GNU as precedence, highest first: * / % << >>; | & ^ !; + - == <> != < > >= <=; && ||
+_BINARY = {
+    "*": 4, "/": 4, "%": 4, "<<": 4, ">>": 4,
+    "|": 3, "&": 3, "^": 3, "!": 3,
+    "+": 2, "-": 2, "==": 2, "<>": 2, "!=": 2, "<": 2, ">": 2, ">=": 2, "<=": 2,
+    "&&": 1, "||": 1,
+}
+
+
+class _Parser:
+    def __init__(self, toks: list[Tok], loc: Location | None):
+        self.toks = toks
+        self.i = 0
+        self.loc = loc
+
+    def peek(self) -> Tok | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self) -> Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def error(self, message: str, tok: Tok | None) -> AsmError:
+        return AsmError(message, _at(self.loc, tok.col if tok else 0))
+
+    def expr(self, min_prec: int = 1) -> Node:
+        left = self.unary()
+        while True:
+            tok = self.peek()
+            if tok is None or tok.kind != "op" or tok.text not in _BINARY:
+                return left
+            prec = _BINARY[tok.text]
+            if prec < min_prec:
+                return left
+            self.take()
+            right = self.expr(prec + 1)
+            left = ("bin", tok.text, left, right)
+
+    def unary(self) -> Node:
+        tok = self.peek()
+        if tok is None:
+            raise self.error("expression expected", self.toks[-1] if self.toks else None)
+        if tok.kind == "op" and tok.text in "-~!+":
+            self.take()
+            return ("un", tok.text, self.unary())
+        if tok.kind == "op" and tok.text == "(":
+            self.take()
+            inner = self.expr()
+            close = self.peek()
+            if close is None or close.text != ")":
+                raise self.error("missing ')' in expression", close or tok)
+            self.take()
+            return inner
+        self.take()
+        if tok.kind == "num":
+            text = tok.text
+            if len(text) > 1 and text[0] == "0":
+                if not all(c in "01234567" for c in text):
+                    raise self.error(f"invalid octal number '{text}'", tok)
+                return ("num", int(text, 8))
+            return ("num", int(text))
+        if tok.kind == "hex":
+            return ("num", int(tok.text, 16))
+        if tok.kind == "bin":
+            return ("num", int(tok.text[2:], 2))
+        if tok.kind == "char":
+            body = tok.text[1:]
+            if body.endswith("'") and len(body) > 1:
+                body = body[:-1]
+            return ("num", char_value(body))
+        if tok.kind == "local":
+            return ("local", int(tok.text[:-1]), tok.text[-1].lower(), tok.col)
+        if tok.kind == "sym":
+            if tok.text == ".":
+                return ("dot",)
+            return ("sym", tok.text, tok.col)
+        raise self.error(f"unexpected '{tok.text}' in expression", tok)
+
+
+def parse(text: str, loc: Location | None = None) -> Node:
+    """Parse a whole expression; anything left over is an error."""
+    toks = tokenize(text, loc)
+    if not toks:
+        raise AsmError("expression expected", loc)
+    p = _Parser(toks, loc)
+    node = p.expr()
+    rest = p.peek()
+    if rest is not None:
+        raise p.error(f"junk '{text[rest.col:].strip()}' after expression", rest)
+    return node
+
+
+def symbols_in(node: Node) -> set[str]:
+    if node[0] == "sym":
+        return {node[1]}
+    if node[0] == "un":
+        return symbols_in(node[2])
+    if node[0] == "bin":
+        return symbols_in(node[2]) | symbols_in(node[3])
+    return set()
+
+
+# ----------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class Value:
+    """const + sum(coeff * base): constant when no base is left."""
+
+    const: int
+    terms: tuple[tuple[Hashable, int], ...] = field(default=())
+
+    @property
+    def is_const(self) -> bool:
+        return not self.terms
+
+    def _combine(self, other: Value, sign: int) -> Value:
+        merged: dict[Hashable, int] = dict(self.terms)
+        for base, coeff in other.terms:
+            merged[base] = merged.get(base, 0) + sign * coeff
+        return Value(self.const + sign * other.const, tuple((b, c) for b, c in merged.items() if c))
+
+    def __add__(self, other: Value) -> Value:
+        return self._combine(other, 1)
+
+    def __sub__(self, other: Value) -> Value:
+        return self._combine(other, -1)
+
+    def single_base(self) -> Hashable | None:
+        """The base of `label + k` (coefficient 1), else None."""
+        if len(self.terms) == 1 and self.terms[0][1] == 1:
+            return self.terms[0][0]
+        return None
+
+
+def const(v: int) -> Value:
+    return Value(v)
+
+
+MASK64 = (1 << 64) - 1
+
+
+def wrap64(v: int) -> int:
+    v &= MASK64
+    return v - (1 << 64) if v >> 63 else v
+
+
+class Unknown(Exception):
+    """The expression depends on something not known yet (a forward reference)."""
+
+
+class Env:
+    """What an expression can see: symbols, local labels and the location counter."""
+
+    def symbol(self, name: str, loc: Location | None) -> Value:  # may raise Unknown
+        raise NotImplementedError
+
+    def local(self, number: int, direction: str, loc: Location | None) -> Value:
+        raise NotImplementedError
+
+    def dot(self) -> Value:
+        raise NotImplementedError
+
+    def at(self, frag_index: int, offset: int) -> Value:
+        """A location bound while parsing (what `.` meant there)."""
+        raise NotImplementedError
+
+    def setref(self, name: str, version: int, loc: Location | None) -> Value:
+        """A `.set` symbol as it was defined at the point of use."""
+        raise NotImplementedError
+
+
+def _bool(v: bool, true: int = -1) -> int:
+    return true if v else 0
+
+
+_ARITH: dict[str, Callable[[int, int], int]] = {
+    "*": lambda a, b: a * b,
+    "<<": lambda a, b: a << b if 0 <= b < 64 else 0,
+    ">>": lambda a, b: a >> b if 0 <= b < 64 else (0 if a >= 0 else -1),
+    "|": lambda a, b: a | b,
+    "&": lambda a, b: a & b,
+    "^": lambda a, b: a ^ b,
+    "!": lambda a, b: a | ~b,
+    "==": lambda a, b: _bool(a == b),
+    "<>": lambda a, b: _bool(a != b),
+    "!=": lambda a, b: _bool(a != b),
+    "<": lambda a, b: _bool(a < b),
+    ">": lambda a, b: _bool(a > b),
+    "<=": lambda a, b: _bool(a <= b),
+    ">=": lambda a, b: _bool(a >= b),
+    "&&": lambda a, b: _bool(bool(a) and bool(b), 1),
+    "||": lambda a, b: _bool(bool(a) or bool(b), 1),
+}
+
+
+def evaluate(node: Node, env: Env, loc: Location | None = None) -> Value:
+    """Evaluate to a linear value; raises Unknown for forward references, AsmError for errors."""
+    kind = node[0]
+    if kind == "num":
+        return Value(node[1])
+    if kind == "sym":
+        return env.symbol(node[1], _at(loc, node[2]))
+    if kind == "local":
+        return env.local(node[1], node[2], _at(loc, node[3]))
+    if kind == "dot":
+        return env.dot()
+    if kind == "at":
+        return env.at(node[1], node[2])
+    if kind == "setref":
+        return env.setref(node[1], node[2], _at(loc, node[3]))
+    if kind == "un":
+        a = evaluate(node[2], env, loc)
+        if node[1] == "+":
+            return a
+        if node[1] == "-":
+            return Value(0) - a
+        if not a.is_const:
+            raise AsmError(f"operator '{node[1]}' needs an absolute value", loc)
+        return Value(wrap64(~a.const) if node[1] == "~" else int(not a.const))
+    op, left, right = node[1], evaluate(node[2], env, loc), evaluate(node[3], env, loc)
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if not (left.is_const and right.is_const):
+        if op in ("==", "!=", "<>") and (left - right).is_const:
+            diff = (left - right).const
+            return Value(_bool((diff == 0) == (op == "==")))
+        raise Unknown() if _has_unknown(left, right) else AsmError(
+            f"operator '{op}' needs absolute values (a label's address is not known until link)",
+            loc,
+        )
+    a, b = left.const, right.const
+    if op in ("/", "%"):
+        if b == 0:
+            raise AsmError("division by zero", loc)
+        q = abs(a) // abs(b) * (1 if (a >= 0) == (b >= 0) else -1)
+        return Value(q if op == "/" else a - q * b)
+    return Value(wrap64(_ARITH[op](a, b)))
+
+
+def _has_unknown(*values: Value) -> bool:
+    return any(isinstance(base, tuple) and base[:1] == ("frag",) for v in values for base, _ in v.terms)

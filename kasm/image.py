@@ -1,0 +1,84 @@
+"""The linked program: what the linker produces and every output format is written from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Mode(str, Enum):
+    """The CPU mode a piece of code was assembled for (from .code16/.code32/.code64)."""
+
+    REAL = "real"  # .code16
+    PROTECTED = "protected"  # .code32
+    LONG = "long"  # .code64
+
+    @property
+    def bits(self) -> int:
+        return {Mode.REAL: 16, Mode.PROTECTED: 32, Mode.LONG: 64}[self]
+
+
+@dataclass
+class Section:
+    """One output section placed at its final address; `.bss` has `size` but no `data`."""
+
+    name: str
+    address: int
+    data: bytes
+    align: int = 1
+    nobits: bool = False  # .bss: occupies memory, not file bytes
+    size_override: int | None = None
+
+    @property
+    def size(self) -> int:
+        return self.size_override if self.nobits and self.size_override is not None else len(self.data)
+
+    @property
+    def end(self) -> int:
+        return self.address + self.size
+
+
+@dataclass
+class Symbol:
+    name: str
+    value: int
+    section: str | None  # None for absolute symbols (.equ/.set)
+    is_global: bool = False
+
+
+@dataclass
+class Image:
+    """A linked guest: sections at final addresses, symbols, the entry point and boot mode."""
+
+    base: int
+    sections: list[Section]
+    symbols: list[Symbol] = field(default_factory=list)
+    entry: int = 0
+    mode: Mode = Mode.REAL
+
+    def section(self, name: str) -> Section | None:
+        return next((s for s in self.sections if s.name == name), None)
+
+    @property
+    def loadable(self) -> list[Section]:
+        return [s for s in self.sections if not s.nobits and s.size]
+
+    def flat(self) -> bytes:
+        """The bytes from `base` to the end of the last file-backed section, gaps zero-filled.
+
+        This is what `objcopy -O binary` makes of the same link.
+        """
+        parts = self.loadable
+        if not parts:
+            return b""
+        start = min(s.address for s in parts)
+        end = max(s.end for s in parts)
+        out = bytearray(end - start)
+        for s in parts:
+            out[s.address - start : s.end - start] = s.data
+        return bytes(out)
+
+    @property
+    def memory_end(self) -> int:
+        """First address past everything the guest needs, `.bss` included."""
+        return max((s.end for s in self.sections), default=self.base)

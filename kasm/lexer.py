@@ -1,0 +1,127 @@
+"""Preprocessed text → statements with their user-facing locations.
+
+Handles `#line` markers (so errors name the user's file and line through `#include`),
+comments (`#`, `//`, `/* */`) and `;` statement separators, never inside strings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .diagnostics import AsmError, Location
+
+_LINE_MARKER = re.compile(r'^\s*#\s*(?:line\s+)?(\d+)\s+"((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class Statement:
+    text: str  # comment-free, stripped
+    loc: Location  # col points at the statement's first character
+
+
+class SourceLines:
+    """The user's original files, read on demand for the caret line of a diagnostic."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, list[str]] = {}
+
+    def add(self, name: str, text: str) -> None:
+        self._files[name] = text.splitlines()
+
+    def line(self, name: str, number: int) -> str:
+        if name not in self._files:
+            try:
+                self._files[name] = Path(name).read_text(errors="replace").splitlines()
+            except OSError:
+                self._files[name] = []
+        lines = self._files[name]
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+def split_statements(
+    text: str, file: str, sources: SourceLines, first_line: int = 1
+) -> list[Statement]:
+    """Split a file's text into statements; raises AsmError for an unterminated comment."""
+    out: list[Statement] = []
+    cur_file, line_no = file, first_line - 1
+    in_block: Location | None = None
+    for raw in text.split("\n"):
+        line_no += 1
+        if in_block is None:
+            m = _LINE_MARKER.match(raw)
+            if m:
+                cur_file, line_no = m.group(2), int(m.group(1)) - 1
+                continue
+        orig = sources.line(cur_file, line_no) if cur_file != "<string>" else raw
+        loc = Location(cur_file, line_no, 1, orig or raw)
+        pieces, in_block = _strip_line(raw, loc, in_block)
+        for col, piece in pieces:
+            stripped = piece.strip()
+            if stripped:
+                lead = len(piece) - len(piece.lstrip())
+                out.append(Statement(stripped, loc.with_col(col + lead + 1)))
+    if in_block is not None:
+        raise AsmError("unterminated comment", in_block)
+    return out
+
+
+def _strip_line(
+    raw: str, loc: Location, in_block: Location | None
+) -> tuple[list[tuple[int, str]], Location | None]:
+    """Remove comments, split at ';'; returns (start column, text) pieces."""
+    pieces: list[tuple[int, str]] = []
+    buf: list[str] = []
+    start = 0
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if in_block is not None:
+            end = raw.find("*/", i)
+            if end < 0:
+                return pieces + ([(start, "".join(buf))] if buf else []), in_block
+            buf.append(" " * (end + 2 - i))
+            i = end + 2
+            in_block = None
+            continue
+        if c == '"':
+            j = i + 1
+            while j < n and raw[j] != '"':
+                j += 2 if raw[j] == "\\" else 1
+            if j >= n:
+                raise AsmError("missing terminating '\"' character", loc.with_col(i + 1))
+            buf.append(raw[i : j + 1])
+            i = j + 1
+            continue
+        if c == "'":
+            # character constant: 'c, '\n, optionally closed by '
+            j = i + 1
+            if j < n and raw[j] == "\\":
+                j += 2
+                while j < n and raw[j].isdigit() and j - i < 5:
+                    j += 1
+            else:
+                j += 1
+            if j < n and raw[j] == "'":
+                j += 1
+            buf.append(raw[i:j])
+            i = j
+            continue
+        if c == "#" or raw.startswith("//", i):
+            break
+        if raw.startswith("/*", i):
+            in_block = loc.with_col(i + 1)
+            buf.append("  ")
+            i += 2
+            continue
+        if c == ";":
+            pieces.append((start, "".join(buf)))
+            buf = []
+            start = i + 1
+            i += 1
+            continue
+        buf.append(c)
+        i += 1
+    pieces.append((start, "".join(buf)))
+    return pieces, in_block

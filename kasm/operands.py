@@ -1,0 +1,152 @@
+"""AT&T instruction text → mnemonic and operands whose expressions kasm evaluates itself.
+
+Keystone reads plain decimals as hex and mis-encodes label operands, so it never sees an
+expression: every number is rendered in hex by kasm and every label is a placeholder
+whose field position is found by encoding twice (see encoder.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import expr
+from .diagnostics import AsmError, Location
+
+_MNEMONIC = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:\.[sd])?")
+_REGISTER = re.compile(r"%[a-z][a-z0-9]*(?:\([0-7]\))?$", re.IGNORECASE)
+_BASE_INDEX = re.compile(r"\(\s*(%[a-z0-9]+)?\s*(?:,\s*(%[a-z0-9]+)?\s*(?:,\s*([1248]))?)?\s*\)$",
+                         re.IGNORECASE)
+_SEGMENT = re.compile(r"^(%[cdefgs]s)\s*:", re.IGNORECASE)
+
+PREFIXES = {
+    "lock": 0xF0, "rep": 0xF3, "repe": 0xF3, "repz": 0xF3, "repne": 0xF2, "repnz": 0xF2,
+    "cs": 0x2E, "ds": 0x3E, "es": 0x26, "fs": 0x64, "gs": 0x65, "ss": 0x36,
+    "data16": -16, "data32": -32, "addr16": -116, "addr32": -132, "wait": 0x9B,
+}
+
+SEGMENT_REGISTERS = {"%cs", "%ds", "%es", "%fs", "%gs", "%ss"}
+
+
+@dataclass
+class Operand:
+    kind: str  # "reg", "imm", "mem"
+    text: str  # as written
+    star: bool = False  # indirect jump/call operand
+    segment: str = ""  # "%es:" override on a memory operand
+    reg: str = ""  # register name for kind "reg"
+    disp: expr.Node | None = None  # immediate value or displacement
+    disp_text: str = ""
+    base_index: str = ""  # "(%bx,%si)" verbatim, validated
+
+    @property
+    def is_rip_relative(self) -> bool:
+        return "%rip" in self.base_index.lower()
+
+    def render(self, value: str | None) -> str:
+        """The operand for keystone with `value` (hex text) in place of the expression."""
+        star = "*" if self.star else ""
+        if self.kind == "reg":
+            return star + self.reg
+        if self.kind == "imm":
+            return f"{star}${value}"
+        disp = value if self.disp is not None else ""
+        return f"{star}{self.segment}{disp}{self.base_index}"
+
+
+@dataclass
+class Instruction:
+    prefixes: list[str]
+    mnemonic: str
+    operands: list[Operand]
+    loc: Location
+
+
+def split_operands(text: str) -> list[tuple[int, str]]:
+    """Split at top-level commas (not inside parentheses or character constants)."""
+    parts: list[tuple[int, str]] = []
+    depth, start, i = 0, 0, 0
+    while i < len(text):
+        c = text[i]
+        if c == "'":
+            i += 3 if text[i + 1 : i + 2] == "\\" else 2
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append((start, text[start:i]))
+            start = i + 1
+        i += 1
+    parts.append((start, text[start:]))
+    return parts
+
+
+def parse_instruction(text: str, loc: Location) -> Instruction:
+    words = text.split(None, 1)
+    prefixes: list[str] = []
+    col = 0
+    while words and words[0].lower() in PREFIXES and len(words) > 1:
+        prefixes.append(words[0].lower())
+        col = text.index(words[1], col)
+        words = words[1].split(None, 1)
+    mnemonic = words[0]
+    if not _MNEMONIC.fullmatch(mnemonic):
+        if mnemonic.lower() in PREFIXES:
+            return Instruction(prefixes + [mnemonic.lower()], "", [], loc)
+        raise AsmError(f"invalid instruction '{mnemonic}'", loc)
+    operands: list[Operand] = []
+    if len(words) > 1:
+        op_col = text.index(words[1], col + len(mnemonic))
+        for start, part in split_operands(words[1]):
+            operands.append(parse_operand(part, loc.with_col(loc.col + op_col + start)))
+    return Instruction(prefixes, mnemonic.lower(), operands, loc)
+
+
+def parse_operand(text: str, loc: Location) -> Operand:
+    raw = text
+    lead = len(text) - len(text.lstrip())
+    loc = loc.with_col(loc.col + lead)
+    text = text.strip()
+    if not text:
+        raise AsmError("missing operand", loc)
+    star = text.startswith("*")
+    if star:
+        text = text[1:].strip()
+    if text.startswith("$"):
+        node = expr.parse(text[1:], loc.with_col(loc.col + 1 + star))
+        return Operand("imm", raw, star, disp=node, disp_text=text[1:])
+    if _REGISTER.match(text):
+        return Operand("reg", raw, star, reg=text.lower())
+    segment = ""
+    m = _SEGMENT.match(text)
+    if m:
+        segment = m.group(1).lower() + ":"
+        text = text[m.end() :].strip()
+    base_index = ""
+    if text.endswith(")"):
+        open_at = _matching_open(text)
+        inner = text[open_at:]
+        if open_at >= 0 and "%" in inner:
+            if not _BASE_INDEX.match(inner):
+                raise AsmError(f"invalid memory operand '{raw.strip()}'", loc)
+            base_index = re.sub(r"\s+", "", inner).lower()
+            text = text[:open_at].strip()
+    if "%" in text:
+        raise AsmError(f"invalid operand '{raw.strip()}'", loc)
+    node = expr.parse(text, loc) if text else None
+    return Operand("mem", raw, star, segment=segment, disp=node, disp_text=text,
+                   base_index=base_index)
+
+
+def _matching_open(text: str) -> int:
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1

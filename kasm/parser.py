@@ -1,0 +1,582 @@
+"""Statements → calls on the assembler (the streamer): labels, directives, macros, instructions.
+
+Everything keystone 0.9.2 lacks or gets wrong at the directive level is handled here:
+sections, `.code16/32/64`, data, strings, alignment, `.fill/.space/.org`, `.equ/.set`,
+`.macro/.rept/.irp`, `.if`, `.include` and local numeric labels. Keystone only ever sees
+single instructions (see encoder.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import expr
+from .assembler import KNOWN_SECTIONS, Assembler
+from .diagnostics import AsmError, DiagnosticLog, Location
+from .lexer import SourceLines, Statement, split_statements
+from .operands import parse_instruction, split_operands
+
+_LABEL = re.compile(r"([A-Za-z_.$][\w.$@]*|\d+)\s*:(?!:)")
+_ASSIGN = re.compile(r"([A-Za-z_.$][\w.$@]*)\s*(==?)(?!=)\s*(.*)$")
+_NAME = re.compile(r"[A-Za-z_.$][\w.$@]*$")
+_MACRO_PARAM = re.compile(r"\\(\(\)|@|[A-Za-z_][\w]*)")
+
+DATA_WIDTHS = {
+    ".byte": 1, ".2byte": 2, ".short": 2, ".hword": 2, ".word": 2, ".value": 2,
+    ".4byte": 4, ".long": 4, ".int": 4, ".8byte": 8, ".quad": 8,
+}
+_IGNORED = {".file", ".ident", ".type", ".size", ".hidden", ".protected", ".internal",
+            ".att_syntax", ".loc", ".cfi_startproc", ".cfi_endproc", ".arch", ".sect",
+            ".list", ".nolist", ".psize", ".title", ".sbttl", ".eject", ".version",
+            ".local", ".weak", ".p2alignw", ".p2alignl"}
+_BLOCK_OPEN = (".macro", ".rept", ".irp", ".irpc")
+MAX_EXPANSION_DEPTH = 100
+MAX_STATEMENTS = 2_000_000
+
+
+@dataclass
+class Macro:
+    name: str
+    params: list[tuple[str, str | None, str]]  # (name, default, qualifier)
+    body: list[Statement]
+    loc: Location
+
+
+@dataclass
+class _Cond:
+    active: bool  # this branch is being assembled
+    taken: bool  # some branch of this .if was true
+    parent_active: bool
+    loc: Location
+    seen_else: bool = False
+
+
+@dataclass
+class Parser:
+    asm: Assembler
+    log: DiagnosticLog
+    sources: SourceLines
+    include_dirs: list[Path] = field(default_factory=list)
+    macros: dict[str, Macro] = field(default_factory=dict)
+    included: list[Path] = field(default_factory=list)  # every file read, for the build cache
+
+    def __post_init__(self) -> None:
+        self._queue: deque[Statement] = deque()
+        self._conds: list[_Cond] = []
+        self._counter = 0
+        self._ended = False
+        self._statements = 0
+
+    # ------------------------------------------------------------------ driver
+    def run(self, statements: list[Statement]) -> None:
+        self._queue.extend(statements)
+        while self._queue and not self._ended:
+            st = self._queue.popleft()
+            self._statements += 1
+            if self._statements > MAX_STATEMENTS:
+                raise AsmError("too many statements (runaway .rept or macro recursion?)", st.loc)
+            try:
+                self._statement(st)
+            except AsmError as e:
+                self.log.error(e.message, e.loc or st.loc)
+        for cond in self._conds:
+            self.log.error("missing .endif for this conditional", cond.loc)
+
+    def _statement(self, st: Statement) -> None:
+        text, loc = st.text, st.loc
+        word = text.split(None, 1)[0].lower() if text else ""
+        if self._conds and not self._conds[-1].active:
+            if word.startswith(".if") or word in (".else", ".elseif", ".endif"):
+                self._conditional(word, text, loc)
+            return
+        # labels
+        while True:
+            m = _LABEL.match(text)
+            if not m:
+                break
+            self.asm.define_label(m.group(1), loc)
+            consumed = m.end()
+            rest = text[consumed:]
+            loc = loc.with_col(loc.col + consumed + len(rest) - len(rest.lstrip()))
+            text = rest.strip()
+            if not text:
+                return
+            word = text.split(None, 1)[0].lower()
+        m = _ASSIGN.match(text)
+        if m and not word.startswith("."):
+            node = expr.parse(m.group(3), loc.with_col(loc.col + m.start(3)))
+            self.asm.assign(m.group(1), node, loc, redefinable=m.group(2) == "=",
+                            equiv=m.group(2) == "==")
+            return
+        rest = text[len(word):].strip() if text else ""
+        rest_col = loc.col + (len(text) - len(text[len(word):].lstrip()) if rest else len(word))
+        rest_loc = loc.with_col(rest_col)
+        if word.startswith("."):
+            self._directive(word, rest, loc, rest_loc)
+            return
+        if word in self.macros:
+            self._expand_macro(self.macros[word], rest, loc)
+            return
+        self.asm.emit_instruction(parse_instruction(text, loc))
+
+    # ------------------------------------------------------------------ directives
+    def _directive(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
+        asm = self.asm
+        if name.startswith(".if") or name in (".else", ".elseif", ".endif"):
+            self._conditional(name, args, args_loc)
+        elif name in (".code16", ".code32", ".code64"):
+            asm.set_mode(int(name[5:]))
+        elif name in (".text", ".data", ".bss"):
+            asm.switch_section(self._subsection(name, args, loc))
+        elif name in (".section", ".pushsection"):
+            if name == ".pushsection":
+                asm.section_stack.append((asm.current.name, asm.previous))
+            asm.switch_section(self._section_name(args, args_loc))
+        elif name == ".popsection":
+            if not asm.section_stack:
+                raise AsmError(".popsection without .pushsection", loc)
+            current, previous = asm.section_stack.pop()
+            asm.switch_section(current)
+            asm.previous = previous
+        elif name == ".previous":
+            if asm.previous is None:
+                raise AsmError(".previous with no previous section", loc)
+            asm.switch_section(asm.previous)
+        elif name in DATA_WIDTHS:
+            for col, part in self._args(args, args_loc, allow_empty=False):
+                asm.emit_value(expr.parse(part, col), DATA_WIDTHS[name], col)
+        elif name in (".ascii", ".asciz", ".string"):
+            for s in self._strings(args, args_loc):
+                asm.emit_bytes(s + (b"\0" if name != ".ascii" else b""))
+        elif name in (".fill",):
+            self._fill(args, args_loc)
+        elif name in (".space", ".skip", ".zero"):
+            parts = self._args(args, args_loc)
+            if not parts or len(parts) > (1 if name == ".zero" else 2):
+                raise AsmError(f"{name} takes a size and an optional fill byte", args_loc)
+            fill = asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
+                if len(parts) > 1 else 0
+            asm.emit_space(expr.parse(parts[0][1], parts[0][0]), fill, parts[0][0])
+        elif name in (".align", ".balign", ".p2align", ".balignw", ".balignl"):
+            self._align(name, args, args_loc)
+        elif name == ".org":
+            parts = self._args(args, args_loc)
+            if not parts:
+                raise AsmError(".org needs an address", loc)
+            fill = asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
+                if len(parts) > 1 else 0
+            asm.emit_org(expr.parse(parts[0][1], parts[0][0]), fill, parts[0][0])
+        elif name in (".globl", ".global"):
+            for col, part in self._args(args, args_loc, allow_empty=False):
+                if not _NAME.match(part):
+                    raise AsmError(f"invalid symbol name '{part}'", col)
+                asm.declare_global(part, col)
+        elif name in (".equ", ".set", ".equiv", ".eqv"):
+            parts = self._args(args, args_loc)
+            if len(parts) != 2 or not _NAME.match(parts[0][1]):
+                raise AsmError(f"{name} takes 'symbol, expression'", args_loc)
+            asm.assign(parts[0][1], expr.parse(parts[1][1], parts[1][0]), loc,
+                       redefinable=name != ".equiv", equiv=name == ".equiv")
+        elif name in _BLOCK_OPEN:
+            self._block(name, args, loc, args_loc)
+        elif name in (".endm", ".endr"):
+            raise AsmError(f"{name} without a matching "
+                           f"{'.macro' if name == '.endm' else '.rept/.irp'}", loc)
+        elif name == ".exitm":
+            raise AsmError(".exitm outside a macro", loc)
+        elif name == ".purgem":
+            if self.macros.pop(args.strip(), None) is None:
+                raise AsmError(f"macro '{args.strip()}' is not defined", args_loc)
+        elif name == ".include":
+            self._include(args, args_loc)
+        elif name == ".incbin":
+            self._incbin(args, args_loc)
+        elif name in (".err", ".error"):
+            message = self._strings(args, args_loc)[0].decode() if args else ".err encountered"
+            raise AsmError(message, loc)
+        elif name == ".warning":
+            message = self._strings(args, args_loc)[0].decode() if args else ".warning"
+            self.log.warning(message, loc)
+        elif name == ".print":
+            pass
+        elif name == ".end":
+            self._ended = True
+        elif name == ".intel_syntax":
+            raise AsmError(".intel_syntax is not supported: kasm reads AT&T syntax", loc)
+        elif name in (".comm", ".lcomm"):
+            self._comm(name, args, args_loc)
+        elif name in _IGNORED:
+            pass
+        else:
+            raise AsmError(f"unknown directive '{name}'", loc)
+
+    def _subsection(self, name: str, args: str, loc: Location) -> str:
+        if args.strip():
+            value = self.asm.const(expr.parse(args, loc), loc)
+            if value != 0:
+                raise AsmError(f"subsection {value} of {name} is not supported", loc)
+        return name
+
+    def _section_name(self, args: str, loc: Location) -> str:
+        parts = self._args(args, loc)
+        if not parts:
+            raise AsmError(".section needs a name", loc)
+        col, name = parts[0]
+        name = name.strip('"')
+        base = next((k for k in KNOWN_SECTIONS if name == k or name.startswith(k + ".")), None)
+        if base is None:
+            raise AsmError(
+                f"unknown section '{name}': kasm links .text, .rodata, .data and .bss "
+                "(and .text.*, .rodata.*, .data.*, .bss.*)", col)
+        return name
+
+    def _args(self, text: str, loc: Location, allow_empty: bool = True
+              ) -> list[tuple[Location, str]]:
+        if not text.strip():
+            if not allow_empty:
+                raise AsmError("expression expected", loc)
+            return []
+        out = []
+        for start, part in split_operands(text):
+            lead = len(part) - len(part.lstrip())
+            out.append((loc.with_col(loc.col + start + lead), part.strip()))
+        return out
+
+    def _strings(self, text: str, loc: Location) -> list[bytes]:
+        out: list[bytes] = []
+        i = 0
+        text = text.rstrip()
+        while i < len(text):
+            c = text[i]
+            if c in " \t,":
+                i += 1
+                continue
+            if c != '"':
+                raise AsmError("expected a string in double quotes", loc.with_col(loc.col + i))
+            s, i = parse_string(text, i, loc)
+            out.append(s)
+        if not out:
+            raise AsmError("expected a string in double quotes", loc)
+        return out
+
+    def _fill(self, args: str, loc: Location) -> None:
+        parts = self._args(args, loc)
+        if not 1 <= len(parts) <= 3:
+            raise AsmError(".fill takes 'repeat[, size[, value]]'", loc)
+        size = self.asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0], ".fill size") \
+            if len(parts) > 1 else 1
+        value = self.asm.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
+            if len(parts) > 2 else 0
+        if size < 0:
+            raise AsmError(".fill size must not be negative", parts[1][0])
+        size = min(size, 8)
+        repeat = self.asm.const(expr.parse(parts[0][1], parts[0][0]), parts[0][0],
+                                ".fill repeat count")
+        if repeat < 0:
+            self.log.warning(".fill repeat count is negative; nothing emitted", parts[0][0])
+            return
+        unit = (value & ((1 << (8 * min(size, 4))) - 1)).to_bytes(min(size, 4), "little")
+        unit += bytes(size - len(unit))
+        if repeat * size > 1 << 30:
+            raise AsmError(f".fill of {repeat * size} bytes is too large", parts[0][0])
+        self.asm.emit_bytes(unit * repeat)
+
+    def _align(self, name: str, args: str, loc: Location) -> None:
+        parts = self._args(args, loc)
+        if not parts:
+            raise AsmError(f"{name} needs an alignment", loc)
+
+        def value(i: int) -> int | None:
+            if len(parts) <= i or not parts[i][1]:
+                return None
+            return self.asm.const(expr.parse(parts[i][1], parts[i][0]), parts[i][0])
+
+        n = value(0)
+        assert n is not None
+        if name == ".p2align":
+            if not 0 <= n < 32:
+                raise AsmError(f"alignment 2**{n} is too large", parts[0][0])
+            n = 1 << n
+        elif n == 0:
+            n = 1
+        fill_size = {".balignw": 2, ".balignl": 4}.get(name, 1)
+        self.asm.emit_align(n, value(1), value(2), fill_size, parts[0][0])
+
+    def _comm(self, name: str, args: str, loc: Location) -> None:
+        parts = self._args(args, loc)
+        if len(parts) < 2 or not _NAME.match(parts[0][1]):
+            raise AsmError(f"{name} takes 'symbol, size[, alignment]'", loc)
+        size = self.asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0])
+        align = self.asm.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
+            if len(parts) > 2 else 1
+        current = self.asm.current.name
+        self.asm.switch_section(".bss")
+        if align > 1:
+            self.asm.emit_align(align, None, None, 1, loc)
+        self.asm.define_label(parts[0][1], loc)
+        self.asm.emit_bytes(bytes(size))
+        self.asm.switch_section(current)
+
+    # ------------------------------------------------------------------ conditionals
+    def _conditional(self, name: str, args: str, loc: Location) -> None:
+        outer_active = not self._conds or self._conds[-1].active
+        if name.startswith(".if"):
+            result = self._condition(name, args, loc) if outer_active else False
+            self._conds.append(_Cond(result, result, outer_active, loc))
+            return
+        if not self._conds:
+            raise AsmError(f"{name} without .if", loc)
+        cond = self._conds[-1]
+        if name == ".endif":
+            self._conds.pop()
+        elif name == ".else":
+            if cond.seen_else:
+                raise AsmError("second .else for this .if", loc)
+            cond.seen_else = True
+            cond.active = cond.parent_active and not cond.taken
+            cond.taken = True
+        else:  # .elseif
+            if cond.seen_else:
+                raise AsmError(".elseif after .else", loc)
+            result = cond.parent_active and not cond.taken and self._condition(".if", args, loc)
+            cond.active = result
+            cond.taken = cond.taken or result
+
+    def _condition(self, name: str, args: str, loc: Location) -> bool:
+        asm = self.asm
+        if name in (".ifdef", ".ifndef", ".ifnotdef"):
+            sym = args.strip()
+            defined = sym in asm.symbols and (asm.symbols[sym].frag is not None
+                                              or asm.symbols[sym].node is not None)
+            return defined if name == ".ifdef" else not defined
+        if name in (".ifb", ".ifnb"):
+            return (not args.strip()) == (name == ".ifb")
+        if name in (".ifc", ".ifnc"):
+            parts = split_operands(args)
+            if len(parts) != 2:
+                raise AsmError(f"{name} takes two strings separated by a comma", loc)
+            a, b = (p.strip().strip("'") for _, p in parts)
+            return (a == b) == (name == ".ifc")
+        value = asm.const(expr.parse(args, loc), loc, "condition")
+        tests = {".if": value != 0, ".ifne": value != 0, ".ifeq": value == 0,
+                 ".ifge": value >= 0, ".ifgt": value > 0, ".ifle": value <= 0, ".iflt": value < 0}
+        if name not in tests:
+            raise AsmError(f"unknown directive '{name}'", loc)
+        return tests[name]
+
+    # ------------------------------------------------------------------ blocks and macros
+    def _collect_block(self, opener: str, loc: Location) -> list[Statement]:
+        """The statements up to the matching .endm/.endr, nesting respected."""
+        end = ".endm" if opener == ".macro" else ".endr"
+        depth = 1
+        body: list[Statement] = []
+        while self._queue:
+            st = self._queue.popleft()
+            word = st.text.split(None, 1)[0].lower() if st.text else ""
+            if _LABEL.match(st.text) and word not in (".endm", ".endr"):
+                word = _LABEL.sub("", st.text, count=1).strip().split(None, 1)[0].lower() \
+                    if _LABEL.sub("", st.text, count=1).strip() else ""
+            if word in _BLOCK_OPEN and (word == ".macro") == (opener == ".macro"):
+                depth += 1
+            elif word == end:
+                depth -= 1
+                if depth == 0:
+                    return body
+            elif word in _BLOCK_OPEN and opener == ".macro":
+                pass
+            body.append(st)
+        raise AsmError(f"missing {end} for this {opener}", loc)
+
+    def _block(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
+        body = self._collect_block(name, loc)
+        if name == ".macro":
+            self._define_macro(args, body, loc, args_loc)
+            return
+        if name == ".rept":
+            count = self.asm.const(expr.parse(args, args_loc), args_loc, ".rept count")
+            if count > 1_000_000:
+                raise AsmError(f".rept count {count} is too large", args_loc)
+            expanded = [st for _ in range(max(count, 0)) for st in body]
+            self._queue.extendleft(reversed(expanded))
+            return
+        parts = self._args(args, args_loc)
+        if not parts or not _NAME.match(parts[0][1]):
+            raise AsmError(f"{name} takes 'symbol, values...'", args_loc)
+        param = parts[0][1]
+        if name == ".irp":
+            values = [p for _, p in parts[1:]]
+        else:
+            values = list(parts[1][1]) if len(parts) > 1 else []
+        expanded = []
+        for v in values:
+            expanded += [self._substitute(st, {param: v}, None) for st in body]
+        self._queue.extendleft(reversed(expanded))
+
+    def _define_macro(self, args: str, body: list[Statement], loc: Location,
+                      args_loc: Location) -> None:
+        head = args.replace(",", " ").split()
+        if not head:
+            raise AsmError(".macro needs a name", loc)
+        name = head[0]
+        if not _NAME.match(name):
+            raise AsmError(f"invalid macro name '{name}'", args_loc)
+        if name.lower() in self.macros:
+            raise AsmError(f"macro '{name}' is already defined", args_loc)
+        params: list[tuple[str, str | None, str]] = []
+        for p in _macro_params(args[len(name):].strip()):
+            pname, _, default = p.partition("=")
+            pname, _, qual = pname.partition(":")
+            if not re.fullmatch(r"[A-Za-z_]\w*", pname.strip()):
+                raise AsmError(f"invalid macro parameter '{p}'", args_loc)
+            params.append((pname.strip(), default.strip() if _ else None, qual.strip()))
+        self.macros[name.lower()] = Macro(name, params, body, loc)
+
+    def _expand_macro(self, macro: Macro, args: str, loc: Location) -> None:
+        depth = 0
+        parent = loc
+        while parent is not None:
+            depth += 1
+            parent = parent.parent
+        if depth > MAX_EXPANSION_DEPTH:
+            raise AsmError(f"macro '{macro.name}' expands too deeply (recursive?)", loc)
+        given = _macro_args(args)
+        values: dict[str, str] = {}
+        positional = [a for a in given if not _is_keyword_arg(a, macro)]
+        keywords = dict(a.split("=", 1) for a in given if _is_keyword_arg(a, macro))
+        for i, (pname, default, qual) in enumerate(macro.params):
+            if qual == "vararg" and i == len(macro.params) - 1:
+                values[pname] = ", ".join(positional[i:])
+                positional = positional[:i]
+                break
+            if pname in keywords:
+                values[pname] = keywords.pop(pname).strip()
+            elif i < len(positional):
+                values[pname] = positional[i]
+            elif qual == "req":
+                raise AsmError(f"macro '{macro.name}': missing value for required parameter "
+                               f"'{pname}'", loc)
+            else:
+                values[pname] = default or ""
+        if len(positional) > len(macro.params) or keywords:
+            raise AsmError(f"macro '{macro.name}' takes {len(macro.params)} argument(s), "
+                           f"got {len(given)}", loc)
+        self._counter += 1
+        expanded = [self._substitute(st, values, (macro.name, loc)) for st in macro.body]
+        self._queue.extendleft(reversed(expanded))
+
+    def _substitute(self, st: Statement, values: dict[str, str],
+                    macro: tuple[str, Location] | None) -> Statement:
+        counter = self._counter
+
+        def repl(m: re.Match[str]) -> str:
+            key = m.group(1)
+            if key == "()":
+                return ""
+            if key == "@":
+                return str(counter)
+            return values.get(key, m.group(0))
+
+        text = _MACRO_PARAM.sub(repl, st.text) if "\\" in st.text else st.text
+        loc = st.loc
+        if macro is not None:
+            loc = Location(loc.file, loc.line, loc.col, loc.text, macro[0], macro[1])
+        return Statement(text, loc)
+
+    # ------------------------------------------------------------------ files
+    def _include(self, args: str, loc: Location) -> None:
+        name = self._strings(args, loc)[0].decode() if args.strip().startswith('"') \
+            else args.strip()
+        path = self.find_include(name, Path(loc.file).parent)
+        if path is None:
+            raise AsmError(f"include file '{name}' not found", loc)
+        if len(self.included) > 1000:
+            raise AsmError("too many .include files (recursive include?)", loc)
+        self.included.append(path)
+        text = path.read_text(errors="replace")
+        self.sources.add(str(path), text)
+        statements = split_statements(text, str(path), self.sources)
+        self._queue.extendleft(reversed(statements))
+
+    def _incbin(self, args: str, loc: Location) -> None:
+        parts = self._args(args, loc)
+        if not parts:
+            raise AsmError(".incbin needs a file name", loc)
+        name = self._strings(parts[0][1], parts[0][0])[0].decode()
+        path = self.find_include(name, Path(loc.file).parent)
+        if path is None:
+            raise AsmError(f"file '{name}' not found", parts[0][0])
+        self.included.append(path)
+        data = path.read_bytes()
+        skip = self.asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
+            if len(parts) > 1 else 0
+        count = self.asm.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
+            if len(parts) > 2 else len(data) - skip
+        self.asm.emit_bytes(data[skip:skip + count])
+
+    def find_include(self, name: str, here: Path) -> Path | None:
+        for d in [here, *self.include_dirs]:
+            p = d / name
+            if p.is_file():
+                return p
+        return None
+
+
+def parse_string(text: str, i: int, loc: Location) -> tuple[bytes, int]:
+    """A GNU as string literal starting at text[i] == '"'; returns (bytes, index after)."""
+    out = bytearray()
+    j = i + 1
+    while j < len(text):
+        c = text[j]
+        if c == '"':
+            return bytes(out), j + 1
+        if c == "\\":
+            j += 1
+            if j >= len(text):
+                break
+            e = text[j]
+            if e in "01234567":
+                k = j
+                while k < len(text) and k < j + 3 and text[k] in "01234567":
+                    k += 1
+                out.append(int(text[j:k], 8) & 0xFF)
+                j = k
+                continue
+            if e in "xX":
+                k = j + 1
+                while k < len(text) and text[k] in "0123456789abcdefABCDEF":
+                    k += 1
+                if k == j + 1:
+                    raise AsmError("\\x used with no following hex digits", loc.with_col(loc.col + j))
+                out.append(int(text[j + 1:k], 16) & 0xFF)
+                j = k
+                continue
+            out.append(expr._ESCAPES.get(e, ord(e)) if e != "0" else 0)
+            j += 1
+            continue
+        out += c.encode("utf-8")
+        j += 1
+    raise AsmError("missing terminating '\"' character", loc.with_col(loc.col + i))
+
+
+def _macro_params(text: str) -> list[str]:
+    if not text:
+        return []
+    text = re.sub(r"\s*=\s*", "=", text)
+    return [p for p in re.split(r"[\s,]+", text) if p]
+
+
+def _macro_args(text: str) -> list[str]:
+    text = text.strip()
+    if not text:
+        return []
+    if "," in text or '"' in text or "(" in text or "'" in text:
+        return [p.strip() for _, p in split_operands(text)]
+    return text.split()
+
+
+def _is_keyword_arg(arg: str, macro: Macro) -> bool:
+    name, eq, _ = arg.partition("=")
+    return bool(eq) and any(p[0] == name.strip() for p in macro.params)

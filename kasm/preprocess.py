@@ -1,0 +1,79 @@
+"""C preprocessing of `.S` files (`#include`, `#define`, `#if`) with pcpp, no cpp needed.
+
+Lines the preprocessor does not know (`# a comment`) pass through untouched, as GNU cpp
+does in assembler-with-cpp mode; `#line` markers keep every statement's user location.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from .diagnostics import AsmError, Location
+
+_DIRECTIVE = re.compile(
+    r"^\s*#\s*(include|define|undef|if|ifdef|ifndef|elif|else|endif|error|warning|pragma|"
+    r"line|include_next)\b", re.MULTILINE)
+
+PACKAGE_INCLUDE = Path(__file__).parent / "include"
+
+
+def needs_preprocessing(text: str) -> bool:
+    """Skip the (slow, pure-Python) preprocessor when no directive could change the text."""
+    return _DIRECTIVE.search(text) is not None
+
+
+def preprocess(text: str, filename: str, include_dirs: list[Path],
+               defines: dict[str, str] | None = None) -> tuple[str, list[Path]]:
+    """Return the preprocessed text (with #line markers) and every file it included."""
+    import pcpp
+
+    errors: list[AsmError] = []
+
+    class _Pre(pcpp.Preprocessor):
+        def on_include_not_found(self, is_malformed, is_system_include, curdir, includepath):
+            raise _IncludeMissing(includepath)
+
+        def on_directive_unknown(self, directive, toks, ifpassthru, precedingtoks):
+            raise pcpp.OutputDirective(pcpp.Action.IgnoreAndPassThrough)
+
+        def on_error(self, file, line, msg):
+            errors.append(AsmError(msg.strip(), Location(file or filename, line or 1)))
+            self.return_code += 1
+
+        def on_comment(self, tok):
+            return False
+
+    pre = _Pre()
+    pre.line_directive = "#line"
+    pre.compress = 0
+    for d in include_dirs:
+        pre.add_path(str(d))
+    for name, value in (defines or {}).items():
+        pre.define(f"{name} {value}")
+    try:
+        pre.parse(text, filename)
+        out = io.StringIO()
+        pre.write(out)
+    except _IncludeMissing as e:
+        raise AsmError(f"include file {e.name} not found", _find_include_line(text, filename,
+                                                                                  e.name)) from None
+    if errors:
+        raise errors[0]
+    included = [Path(t.included_abspath) for t in pre.include_times if t.depth > 0]
+    return out.getvalue(), included
+
+
+class _IncludeMissing(Exception):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def _find_include_line(text: str, filename: str, name: str) -> Location:
+    bare = name.strip('"<>')
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#") and "include" in line and bare in line:
+            return Location(filename, n, line.index(bare) + 1, line)
+    return Location(filename, 1)
