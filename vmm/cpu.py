@@ -1,0 +1,141 @@
+"""vCPU state as plain Python data, so nothing outside vmm.kvm touches cffi structures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+REGISTER_NAMES: tuple[str, ...] = (
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp",
+    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+    "rip", "rflags",
+)  # fmt: skip
+SEGMENT_NAMES: tuple[str, ...] = ("cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt")
+
+CR0_PE = 1 << 0
+CR0_ET = 1 << 4
+CR0_NE = 1 << 5
+CR0_PG = 1 << 31
+CR4_PSE = 1 << 4
+CR4_PAE = 1 << 5
+EFER_LME = 1 << 8
+EFER_LMA = 1 << 10
+
+
+@dataclass
+class Registers:
+    """General-purpose registers, RIP and RFLAGS (struct kvm_regs)."""
+
+    rax: int = 0
+    rbx: int = 0
+    rcx: int = 0
+    rdx: int = 0
+    rsi: int = 0
+    rdi: int = 0
+    rsp: int = 0
+    rbp: int = 0
+    r8: int = 0
+    r9: int = 0
+    r10: int = 0
+    r11: int = 0
+    r12: int = 0
+    r13: int = 0
+    r14: int = 0
+    r15: int = 0
+    rip: int = 0
+    rflags: int = 0x2
+
+
+@dataclass
+class Segment:
+    """A segment register with its hidden descriptor cache (struct kvm_segment)."""
+
+    base: int = 0
+    limit: int = 0xFFFF
+    selector: int = 0
+    type: int = 3
+    present: int = 1
+    dpl: int = 0
+    db: int = 0
+    s: int = 1
+    l: int = 0  # noqa: E741 - the kernel's field name
+    g: int = 0
+    avl: int = 0
+    unusable: int = 0
+
+
+@dataclass
+class DescriptorTable:
+    """GDTR/IDTR: base and limit."""
+
+    base: int = 0
+    limit: int = 0
+
+
+@dataclass
+class SpecialRegisters:
+    """Segments, descriptor tables and control registers (struct kvm_sregs)."""
+
+    cs: Segment = field(default_factory=Segment)
+    ds: Segment = field(default_factory=Segment)
+    es: Segment = field(default_factory=Segment)
+    fs: Segment = field(default_factory=Segment)
+    gs: Segment = field(default_factory=Segment)
+    ss: Segment = field(default_factory=Segment)
+    tr: Segment = field(default_factory=Segment)
+    ldt: Segment = field(default_factory=Segment)
+    gdt: DescriptorTable = field(default_factory=DescriptorTable)
+    idt: DescriptorTable = field(default_factory=DescriptorTable)
+    cr0: int = 0
+    cr2: int = 0
+    cr3: int = 0
+    cr4: int = 0
+    cr8: int = 0
+    efer: int = 0
+    apic_base: int = 0
+    interrupt_bitmap: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+def mode_of(cr0: int, efer: int, cs_l: int, cs_db: int) -> str:
+    """The execution mode from the four bits that decide it (shared by the fast path)."""
+    if not cr0 & CR0_PE:
+        return "real"
+    if efer & EFER_LMA:
+        return "long" if cs_l else "compat"
+    return "protected" if cs_db else "protected16"
+
+
+def cpu_mode(sregs: SpecialRegisters) -> str:
+    """"real", "protected16", "protected", "long" or "compat": decided at the moment asked."""
+    return mode_of(sregs.cr0, sregs.efer, sregs.cs.l, sregs.cs.db)
+
+
+MODE_WIDTH: dict[str, int] = {
+    "real": 16,
+    "protected16": 16,
+    "protected": 32,
+    "compat": 32,
+    "long": 64,
+}
+
+
+def format_register_dump(regs: Registers, sregs: SpecialRegisters) -> str:
+    """A fault report's register block: enough to find where and in which mode a guest died."""
+    lines = [f"mode {cpu_mode(sregs)}  rip {regs.rip:#018x}  rflags {regs.rflags:#010x}"]
+    names = REGISTER_NAMES[:16]
+    for i in range(0, 16, 4):
+        lines.append("  ".join(f"{n:>3} {getattr(regs, n):016x}" for n in names[i : i + 4]))
+    for name in SEGMENT_NAMES:
+        seg: Segment = getattr(sregs, name)
+        flags = f"type {seg.type:x} p{seg.present} dpl{seg.dpl} db{seg.db} l{seg.l} g{seg.g}"
+        lines.append(
+            f"{name:>3} sel {seg.selector:04x} base {seg.base:016x} limit {seg.limit:08x}  {flags}"
+        )
+    lines.append(
+        f"gdt base {sregs.gdt.base:016x} limit {sregs.gdt.limit:04x}  "
+        f"idt base {sregs.idt.base:016x} limit {sregs.idt.limit:04x}"
+    )
+    lines.append(
+        f"cr0 {sregs.cr0:08x}  cr2 {sregs.cr2:016x}  cr3 {sregs.cr3:016x}  "
+        f"cr4 {sregs.cr4:08x}  efer {sregs.efer:08x}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""The hypercall port: a guest asks the VMM for a service with `out dx, al` (DX = 0x500).
+
+The ABI is part of the project's contract and numbers never change; HYPERCALLS is the single
+table the code dispatches from and the README documents. AL (the byte written) selects the
+function; the argument is BX / EBX / RBX according to the mode the vCPU is in at the call
+(16-bit real or protected16: BX, 32-bit protected or compat: EBX, long: RBX).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vmm.bus import Action, CpuView, Fault, Return, Stop
+from vmm.devices.console import ConsoleInput, ConsoleOutput
+
+HYPERCALL_PORT = 0x500
+STRING_LIMIT = 1 << 16  # PUTS gives up (a guest fault) without a NUL in this many bytes
+
+
+@dataclass(frozen=True)
+class Hypercall:
+    """One row of the ABI table."""
+
+    number: int
+    name: str
+    arguments: dict[str, str]  # register(s) by width: "16", "32", "64"
+    result: str
+    description: str
+
+
+HYPERCALLS: tuple[Hypercall, ...] = (
+    Hypercall(
+        0,
+        "EXIT",
+        {"16": "BX", "32": "EBX", "64": "RBX"},
+        "does not return",
+        "Stop the guest with status = the argument (`kasm run` exits with status & 0xff).",
+    ),
+    Hypercall(
+        1,
+        "PUTCHAR",
+        {"16": "BL", "32": "BL", "64": "BL"},
+        "none",
+        "Print the byte in BL.",
+    ),
+    Hypercall(
+        2,
+        "PUTNUM",
+        {"16": "BX", "32": "EBX", "64": "RBX"},
+        "none",
+        "Print the argument as an unsigned decimal number at the mode's width.",
+    ),
+    Hypercall(3, "NEWLINE", {}, "none", 'Print "\\n".'),
+    Hypercall(
+        4,
+        "GETCHAR",
+        {},
+        "AX / EAX / RAX",
+        "Read one input byte: 0..255 zero-extended, or all ones (-1) at end of input.",
+    ),
+    Hypercall(
+        5,
+        "WRITE",
+        {"16": "DS:BX, CX", "32": "EBX, ECX", "64": "RBX, RCX"},
+        "none",
+        "Print CX/ECX/RCX bytes from the pointer; a range outside RAM is a guest fault.",
+    ),
+    Hypercall(
+        6,
+        "PUTS",
+        {"16": "DS:BX", "32": "EBX", "64": "RBX"},
+        "none",
+        "Print the NUL-terminated string at the pointer (at most 64 KiB before the NUL).",
+    ),
+)
+
+HC_EXIT, HC_PUTCHAR, HC_PUTNUM, HC_NEWLINE, HC_GETCHAR, HC_WRITE, HC_PUTS = range(7)
+_NEWLINE = b"\n"
+
+
+class HypercallDevice:
+    """Dispatches AL through HYPERCALLS to one `_hc_<name>` method per function."""
+
+    def __init__(self, output: ConsoleOutput, input: ConsoleInput | None = None) -> None:
+        self._out = output
+        self._in = input
+        self._table: dict[int, Callable[[CpuView], Action | None]] = {
+            h.number: getattr(self, "_hc_" + h.name.lower()) for h in HYPERCALLS
+        }
+        self.calls = 0
+
+    def io_write(self, offset: int, data: bytes, cpu: CpuView) -> Action | None:
+        self.calls += 1
+        function = data[0]
+        handler = self._table.get(function)
+        if handler is None:
+            return Fault(
+                "bad_hypercall",
+                f"unknown hypercall {function} (AL={function:#04x}) on port "
+                f"{HYPERCALL_PORT + offset:#x}",
+            )
+        return handler(cpu)
+
+    def io_read(self, offset: int, size: int) -> bytes:
+        return bytes(size)
+
+    @staticmethod
+    def _arg(cpu: CpuView, value: int) -> int:
+        return value & ((1 << cpu.width) - 1)
+
+    def _hc_exit(self, cpu: CpuView) -> Action:
+        return Stop("hc_exit", self._arg(cpu, cpu.rbx))
+
+    def _hc_putchar(self, cpu: CpuView) -> None:
+        self._out.write(bytes((cpu.rbx & 0xFF,)))
+
+    def _hc_putnum(self, cpu: CpuView) -> None:
+        self._out.write(str(self._arg(cpu, cpu.rbx)).encode())
+
+    def _hc_newline(self, cpu: CpuView) -> None:
+        self._out.write(_NEWLINE)
+
+    def _hc_getchar(self, cpu: CpuView) -> Action:
+        self._out.flush()  # a prompt must be visible before we block on input
+        b = self._in.read_byte() if self._in is not None else None
+        return Return(-1 if b is None else b)
+
+    def _pointer(self, cpu: CpuView) -> int:
+        return cpu.linear(self._arg(cpu, cpu.rbx))
+
+    def _hc_write(self, cpu: CpuView) -> None:
+        length = self._arg(cpu, cpu.rcx)
+        for chunk in cpu.read_chunks(self._pointer(cpu), length):
+            self._out.write(chunk)
+
+    def _hc_puts(self, cpu: CpuView) -> None:
+        self._out.write(cpu.read_cstring(self._pointer(cpu), STRING_LIMIT))

@@ -1,0 +1,488 @@
+"""Kvm, Vm and Vcpu: one object per KVM file descriptor, closed deterministically.
+
+Everything cffi stays in this package: callers get plain dataclasses (vmm.cpu) and exit values
+(vmm.exits). Vcpu.run() is the hot path of the VMM, so it reuses pre-built cdata and caches
+exit values instead of allocating per exit.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+from dataclasses import dataclass
+
+from vmm import exits as ex
+from vmm.cpu import (
+    CR0_PG,
+    REGISTER_NAMES,
+    SEGMENT_NAMES,
+    DescriptorTable,
+    Registers,
+    Segment,
+    SpecialRegisters,
+    mode_of,
+)
+from vmm.errors import KvmApiError, KvmUnavailable, VmmError
+from vmm.kvm import _abi as abi
+from vmm.kvm._abi import ffi
+
+_libc = ffi.dlopen(None)
+_ioctl = _libc.ioctl
+_NO_ARG = ffi.cast("unsigned long", 0)
+
+DEFAULT_KVM_PATH = "/dev/kvm"
+# Intel (VMX) needs 3 pages for a real-mode TSS and one for an identity map outside RAM;
+# placed where QEMU places them, just below the BIOS area at 4 GiB. Harmless elsewhere.
+TSS_ADDRESS = 0xFFFB_D000
+IDENTITY_MAP_ADDRESS = 0xFFFB_C000
+
+_SEG_FIELDS = ("base", "limit", "selector", "type", "present", "dpl", "db", "s", "l", "g", "avl",
+               "unusable")  # fmt: skip
+_OUT_CACHE_MAX = 4096
+
+
+def _check(rc: int, what: str) -> int:
+    if rc < 0:
+        err = ffi.errno
+        raise KvmApiError(f"kvm: {what} failed: {os.strerror(err)} (errno {err})")
+    return rc
+
+
+@dataclass(frozen=True)
+class CpuidEntry:
+    """One leaf of struct kvm_cpuid_entry2."""
+
+    function: int
+    index: int
+    flags: int
+    eax: int
+    ebx: int
+    ecx: int
+    edx: int
+
+
+class Kvm:
+    """The /dev/kvm handle: API checks, capabilities, supported CPUID, VM creation."""
+
+    def __init__(self, path: str = DEFAULT_KVM_PATH) -> None:
+        self.path = path
+        self._fd = -1
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise KvmUnavailable(
+                f"kvm: {path} not found: this machine has no KVM "
+                "(enable virtualization in the firmware and load kvm_intel or kvm_amd)"
+            ) from None
+        except PermissionError:
+            raise KvmUnavailable(
+                f"kvm: permission denied opening {path}: add yourself to the kvm group "
+                "(sudo usermod -aG kvm $USER, then log in again)"
+            ) from None
+        except OSError as e:
+            raise KvmUnavailable(f"kvm: cannot open {path}: {e.strerror}") from None
+        try:
+            version = _ioctl(self._fd, abi.KVM_GET_API_VERSION, _NO_ARG)
+            if version != abi.KVM_API_VERSION:
+                raise KvmApiError(
+                    f"kvm: {path} speaks API version {version}, this VMM needs "
+                    f"{abi.KVM_API_VERSION}"
+                )
+            if not self.check_extension(abi.KVM_CAP_USER_MEMORY):
+                raise KvmApiError("kvm: missing capability KVM_CAP_USER_MEMORY")
+            self.vcpu_mmap_size = _check(
+                _ioctl(self._fd, abi.KVM_GET_VCPU_MMAP_SIZE, _NO_ARG), "KVM_GET_VCPU_MMAP_SIZE"
+            )
+            self.sync_regs = self.check_extension(abi.KVM_CAP_SYNC_REGS)
+            self.has_immediate_exit = bool(self.check_extension(abi.KVM_CAP_IMMEDIATE_EXIT))
+            self.has_internal_error_data = bool(
+                self.check_extension(abi.KVM_CAP_INTERNAL_ERROR_DATA)
+            )
+            self.has_tss_addr = bool(self.check_extension(abi.KVM_CAP_SET_TSS_ADDR))
+            self.has_identity_map_addr = bool(
+                self.check_extension(abi.KVM_CAP_SET_IDENTITY_MAP_ADDR)
+            )
+        except BaseException:
+            self.close()
+            raise
+        self._cpuid: tuple[CpuidEntry, ...] | None = None
+
+    def __enter__(self) -> Kvm:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def check_extension(self, cap: int) -> int:
+        """KVM_CHECK_EXTENSION: 0 when absent, otherwise a capability-specific value."""
+        rc = _ioctl(self._fd, abi.KVM_CHECK_EXTENSION, ffi.cast("unsigned long", cap))
+        return max(rc, 0)
+
+    def supported_cpuid(self) -> tuple[CpuidEntry, ...]:
+        """KVM_GET_SUPPORTED_CPUID, cached: a guest switching to long mode needs these leaves."""
+        if self._cpuid is None:
+            nent = 128
+            while True:
+                buf = ffi.new("char[]", 8 + 40 * nent)
+                c = ffi.cast("struct kvm_cpuid2 *", buf)
+                c.nent = nent
+                rc = _ioctl(self._fd, abi.KVM_GET_SUPPORTED_CPUID, c)
+                if rc < 0 and ffi.errno == errno.E2BIG and nent < 4096:
+                    nent *= 2
+                    continue
+                _check(rc, "KVM_GET_SUPPORTED_CPUID")
+                break
+            self._cpuid = tuple(
+                CpuidEntry(e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx)
+                for e in (c.entries[i] for i in range(c.nent))
+            )
+        return self._cpuid
+
+    def create_vm(self) -> Vm:
+        fd = _check(_ioctl(self._fd, abi.KVM_CREATE_VM, _NO_ARG), "KVM_CREATE_VM")
+        return Vm(self, fd)
+
+
+class Vm:
+    """A VM file descriptor: memory slots, x86 setup addresses, vCPU creation."""
+
+    def __init__(self, kvm: Kvm, fd: int) -> None:
+        self.kvm = kvm
+        self._fd = fd
+        self._vcpus: list[Vcpu] = []
+
+    def __enter__(self) -> Vm:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for vcpu in self._vcpus:
+            vcpu.close()
+        self._vcpus.clear()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def set_user_memory_region(
+        self, slot: int, guest_address: int, size: int, host_address: int, flags: int = 0
+    ) -> None:
+        region = ffi.new("struct kvm_userspace_memory_region *")
+        region.slot = slot
+        region.flags = flags
+        region.guest_phys_addr = guest_address
+        region.memory_size = size
+        region.userspace_addr = host_address
+        _check(
+            _ioctl(self._fd, abi.KVM_SET_USER_MEMORY_REGION, region),
+            f"KVM_SET_USER_MEMORY_REGION slot {slot} at {guest_address:#x} size {size:#x}",
+        )
+
+    def set_tss_address(self, address: int) -> None:
+        _check(
+            _ioctl(self._fd, abi.KVM_SET_TSS_ADDR, ffi.cast("unsigned long", address)),
+            "KVM_SET_TSS_ADDR",
+        )
+
+    def set_identity_map_address(self, address: int) -> None:
+        _check(
+            _ioctl(self._fd, abi.KVM_SET_IDENTITY_MAP_ADDR, ffi.new("uint64_t *", address)),
+            "KVM_SET_IDENTITY_MAP_ADDR",
+        )
+
+    def setup_x86(self, ram_top: int) -> None:
+        """Give Intel its TSS / identity-map pages when they lie outside RAM (else not needed:
+        such hosts use unrestricted guests)."""
+        if self.kvm.has_identity_map_addr and IDENTITY_MAP_ADDRESS >= ram_top:
+            self.set_identity_map_address(IDENTITY_MAP_ADDRESS)
+        if self.kvm.has_tss_addr and IDENTITY_MAP_ADDRESS >= ram_top:
+            self.set_tss_address(TSS_ADDRESS)
+
+    def create_vcpu(self, index: int = 0) -> Vcpu:
+        fd = _check(
+            _ioctl(self._fd, abi.KVM_CREATE_VCPU, ffi.cast("unsigned long", index)),
+            "KVM_CREATE_VCPU",
+        )
+        vcpu = Vcpu(self, fd)
+        self._vcpus.append(vcpu)
+        return vcpu
+
+
+def _seg_to_py(s) -> Segment:  # noqa: ANN001 - cffi struct kvm_segment
+    return Segment(*(getattr(s, f) for f in _SEG_FIELDS))
+
+
+def _seg_from_py(dst, seg: Segment) -> None:  # noqa: ANN001
+    for f in _SEG_FIELDS:
+        setattr(dst, f, getattr(seg, f))
+
+
+def _sregs_to_py(c) -> SpecialRegisters:  # noqa: ANN001 - cffi struct kvm_sregs
+    return SpecialRegisters(
+        **{name: _seg_to_py(getattr(c, name)) for name in SEGMENT_NAMES},
+        gdt=DescriptorTable(c.gdt.base, c.gdt.limit),
+        idt=DescriptorTable(c.idt.base, c.idt.limit),
+        cr0=c.cr0,
+        cr2=c.cr2,
+        cr3=c.cr3,
+        cr4=c.cr4,
+        cr8=c.cr8,
+        efer=c.efer,
+        apic_base=c.apic_base,
+        interrupt_bitmap=tuple(c.interrupt_bitmap),
+    )
+
+
+def _sregs_from_py(c, s: SpecialRegisters) -> None:  # noqa: ANN001
+    for name in SEGMENT_NAMES:
+        _seg_from_py(getattr(c, name), getattr(s, name))
+    c.gdt.base, c.gdt.limit = s.gdt.base, s.gdt.limit
+    c.idt.base, c.idt.limit = s.idt.base, s.idt.limit
+    c.cr0, c.cr2, c.cr3, c.cr4, c.cr8 = s.cr0, s.cr2, s.cr3, s.cr4, s.cr8
+    c.efer, c.apic_base = s.efer, s.apic_base
+    for i, word in enumerate(s.interrupt_bitmap):
+        c.interrupt_bitmap[i] = word
+
+
+class LiveCpuState:
+    """Read-mostly view of the vCPU at the current exit, fetched lazily (no per-exit copies).
+
+    With KVM_CAP_SYNC_REGS the registers already sit in the kvm_run page; otherwise the first
+    access after an exit costs one KVM_GET_REGS / KVM_GET_SREGS.
+    """
+
+    __slots__ = ("_vcpu",)
+
+    def __init__(self, vcpu: Vcpu) -> None:
+        self._vcpu = vcpu
+
+    def reg(self, name: str) -> int:
+        return getattr(self._vcpu._live_regs(), name)
+
+    def set_reg(self, name: str, value: int) -> None:
+        self._vcpu._set_live_reg(name, value)
+
+    @property
+    def mode(self) -> str:
+        s = self._vcpu._live_sregs()
+        return mode_of(s.cr0, s.efer, s.cs.l, s.cs.db)
+
+    def control_registers(self) -> tuple[int, int, int, int]:
+        """(CR0, CR3, CR4, EFER): what a page walk needs."""
+        s = self._vcpu._live_sregs()
+        return s.cr0, s.cr3, s.cr4, s.efer
+
+    def segment_base(self, name: str) -> int:
+        return getattr(self._vcpu._live_sregs(), name).base
+
+
+class Vcpu:
+    """A vCPU: its kvm_run page, register access and KVM_RUN itself."""
+
+    def __init__(self, vm: Vm, fd: int) -> None:
+        self.vm = vm
+        self._fd = fd
+        kvm = vm.kvm
+        try:
+            self._mm = mmap.mmap(
+                fd, kvm.vcpu_mmap_size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
+            )
+        except OSError as e:
+            os.close(fd)
+            raise KvmApiError(f"kvm: mmap of the vCPU run page failed: {e.strerror}") from None
+        self._buf = ffi.from_buffer(self._mm)
+        self._run = ffi.cast("struct kvm_run *", self._buf)
+        self._io = ffi.addressof(self._run[0], "io")
+        self._sync = kvm.sync_regs & (abi.KVM_SYNC_X86_REGS | abi.KVM_SYNC_X86_SREGS)
+        self._sync_full = self._sync == (abi.KVM_SYNC_X86_REGS | abi.KVM_SYNC_X86_SREGS)
+        if self._sync_full:
+            self._run.kvm_valid_regs = self._sync
+            self._sync_regs = ffi.addressof(self._run.s.regs, "regs")
+            self._sync_sregs = ffi.addressof(self._run.s.regs, "sregs")
+        else:
+            self._run.kvm_valid_regs = 0
+        self._regs_buf = ffi.new("struct kvm_regs *")
+        self._sregs_buf = ffi.new("struct kvm_sregs *")
+        # True once the kvm_run page holds registers from a finished KVM_RUN.
+        self._page_valid = False
+        # Without sync regs: per-exit caches of KVM_GET_(S)REGS.
+        self._regs_fresh = False
+        self._sregs_fresh = False
+        self._out_cache: dict[tuple[int, int, bytes], ex.IoOut] = {}
+        self._in_cache: dict[tuple[int, int, int], ex.IoIn] = {}
+        self._pending_in = -1
+        self.live = LiveCpuState(self)
+        self.exits = 0
+
+    def __enter__(self) -> Vcpu:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        self._io = self._run = self._sync_regs = self._sync_sregs = None  # type: ignore[assignment]
+        ffi.release(self._buf)
+        self._mm.close()
+        os.close(self._fd)
+        self._fd = -1
+
+    # --- stopping -------------------------------------------------------------------------
+    @property
+    def immediate_exit(self) -> bool:
+        return bool(self._run.immediate_exit)
+
+    @immediate_exit.setter
+    def immediate_exit(self, value: bool) -> None:
+        """Safe from another thread: KVM_RUN returns EINTR at once while this is set."""
+        if self._fd >= 0:
+            self._run.immediate_exit = 1 if value else 0
+
+    # --- registers ------------------------------------------------------------------------
+    def _live_regs(self):  # noqa: ANN202 - cffi struct kvm_regs
+        if self._sync_full and self._page_valid:
+            return self._sync_regs
+        if not self._regs_fresh:
+            _check(_ioctl(self._fd, abi.KVM_GET_REGS, self._regs_buf), "KVM_GET_REGS")
+            self._regs_fresh = True
+        return self._regs_buf
+
+    def _live_sregs(self):  # noqa: ANN202 - cffi struct kvm_sregs
+        if self._sync_full and self._page_valid:
+            return self._sync_sregs
+        if not self._sregs_fresh:
+            _check(_ioctl(self._fd, abi.KVM_GET_SREGS, self._sregs_buf), "KVM_GET_SREGS")
+            self._sregs_fresh = True
+        return self._sregs_buf
+
+    def _set_live_reg(self, name: str, value: int) -> None:
+        regs = self._live_regs()
+        setattr(regs, name, value & 0xFFFF_FFFF_FFFF_FFFF)
+        if regs is self._regs_buf:
+            _check(_ioctl(self._fd, abi.KVM_SET_REGS, regs), "KVM_SET_REGS")
+        else:
+            self._run.kvm_dirty_regs |= abi.KVM_SYNC_X86_REGS
+
+    def get_regs(self) -> Registers:
+        c = self._live_regs()
+        return Registers(*(getattr(c, n) for n in REGISTER_NAMES))
+
+    def set_regs(self, regs: Registers) -> None:
+        c = self._regs_buf
+        for n in REGISTER_NAMES:
+            setattr(c, n, getattr(regs, n) & 0xFFFF_FFFF_FFFF_FFFF)
+        _check(_ioctl(self._fd, abi.KVM_SET_REGS, c), "KVM_SET_REGS")
+        self._regs_fresh = True
+        if self._page_valid:
+            ffi.memmove(self._sync_regs, c, ffi.sizeof("struct kvm_regs"))
+
+    def get_sregs(self) -> SpecialRegisters:
+        return _sregs_to_py(self._live_sregs())
+
+    def set_sregs(self, sregs: SpecialRegisters) -> None:
+        c = self._sregs_buf
+        _check(_ioctl(self._fd, abi.KVM_GET_SREGS, c), "KVM_GET_SREGS")
+        _sregs_from_py(c, sregs)
+        _check(_ioctl(self._fd, abi.KVM_SET_SREGS, c), "KVM_SET_SREGS")
+        # Re-read: KVM normalises some fields, and the run page copy is now stale.
+        _check(_ioctl(self._fd, abi.KVM_GET_SREGS, c), "KVM_GET_SREGS")
+        if (sregs.cr0 & CR0_PG) and not (c.cr0 & CR0_PG):
+            # Measured on kvm-pvm: it keeps CR0.PG clear unless EFER.LME is set, and the
+            # vCPU would then shut down on its first instruction.
+            raise KvmApiError(
+                f"kvm: this host's KVM refused CR0={sregs.cr0:#x} (kept {c.cr0:#x}): it does not "
+                "support paging in this mode (kvm-pvm supports paging only in long mode)"
+            )
+        self._sregs_fresh = True
+        if self._page_valid:
+            ffi.memmove(self._sync_sregs, c, ffi.sizeof("struct kvm_sregs"))
+
+    def set_cpuid(self, entries: tuple[CpuidEntry, ...] | list[CpuidEntry]) -> None:
+        n = len(entries)
+        buf = ffi.new("char[]", 8 + 40 * n)
+        c = ffi.cast("struct kvm_cpuid2 *", buf)
+        c.nent = n
+        for i, e in enumerate(entries):
+            d = c.entries[i]
+            d.function, d.index, d.flags = e.function, e.index, e.flags
+            d.eax, d.ebx, d.ecx, d.edx = e.eax, e.ebx, e.ecx, e.edx
+        _check(_ioctl(self._fd, abi.KVM_SET_CPUID2, c), "KVM_SET_CPUID2")
+
+    # --- running --------------------------------------------------------------------------
+    def complete_io_in(self, data: bytes) -> None:
+        """Answer the pending IN/INS exit; KVM copies it into the guest on the next run."""
+        off = self._pending_in
+        if off < 0:
+            raise VmmError("vcpu: complete_io_in without a pending IN exit")
+        self._mm[off : off + len(data)] = data
+        self._pending_in = -1
+
+    def run(self) -> ex.Exit:
+        """One KVM_RUN: enter the guest until it needs us, and say why as an exit value."""
+        rc = _ioctl(self._fd, abi.KVM_RUN, _NO_ARG)
+        self._regs_fresh = self._sregs_fresh = False
+        self._page_valid = self._sync_full
+        self.exits += 1
+        if rc < 0:
+            err = ffi.errno
+            if err == errno.EINTR or err == errno.EAGAIN:
+                return ex.INTERRUPTED
+            _check(rc, "KVM_RUN")
+        run = self._run
+        reason = run.exit_reason
+        if reason == abi.KVM_EXIT_IO:
+            io = self._io
+            size = io.size
+            count = io.count
+            port = io.port
+            off = io.data_offset
+            if io.direction == abi.KVM_EXIT_IO_OUT:
+                data = self._mm[off : off + size * count]
+                if len(data) > 8:  # string I/O: not worth caching
+                    return ex.IoOut(port, size, data)
+                key = (port, size, data)
+                exit = self._out_cache.get(key)
+                if exit is None:
+                    if len(self._out_cache) >= _OUT_CACHE_MAX:
+                        self._out_cache.clear()
+                    exit = self._out_cache[key] = ex.IoOut(port, size, data)
+                return exit
+            self._pending_in = off
+            key_in = (port, size, count)
+            exit_in = self._in_cache.get(key_in)
+            if exit_in is None:
+                exit_in = self._in_cache[key_in] = ex.IoIn(port, size, count)
+            return exit_in
+        if reason == abi.KVM_EXIT_HLT:
+            return ex.HLT
+        if reason == abi.KVM_EXIT_MMIO:
+            m = run.mmio
+            n = min(m.len, 8)
+            return ex.Mmio(m.phys_addr, bytes(ffi.buffer(m.data, n)), m.len, bool(m.is_write))
+        if reason == abi.KVM_EXIT_SHUTDOWN:
+            return ex.SHUTDOWN
+        if reason == abi.KVM_EXIT_FAIL_ENTRY:
+            return ex.FailEntry(run.fail_entry.hardware_entry_failure_reason)
+        if reason == abi.KVM_EXIT_INTERNAL_ERROR:
+            i = run.internal
+            n = min(i.ndata, 16) if self.vm.kvm.has_internal_error_data else 0
+            return ex.InternalError(i.suberror, tuple(i.data[k] for k in range(n)))
+        if reason == abi.KVM_EXIT_INTR:
+            return ex.INTERRUPTED
+        return ex.Unknown(reason, abi.EXIT_NAMES.get(reason, "unknown"))

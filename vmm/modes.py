@@ -1,0 +1,226 @@
+"""Boot modes: the CPU state and memory tables a guest finds at its first instruction.
+
+Like a boot loader, `boot_state` writes the GDT and page tables into guest RAM. They live in a
+"system area" at the top of RAM (SystemLayout), far from images loaded at 0x1000; the protected
+and long mode stacks grow down from just below it. Real mode writes nothing into RAM.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from vmm.cpu import (
+    CR0_ET,
+    CR0_PE,
+    CR0_PG,
+    CR4_PAE,
+    CR4_PSE,
+    EFER_LMA,
+    EFER_LME,
+    DescriptorTable,
+    Registers,
+    Segment,
+    SpecialRegisters,
+)
+from vmm.errors import ImageError
+from vmm.memory import GuestMemory
+
+REAL_MODE_STACK = 0xFFFE
+APIC_BASE_DEFAULT = 0xFEE0_0900  # the reset value: xAPIC enabled, bootstrap processor
+RFLAGS_DEFAULT = 0x2
+
+CODE_SELECTOR = 0x08
+DATA_SELECTOR = 0x10
+
+# GDT descriptors (8 bytes each): flat base 0, limit 0xfffff with 4 KiB granularity.
+GDT_NULL = 0x0000_0000_0000_0000
+GDT_CODE32 = 0x00CF_9A00_0000_FFFF  # present, ring 0, execute/read, 32-bit (D=1), G=1
+GDT_CODE64 = 0x00AF_9A00_0000_FFFF  # present, ring 0, execute/read, 64-bit (L=1, D=0), G=1
+GDT_DATA = 0x00CF_9200_0000_FFFF  # present, ring 0, read/write, 32-bit (B=1), G=1
+
+PAGE = 0x1000
+PTE_P, PTE_RW, PTE_PS = 0x1, 0x2, 0x80
+GIB = 1 << 30
+# Page tables always map at least the first 4 GiB, so a pointer past RAM ends as an MMIO exit
+# (a clear fault) instead of a page fault (a triple fault).
+MIN_MAPPED = 4 * GIB
+
+
+class BootMode(enum.Enum):
+    REAL = "real"
+    PROTECTED = "protected"
+    PAGED32 = "paged32"
+    LONG = "long"
+
+
+@dataclass(frozen=True)
+class SystemLayout:
+    """Where boot_state puts its tables: fixed offsets from `base` = mem_size - size.
+
+    base + 0x0000  GDT (3 descriptors: null, code 0x08, data 0x10), rest of the page unused
+    base + 0x1000  PAGED32 page directory: 1024 4 MiB PSE entries identity-mapping 0..4 GiB
+    base + 0x2000  LONG PML4 (entry 0 -> PDPT)
+    base + 0x3000  LONG PDPT (entry i -> PD i)
+    base + 0x4000  LONG PDs, one 4 KiB page per GiB: 2 MiB pages identity-mapping
+                   0..max(RAM, 4 GiB)
+    The protected/long mode stack pointer starts at `base` and grows down.
+    """
+
+    mem_size: int
+    base: int
+    pd_count: int
+
+    @classmethod
+    def for_memory(cls, mem_size: int) -> SystemLayout:
+        pd_count = max(MIN_MAPPED, mem_size + GIB - 1) // GIB
+        size = 0x4000 + pd_count * PAGE
+        return cls(mem_size, mem_size - size, pd_count)
+
+    @property
+    def size(self) -> int:
+        return self.mem_size - self.base
+
+    @property
+    def gdt(self) -> int:
+        return self.base
+
+    @property
+    def gdt_limit(self) -> int:
+        return 3 * 8 - 1
+
+    @property
+    def page_directory32(self) -> int:
+        return self.base + 0x1000
+
+    @property
+    def pml4(self) -> int:
+        return self.base + 0x2000
+
+    @property
+    def pdpt(self) -> int:
+        return self.base + 0x3000
+
+    @property
+    def pd(self) -> int:
+        return self.base + 0x4000
+
+    @property
+    def stack_top(self) -> int:
+        return self.base
+
+
+def _real_segment(code: bool = False) -> Segment:
+    return Segment(base=0, limit=0xFFFF, selector=0, type=0xB if code else 0x3, present=1, s=1)
+
+
+def _flat(selector: int, code: bool, long: bool = False) -> Segment:
+    return Segment(
+        base=0,
+        limit=0xFFFF_FFFF,
+        selector=selector,
+        type=0xB if code else 0x3,
+        present=1,
+        dpl=0,
+        db=0 if long else 1,
+        s=1,
+        l=1 if long else 0,
+        g=1,
+    )
+
+
+def _system_segments() -> dict[str, Segment]:
+    # The reset values of TR and LDTR: VM entry checks want a usable busy TSS in TR.
+    return {
+        "tr": Segment(base=0, limit=0xFFFF, selector=0, type=0xB, present=1, s=0),
+        "ldt": Segment(base=0, limit=0xFFFF, selector=0, type=0x2, present=1, s=0),
+    }
+
+
+def _write_gdt(memory: GuestMemory, layout: SystemLayout, code: int) -> None:
+    table = b"".join(d.to_bytes(8, "little") for d in (GDT_NULL, code, GDT_DATA))
+    memory.write(layout.gdt, table)
+
+
+def _write_page_directory32(memory: GuestMemory, layout: SystemLayout) -> None:
+    entries = ((i << 22) | PTE_PS | PTE_RW | PTE_P for i in range(1024))
+    memory.write(layout.page_directory32, b"".join(e.to_bytes(4, "little") for e in entries))
+
+
+def _write_long_page_tables(memory: GuestMemory, layout: SystemLayout) -> None:
+    memory.fill(layout.pml4, 2 * PAGE)
+    memory.write_u64(layout.pml4, layout.pdpt | PTE_RW | PTE_P)
+    pdpt = b"".join(
+        (layout.pd + i * PAGE | PTE_RW | PTE_P).to_bytes(8, "little")
+        for i in range(layout.pd_count)
+    )
+    memory.write(layout.pdpt, pdpt)
+    pds = b"".join(
+        ((i << 21) | PTE_PS | PTE_RW | PTE_P).to_bytes(8, "little")
+        for i in range(layout.pd_count * 512)
+    )
+    memory.write(layout.pd, pds)
+
+
+def boot_state(
+    mode: BootMode, memory: GuestMemory, entry: int
+) -> tuple[Registers, SpecialRegisters]:
+    """The registers for `mode` starting at `entry`; writes the mode's tables into `memory`."""
+    layout = SystemLayout.for_memory(memory.size)
+    if mode is BootMode.REAL:
+        if not 0 <= entry <= 0xFFFF:
+            raise ImageError(
+                f"entry {entry:#x}: real mode starts at CS=0, so entry must be < 64 KiB"
+            )
+        regs = Registers(rip=entry, rsp=REAL_MODE_STACK, rflags=RFLAGS_DEFAULT)
+        segs = {n: _real_segment() for n in ("ds", "es", "fs", "gs", "ss")}
+        sregs = SpecialRegisters(
+            cs=_real_segment(code=True),
+            **segs,
+            **_system_segments(),
+            gdt=DescriptorTable(0, 0xFFFF),
+            idt=DescriptorTable(0, 0x3FF),
+            cr0=CR0_ET,
+            apic_base=APIC_BASE_DEFAULT,
+        )
+        return regs, sregs
+
+    top = memory.size if mode is BootMode.LONG else min(memory.size, MIN_MAPPED)
+    if not 0 <= entry < top:
+        raise ImageError(f"entry {entry:#x} is outside guest RAM (0..{top - 1:#x})")
+    if layout.base < 0x2000:
+        raise ImageError(f"{memory.size:#x} bytes of RAM leave no room below the system area")
+    long = mode is BootMode.LONG
+    _write_gdt(memory, layout, GDT_CODE64 if long else GDT_CODE32)
+    cr0 = CR0_PE | CR0_ET
+    cr3 = cr4 = efer = 0
+    if mode is BootMode.PAGED32:
+        _write_page_directory32(memory, layout)
+        cr0 |= CR0_PG
+        cr3 = layout.page_directory32
+        cr4 = CR4_PSE
+    elif long:
+        _write_long_page_tables(memory, layout)
+        cr0 |= CR0_PG
+        cr3 = layout.pml4
+        cr4 = CR4_PAE
+        efer = EFER_LME | EFER_LMA
+    data = _flat(DATA_SELECTOR, code=False)
+    sregs = SpecialRegisters(
+        cs=_flat(CODE_SELECTOR, code=True, long=long),
+        ds=data,
+        es=data,
+        fs=data,
+        gs=data,
+        ss=data,
+        **_system_segments(),
+        gdt=DescriptorTable(layout.gdt, layout.gdt_limit),
+        idt=DescriptorTable(0, 0),
+        cr0=cr0,
+        cr3=cr3,
+        cr4=cr4,
+        efer=efer,
+        apic_base=APIC_BASE_DEFAULT,
+    )
+    regs = Registers(rip=entry, rsp=layout.stack_top, rflags=RFLAGS_DEFAULT)
+    return regs, sregs

@@ -1,0 +1,75 @@
+"""How a run ended, and the process exit code `kasm run` turns that into."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from vmm.stats import ExitStats
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes. A guest's HC_EXIT status N becomes N & 0xff (so 0..255 overlap
+    these on purpose: the guest owns its status); everything else is fixed here."""
+
+    OK = 0  # guest executed HLT (or HC_EXIT 0)
+    BUILD_ERROR = 1  # kasm could not assemble/link the program
+    USAGE_ERROR = 2  # bad command line
+    VMM_ERROR = 3  # KVM unavailable, or the VM could not be set up / the image loaded
+    GUEST_FAULT = 120  # triple fault, internal error, failed entry, MMIO outside RAM,
+    # bad hypercall, unowned port under --strict, bad guest pointer
+    TIMEOUT = 124  # the guest ran past --timeout (like timeout(1))
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+
+# Run ends that are guest faults (exit code 120).
+FAULT_ENDS = frozenset(
+    {
+        "shutdown",
+        "internal_error",
+        "fail_entry",
+        "mmio",
+        "bad_hypercall",
+        "unowned_port",
+        "bad_pointer",
+        "unhandled_exit",
+    }
+)
+
+
+def exit_code_for(end: str, status: int = 0) -> int:
+    """The process exit code for a run that ended with `end` (and guest `status`)."""
+    if end == "hc_exit":
+        return status & 0xFF
+    if end == "hlt":
+        return ExitCode.OK
+    if end == "timeout":
+        return ExitCode.TIMEOUT
+    if end == "interrupted":
+        return ExitCode.INTERRUPTED
+    return ExitCode.GUEST_FAULT
+
+
+@dataclass
+class RunResult:
+    """What happened: `end` as in ExitStats, the guest `status`, and for faults the report."""
+
+    end: str
+    status: int
+    exit_code: int
+    stats: ExitStats
+    fault: str | None = None
+    register_dump: str | None = None
+    rip: int | None = None
+
+    @property
+    def is_fault(self) -> bool:
+        return self.end in FAULT_ENDS
+
+    def report(self) -> str:
+        """The message for stderr when the run did not end cleanly ("" when it did)."""
+        if self.fault is None:
+            return ""
+        if self.register_dump:
+            return f"{self.fault}\n{self.register_dump}"
+        return self.fault

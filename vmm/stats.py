@@ -1,0 +1,56 @@
+"""Exit statistics of one run: what made the guest leave KVM_RUN, and what each exit cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+STATS_KEYS = (
+    "total_exits",
+    "exits_by_reason",
+    "exits_by_port",
+    "guest_wall_s",
+    "us_per_exit",
+    "end",
+)
+
+
+@dataclass
+class ExitStats:
+    """Every return from KVM_RUN counts as one exit, the final HLT or HC_EXIT included."""
+
+    total_exits: int = 0
+    exits_by_reason: dict[str, int] = field(default_factory=dict)
+    exits_by_port: dict[int, int] = field(default_factory=dict)
+    guest_wall_s: float = 0.0
+    end: str = ""
+
+    @property
+    def us_per_exit(self) -> float:
+        return self.guest_wall_s * 1e6 / self.total_exits if self.total_exits else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; port keys are hex strings like "0x3f8"."""
+        return {
+            "total_exits": self.total_exits,
+            "exits_by_reason": dict(sorted(self.exits_by_reason.items())),
+            "exits_by_port": {f"{p:#x}": n for p, n in sorted(self.exits_by_port.items())},
+            "guest_wall_s": round(self.guest_wall_s, 6),
+            "us_per_exit": round(self.us_per_exit, 3),
+            "end": self.end,
+        }
+
+    def format_text(self) -> str:
+        """A few lines for stderr."""
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.exits_by_reason.items()))
+        ports = ", ".join(f"{p:#x} {n}" for p, n in sorted(self.exits_by_port.items()))
+        lines = [
+            f"end: {self.end}",
+            f"exits: {self.total_exits} ({reasons or 'none'})",
+        ]
+        if ports:
+            lines.append(f"exits by port: {ports}")
+        lines.append(
+            f"guest wall time: {self.guest_wall_s * 1e3:.3f} ms, {self.us_per_exit:.2f} us/exit"
+        )
+        return "\n".join(lines)
