@@ -70,6 +70,8 @@ def split_operands(text: str) -> list[tuple[int, str]]:
         c = text[i]
         if c == "'":
             i += 3 if text[i + 1 : i + 2] == "\\" else 2
+            if text[i : i + 1] == "'":
+                i += 1
             continue
         if c == "(":
             depth += 1

@@ -1,0 +1,3 @@
+from kasm.cli import main
+
+main()

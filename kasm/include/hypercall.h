@@ -1,0 +1,52 @@
+/*
+ * kasm hypercall library: the ABI of the VMM's hypercall device at port 0x500.
+ *
+ * Usable both as  #include <hypercall.h>  and as  .include "hypercall.h"  (kasm finds it
+ * without a path). Only assembler directives live here, so GNU as reads it the same way.
+ *
+ * ABI: AL = function number, argument in BX (16-bit code), EBX (32-bit), RBX (64-bit),
+ * then  outb %al, (%dx)  with DX = 0x500. Every hypercall is one VM exit.
+ * The macros work in 16-, 32- and 64-bit code. They clobber AL, DX and BL/EBX.
+ */
+.ifndef HYPERCALL_PORT
+.equ HYPERCALL_PORT, 0x500
+
+.equ HC_EXIT,    0   /* stop the guest; BX/EBX/RBX = exit status              */
+.equ HC_PUTCHAR, 1   /* print the byte in BL                                   */
+.equ HC_PUTNUM,  2   /* print BX/EBX/RBX (by mode) in unsigned decimal         */
+.equ HC_NEWLINE, 3   /* print "\n"                                            */
+.equ HC_GETCHAR, 4   /* next input byte in AL, or AX/EAX/RAX = -1 at end       */
+.equ HC_WRITE,   5   /* write CX/ECX/RCX bytes from address BX/EBX/RBX         */
+.equ HC_PUTS,    6   /* print the NUL-terminated string at BX/EBX/RBX          */
+
+/* hc_call FN: the hypercall itself; the argument is already in BX/EBX/RBX. */
+.macro hc_call fn
+    movb $\fn, %al
+    movw $HYPERCALL_PORT, %dx
+    outb %al, (%dx)
+.endm
+
+/* hc_putchar CH: print one byte; CH is an operand such as $'A' or %cl. */
+.macro hc_putchar ch
+    movb \ch, %bl
+    hc_call HC_PUTCHAR
+.endm
+
+/* hc_putnum VALUE: print a number; VALUE is $imm, a 32-bit register or memory.
+   (Already have it in BX/EBX/RBX? Use  hc_call HC_PUTNUM.) */
+.macro hc_putnum value
+    movl \value, %ebx
+    hc_call HC_PUTNUM
+.endm
+
+/* hc_newline: print "\n". */
+.macro hc_newline
+    hc_call HC_NEWLINE
+.endm
+
+/* hc_exit STATUS: stop the guest; kasm run exits with STATUS (0-255). */
+.macro hc_exit status=$0
+    movl \status, %ebx
+    hc_call HC_EXIT
+.endm
+.endif
