@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mmap
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from vmm.errors import GuestMemoryError, VmmError
@@ -83,6 +84,10 @@ class GuestMemory:
     def contains(self, address: int, length: int = 1) -> bool:
         return 0 <= address and length >= 0 and address + length <= self.size
 
+    def check(self, address: int, length: int) -> None:
+        """Raise GuestMemoryError naming the address unless [address, address+length) is RAM."""
+        self._check(address, length)
+
     def _check(self, address: int, length: int) -> None:
         if not self.contains(address, length):
             if length <= 1:
@@ -140,7 +145,7 @@ class GuestMemory:
             )
         return self._mm[address:pos]
 
-    def iter_chunks(self, address: int, length: int, chunk: int = 1 << 16):  # noqa: ANN201
+    def iter_chunks(self, address: int, length: int, chunk: int = 1 << 16) -> Iterator[bytes]:
         """Yield a checked range piece by piece, so huge guest buffers are never copied whole."""
         self._check(address, length)
         end = address + length

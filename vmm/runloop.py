@@ -12,7 +12,7 @@ from time import perf_counter
 
 from vmm import exits as ex
 from vmm.bus import Fault, IoBus, Return, Stop
-from vmm.cpu import MODE_WIDTH, format_register_dump
+from vmm.cpu import CR0_PG, MODE_WIDTH, format_register_dump
 from vmm.errors import GuestMemoryError
 from vmm.kick import Stopper
 from vmm.kvm import LiveCpuState, Vcpu
@@ -72,23 +72,28 @@ class GuestCpu:
 
     def _ranges(self, address: int, length: int) -> list[tuple[int, int]]:
         """Physical (start, length) pieces of a linear range, all checked before any is read."""
+        size = self._memory.size
+        if length > size:
+            raise GuestMemoryError(
+                f"guest range of {length} bytes at {address:#x} is larger than guest RAM "
+                f"({size:#x} bytes)",
+                address,
+            )
+        cr0, _, _, _ = self._live.control_registers()
+        if not cr0 & CR0_PG:
+            self._memory.check(address, length)
+            return [(address, length)]
         pieces: list[tuple[int, int]] = []
         end = address + length
         while address < end:
             n = min(end - address, PAGE_SIZE - (address & (PAGE_SIZE - 1)))
             phys = self.physical(address)
+            self._memory.check(phys, n)
             if pieces and pieces[-1][0] + pieces[-1][1] == phys:
                 pieces[-1] = (pieces[-1][0], pieces[-1][1] + n)
             else:
                 pieces.append((phys, n))
             address += n
-        for phys, n in pieces:
-            if not self._memory.contains(phys, n):
-                raise GuestMemoryError(
-                    f"guest range {phys:#x}..{phys + n - 1:#x} is outside guest RAM "
-                    f"(0..{self._memory.size - 1:#x})",
-                    phys,
-                )
         return pieces
 
     def read(self, address: int, length: int) -> bytes:
@@ -103,7 +108,7 @@ class GuestCpu:
         while len(out) < limit:
             n = min(limit - len(out), PAGE_SIZE - (address & (PAGE_SIZE - 1)))
             phys = self.physical(address)
-            self._memory._check(phys, 1)  # noqa: SLF001
+            self._memory.check(phys, 1)
             chunk = self._memory.read(phys, min(n, self._memory.size - phys))
             nul = chunk.find(b"\0")
             if nul >= 0:
