@@ -28,6 +28,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from kasm.image import Image, Mode, Section
+from vmm.loader import ELF_FLAG_REAL_MODE
 
 if TYPE_CHECKING:
     import lief
@@ -53,6 +54,8 @@ def write_elf(image: Image) -> bytes:
         if not segment.sections:  # the bootstrap PT_LOAD and the one over the moved table
             elf.remove(segment)
     elf.header.entrypoint = image.entry
+    if image.mode is Mode.REAL:  # ELF has no 16-bit machine: say so where the VMM looks
+        elf.header.processor_flag = ELF_FLAG_REAL_MODE
 
     elf = lief.ELF.parse(elf.write_to_bytes())
     symbols = [s for s in image.symbols if not s.is_global]

@@ -29,12 +29,16 @@ def load_flat(memory: GuestMemory, data: bytes, address: int) -> LoadedRange:
     return LoadedRange(address, len(data))
 
 
+# e_flags kasm writes into an ELF32 whose code is 16-bit (ELF has no 16-bit x86 machine).
+ELF_FLAG_REAL_MODE = 0x4B160000
+
+
 def load_elf(
     memory: GuestMemory, image: str | os.PathLike[str] | bytes
 ) -> tuple[int, BootMode, list[LoadedRange]]:
     """Load PT_LOAD segments at their physical address (p_paddr, or p_vaddr when p_paddr is 0);
     bytes past p_filesz up to p_memsz are zeroed. ELF64 x86-64 boots in LONG mode, ELF32 i386
-    in PROTECTED mode. Returns (entry, mode, loaded ranges)."""
+    in PROTECTED mode, or REAL mode when e_flags is ELF_FLAG_REAL_MODE (kasm's 16-bit images). Returns (entry, mode, loaded ranges)."""
     import lief  # slow to import (~1 s): only when an ELF is actually loaded
 
     name = "image" if isinstance(image, bytes) else os.fspath(image)
@@ -55,7 +59,8 @@ def load_elf(
     if machine == lief.ELF.ARCH.X86_64 and elf_class == lief.ELF.Header.CLASS.ELF64:
         mode = BootMode.LONG
     elif machine == lief.ELF.ARCH.I386 and elf_class == lief.ELF.Header.CLASS.ELF32:
-        mode = BootMode.PROTECTED
+        real = binary.header.processor_flag == ELF_FLAG_REAL_MODE
+        mode = BootMode.REAL if real else BootMode.PROTECTED
     else:
         raise ImageError(
             f"{name}: ELF for {str(machine).split('.')[-1]} ({str(elf_class).split('.')[-1]}); "
