@@ -6,11 +6,23 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# This directory is named like the package it tests. Once tests/ is on sys.path (pytest puts it
+# there for tests/conftest.py), `import vmm` would find tests/vmm as a namespace package before
+# the editable install's finder gets a say. Put the repository root first so the real package
+# wins, and drop a namespace `vmm` imported too early.
+_ROOT = str(Path(__file__).resolve().parents[2])
+if sys.path[:1] != [_ROOT]:
+    sys.path.insert(0, _ROOT)
+if getattr(sys.modules.get("vmm"), "__file__", "") is None:
+    for _name in [m for m in sys.modules if m == "vmm" or m.startswith("vmm.")]:
+        del sys.modules[_name]
 
 KVM_PATH = "/dev/kvm"
 _CACHE = Path(tempfile.gettempdir()) / f"vmm-test-guests-{os.getuid()}"
@@ -51,7 +63,9 @@ def _build(source: str, *, base: int, elf: str | None) -> bytes:
             src.write_text(text)
             as_flag = "--64" if elf == "elf64" else "--32"
             emulation = "elf_x86_64" if elf == "elf64" else "elf_i386"
-            subprocess.run(["as", as_flag, "-o", obj, src], check=True, capture_output=True)
+            done = subprocess.run(["as", as_flag, "-o", obj, src], capture_output=True, text=True)
+            if done.returncode:
+                raise AssertionError(f"test guest does not assemble:\n{done.stderr}")
             ld = ["ld", "-m", emulation, f"-Ttext={base:#x}", "-e", f"{base:#x}", "-o", tmp_out]
             if not elf:
                 ld.insert(1, "--oformat=binary")
