@@ -396,7 +396,7 @@ class Assembler(expr.Env):
         code, fields = self._encode_with_placeholders(insn, mnemonic, values, deferred)
         self.frag.data += pre + code
         end = len(self.frag.data)
-        for i, (offset, width) in zip(deferred, fields):
+        for i, (offset, width) in zip(deferred, fields, strict=False):
             op = insn.operands[i]
             node = self.bind(op.disp, insn.loc)
             pcrel = end if op.is_rip_relative else None
@@ -434,7 +434,7 @@ class Assembler(expr.Env):
         last_error: AsmError | None = None
         for choice in _width_choices(widths):
             trial = list(values)
-            for i, w in zip(deferred, choice):
+            for i, w in zip(deferred, choice, strict=False):
                 trial[i] = _hex(PLACEHOLDERS[w][0])
             text = _render(mnemonic, insn.operands, trial)
             try:
@@ -444,7 +444,7 @@ class Assembler(expr.Env):
                 continue
             fields = []
             ok = True
-            for i, w in zip(deferred, choice):
+            for i, w in zip(deferred, choice, strict=False):
                 alt = list(trial)
                 alt[i] = _hex(PLACEHOLDERS[w][1])
                 alt_text = _render(mnemonic, insn.operands, alt)
@@ -639,7 +639,7 @@ def _hex(v: int) -> str:
 def _render(mnemonic: str, operands: list[Operand], values: list[str | None]) -> str:
     if not operands:
         return mnemonic
-    return mnemonic + " " + ", ".join(op.render(v) for op, v in zip(operands, values))
+    return mnemonic + " " + ", ".join(op.render(v) for op, v in zip(operands, values, strict=False))
 
 
 def _width_choices(widths: list[tuple[int, ...]]) -> list[tuple[int, ...]]:

@@ -10,7 +10,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -96,7 +96,7 @@ def _build(path: Path, base: int, include: list[Path], define: list[str]):  # no
 @app.command()
 def build(
     file: Annotated[Path, typer.Argument(help="Assembly source (.S is C-preprocessed).")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Flat image path "
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Flat image path "
                       "(default FILE.bin); the ELF goes beside it as .elf.")] = None,
     base: BaseOpt = "0x1000",
     map_: Annotated[bool, typer.Option("--map", help="Print each section's range and each "
@@ -141,13 +141,13 @@ def run(
     file: Annotated[Path, typer.Argument(help="Assembly source, or a .bin/.elf image.")],
     base: BaseOpt = "0x1000",
     mem: Annotated[str, typer.Option("--mem", help="Guest RAM size (e.g. 2M, 64M, 4G).")] = "2M",
-    mode: Annotated[Optional[ModeChoice], typer.Option("--mode", help="CPU mode to boot in "
+    mode: Annotated[ModeChoice | None, typer.Option("--mode", help="CPU mode to boot in "
                     "(default: from the source's first .code16/.code32/.code64).")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Stop the guest after this many "
                        "seconds (0: never).", min=0)] = 10.0,
     stats: Annotated[bool, typer.Option("--stats", help="Print exit statistics to stderr "
                      "after the run.")] = False,
-    stats_json: Annotated[Optional[Path], typer.Option("--stats-json", help="Write exit "
+    stats_json: Annotated[Path | None, typer.Option("--stats-json", help="Write exit "
                           "statistics as JSON to this file.", metavar="FILE")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Make an access to a port no device "
                       "owns a guest fault.")] = False,

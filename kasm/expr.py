@@ -316,4 +316,5 @@ def evaluate(node: Node, env: Env, loc: Location | None = None) -> Value:
 
 
 def _has_unknown(*values: Value) -> bool:
-    return any(isinstance(base, tuple) and base[:1] == ("frag",) for v in values for base, _ in v.terms)
+    return any(isinstance(base, tuple) and base[:1] == ("frag",)
+               for v in values for base, _ in v.terms)

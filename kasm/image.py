@@ -31,7 +31,9 @@ class Section:
 
     @property
     def size(self) -> int:
-        return self.size_override if self.nobits and self.size_override is not None else len(self.data)
+        if self.nobits and self.size_override is not None:
+            return self.size_override
+        return len(self.data)
 
     @property
     def end(self) -> int:

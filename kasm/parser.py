@@ -549,7 +549,8 @@ def parse_string(text: str, i: int, loc: Location) -> tuple[bytes, int]:
                 while k < len(text) and text[k] in "0123456789abcdefABCDEF":
                     k += 1
                 if k == j + 1:
-                    raise AsmError("\\x used with no following hex digits", loc.with_col(loc.col + j))
+                    raise AsmError("\\x used with no following hex digits",
+                                   loc.with_col(loc.col + j))
                 out.append(int(text[j + 1:k], 16) & 0xFF)
                 j = k
                 continue

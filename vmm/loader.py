@@ -38,7 +38,8 @@ def load_elf(
 ) -> tuple[int, BootMode, list[LoadedRange]]:
     """Load PT_LOAD segments at their physical address (p_paddr, or p_vaddr when p_paddr is 0);
     bytes past p_filesz up to p_memsz are zeroed. ELF64 x86-64 boots in LONG mode, ELF32 i386
-    in PROTECTED mode, or REAL mode when e_flags is ELF_FLAG_REAL_MODE (kasm's 16-bit images). Returns (entry, mode, loaded ranges)."""
+    in PROTECTED mode, or REAL mode when e_flags is ELF_FLAG_REAL_MODE (kasm's 16-bit images).
+    Returns (entry, mode, loaded ranges)."""
     import lief  # slow to import (~1 s): only when an ELF is actually loaded
 
     name = "image" if isinstance(image, bytes) else os.fspath(image)
