@@ -25,7 +25,7 @@ from .encoder import (
     prefix_bytes,
 )
 from .expr import Unknown, Value
-from .operands import Instruction, Operand
+from .operands import REGISTER_WIDTH, Instruction, Operand
 
 CODE_SECTIONS = (".text",)
 KNOWN_SECTIONS = (".text", ".rodata", ".data", ".bss")
@@ -385,6 +385,8 @@ class Assembler(expr.Env):
                 deferred.append(i)
                 values.append(None)
             else:
+                if op.kind == "imm":
+                    v = self._check_immediate(v, insn)
                 values.append(_hex(v))
         mnemonic = _gnu_mnemonic(insn, bits, values)
         if not deferred:
@@ -403,15 +405,28 @@ class Assembler(expr.Env):
             signed = True if op.is_rip_relative else None
             self.frag.fixups.append(Fixup(start + offset, width, node, insn.loc, pcrel, signed))
 
+    def _check_immediate(self, value: int, insn: Instruction) -> int:
+        """Warn, as GNU as does, when an immediate does not fit its operand; keep it in range
+        so keystone encodes the truncated value GNU would."""
+        width = _operand_width(insn)
+        if width is None or width >= 64:
+            return value
+        lo, hi = -(1 << (width - 1)), (1 << width) - 1
+        if lo <= value <= hi:
+            return value
+        short = value & ((1 << width) - 1)
+        self.log.warning(f"value 0x{value & MASK:x} truncated to 0x{short:x}", insn.loc)
+        return short
+
     def _keystone(self, bits: int, text: str, insn: Instruction, mnemonic: str) -> bytes:
         try:
-            return self.ks.encode(bits, text, insn.loc)
+            return self.ks.encode(bits, text, insn)
         except AsmError:
             # GNU sizes an immediate-to-memory instruction without a suffix by the mode
             if mnemonic == insn.mnemonic and _needs_default_suffix(insn):
                 suffix = {16: "w", 32: "l", 64: "l"}[bits]
                 retry = text.replace(mnemonic, mnemonic + suffix, 1)
-                code = self.ks.encode(bits, retry, insn.loc)
+                code = self.ks.encode(bits, retry, insn)
                 self.log.warning(f"no instruction size suffix given; using '{mnemonic + suffix}'"
                                  f" (as GNU as does in {bits}-bit mode)", insn.loc)
                 return code
@@ -662,6 +677,27 @@ def _gnu_mnemonic(insn: Instruction, bits: int, values: list[str | None]) -> str
         if v is None or -(1 << 31) <= int(v, 16) < (1 << 31):
             return "movq"
     return insn.mnemonic
+
+
+MASK = (1 << 64) - 1
+_SUFFIX_WIDTH = {"b": 8, "w": 16, "l": 32, "q": 64}
+_IMM8_OPS = {"in", "out", "rol", "ror", "shl", "shr", "sal", "sar", "rcl", "rcr", "bt", "bts",
+             "btr", "btc"}
+
+
+def _operand_width(insn: Instruction) -> int | None:
+    """The width an immediate is encoded in: the register operand's, else the suffix's."""
+    if insn.mnemonic in ("int", "enter", "ret", "lret", "retw", "retl", "lretw", "lretl"):
+        return 16 if insn.mnemonic != "int" else 8
+    name = insn.mnemonic
+    if name in _IMM8_OPS or (name[:-1] in _IMM8_OPS and name[-1] in _SUFFIX_WIDTH):
+        return 8
+    regs = [op.reg for op in insn.operands if op.kind == "reg" and op.reg in REGISTER_WIDTH]
+    if regs:
+        return REGISTER_WIDTH[regs[-1]]
+    if insn.mnemonic[-1] in _SUFFIX_WIDTH and len(insn.mnemonic) > 2:
+        return _SUFFIX_WIDTH[insn.mnemonic[-1]]
+    return None
 
 
 def _needs_default_suffix(insn: Instruction) -> bool:

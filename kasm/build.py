@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .assembler import Assembler
-from .diagnostics import AsmError, Diagnostic, DiagnosticLog, SourceError
+from .diagnostics import AsmError, Diagnostic, DiagnosticLog, Location, SourceError
 from .image import Image
 from .lexer import SourceLines, split_statements
 from .parser import Parser
@@ -26,7 +26,7 @@ def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_B
                  include_dirs: list[Path] | None = None, defines: dict[str, str] | None = None,
                  cpp: bool | None = None) -> BuildResult:
     """Assemble and link source text. Raises SourceError with every diagnostic found."""
-    log = DiagnosticLog()
+    log = DiagnosticLog(filename=filename)
     here = Path(filename).parent if filename != "<string>" else Path.cwd()
     dirs = [here, *(include_dirs or []), PACKAGE_INCLUDE]
     sources = SourceLines()
@@ -48,7 +48,7 @@ def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_B
 
         image = link(asm, objects, base, log)
     except AsmError as e:
-        log.items.append(Diagnostic("error", e.message, e.loc))
+        log.items.append(Diagnostic("error", e.message, e.loc or Location(filename, 0)))
         raise SourceError(log.items) from None
     return BuildResult(image, log.warnings, inputs)
 

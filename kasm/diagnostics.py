@@ -30,6 +30,8 @@ class Diagnostic:
         if self.loc is None:
             return f"kasm: {self.severity}: {self.message}"
         loc = self.loc
+        if loc.line <= 0:  # about the whole file
+            return f"{loc.file}: {self.severity}: {self.message}"
         lines = [f"{loc.file}:{loc.line}:{loc.col}: {self.severity}: {self.message}"]
         if loc.text:
             shown = loc.text.expandtabs(8) if "\t" not in loc.text[: loc.col] else loc.text
@@ -66,6 +68,7 @@ class DiagnosticLog:
     """Collects errors and warnings so that one run reports all of a file's problems."""
 
     max_errors: int = 50
+    filename: str = "<string>"
     items: list[Diagnostic] = field(default_factory=list)
 
     @property
@@ -77,7 +80,7 @@ class DiagnosticLog:
         return [d for d in self.items if d.severity == "warning"]
 
     def error(self, message: str, loc: Location | None) -> None:
-        self.items.append(Diagnostic("error", message, loc))
+        self.items.append(Diagnostic("error", message, loc or Location(self.filename, 0)))
         if len(self.errors) >= self.max_errors:
             self.items.append(Diagnostic("error", "too many errors, stopping", None))
             raise SourceError(self.items)

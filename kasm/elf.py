@@ -42,6 +42,7 @@ def write_elf(image: Image) -> bytes:
     """ELF64/x86-64 for a long-mode image; ELF32/i386 otherwise, as ELF has no 16-bit machine."""
     import lief
 
+    lief.logging.disable()  # its notes on stderr would read like kasm errors
     names = {s.name for s in image.sections}
     for symbol in image.symbols:
         if symbol.section is not None and symbol.section not in names:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .diagnostics import AsmError, Location
-from .operands import PREFIXES, SEGMENT_REGISTERS, Instruction
+from .operands import PREFIXES, REGISTER_WIDTH, REGISTERS, SEGMENT_REGISTERS, Instruction
 
 # Placeholder pairs for a label-valued field: every byte differs, none fits a shorter form.
 PLACEHOLDERS = {4: (0x12345678, 0x6DCBA987), 2: (0x1234, 0x6DCB), 1: (0x12, 0x6D)}
@@ -144,6 +144,7 @@ class Keystone:
     def __init__(self) -> None:
         self._engines: dict[int, object] = {}
         self._cache: dict[tuple[int, str], bytes | AsmError] = {}
+        self._known: dict[str, bool] = {}
 
     def _engine(self, bits: int):  # noqa: ANN202 - keystone has no type stubs
         eng = self._engines.get(bits)
@@ -156,39 +157,67 @@ class Keystone:
             self._engines[bits] = eng
         return eng
 
-    def encode(self, bits: int, text: str, loc: Location) -> bytes:
+    def encode(self, bits: int, text: str, insn: Instruction) -> bytes:
+        """The encoding of `text` (kasm's rendering of `insn`), or an AsmError about `insn`."""
         key = (bits, text)
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._encode(bits, text)
+            hit = self._raw(bits, text)
             self._cache[key] = hit
-        if isinstance(hit, AsmError):
-            raise AsmError(hit.message, loc)
+        if isinstance(hit, int) or not hit:
+            raise AsmError(self._message(hit, insn, bits, text), insn.loc)
         return hit
 
-    def _encode(self, bits: int, text: str) -> bytes | AsmError:
+    def _raw(self, bits: int, text: str) -> bytes | int:
+        """The encoding (empty for keystone's silent failure), or keystone's error number."""
         import keystone
 
-        mnemonic = text.split(None, 1)[0]
         try:
             encoding, _ = self._engine(bits).asm(text, 0)
         except keystone.KsError as e:
-            return AsmError(_keystone_message(e.errno, mnemonic, text, bits))
-        if not encoding:
-            return AsmError(f"cannot encode '{text}' in {bits}-bit mode")
-        return bytes(encoding)
+            return int(e.errno)
+        return bytes(encoding or b"")
+
+    def knows_mnemonic(self, mnemonic: str) -> bool:
+        """Keystone says "mnemonic failed" both for unknown names and for bad operand
+        combinations; probing a few operand shapes tells the two apart."""
+        known = self._known.get(mnemonic)
+        if known is None:
+            known = any(_is_encoding(self._raw(bits, f"{mnemonic} {ops}".strip()))
+                        for bits in (16, 64) for ops in _PROBES)
+            self._known[mnemonic] = known
+        return known
+
+    def _message(self, errno: int | bytes, insn: Instruction, bits: int, text: str) -> str:
+        import keystone
+
+        mnemonic = insn.mnemonic
+        shown = ", ".join(op.text.strip() for op in insn.operands)
+        bare = [op.disp_text for op in insn.operands
+                if op.kind == "mem" and not op.base_index and f"%{op.disp_text}" in REGISTERS]
+        if bare:
+            return (f"register '{bare[0]}' needs a '%' prefix: kasm reads AT&T syntax "
+                    f"(write %{bare[0]})")
+        if errno == keystone.KS_ERR_ASM_MNEMONICFAIL and not self.knows_mnemonic(mnemonic):
+            return f"unknown instruction '{mnemonic}'"
+        if errno == keystone.KS_ERR_ASM_MISSINGFEATURE:
+            return f"'{mnemonic} {shown}' is not valid in {bits}-bit mode".replace(" '", "'")
+        widths = {REGISTER_WIDTH[op.reg] for op in insn.operands
+                  if op.kind == "reg" and op.reg in REGISTER_WIDTH}
+        if len(widths) > 1:
+            return f"operand size mismatch for '{mnemonic}'"
+        if not shown:
+            return f"'{mnemonic}' needs operands"
+        return f"invalid operands for '{mnemonic}': {shown}"
 
 
-def _keystone_message(errno: int, mnemonic: str, text: str, bits: int) -> str:
-    import keystone
+def _is_encoding(result: bytes | int) -> bool:
+    return isinstance(result, bytes) and bool(result)
 
-    if errno == keystone.KS_ERR_ASM_MNEMONICFAIL:
-        return f"unknown instruction '{mnemonic}'"
-    if errno in (keystone.KS_ERR_ASM_INVALIDOPERAND, keystone.KS_ERR_ASM_OPERAND_INVALID):
-        return f"invalid operands for '{mnemonic}' in {bits}-bit mode"
-    if errno == keystone.KS_ERR_ASM_MISSINGFEATURE:
-        return f"'{mnemonic}' is not available in {bits}-bit mode"
-    return f"cannot assemble '{text}' ({bits}-bit mode)"
+
+_PROBES = ("", "%al", "%ax", "%eax", "%rax", "$0x1", "%ax, %bx", "%al, %bl", "%eax, %ebx",
+           "%rax, %rbx", "$0x1, %ax", "(%bx)", "(%rax)", "0x10", "%xmm0, %xmm1",
+           "$0x1, %al", "%st(1)", "%dx, %al", "%al, %dx", "$0x1, %eax", "%ax, %ds", "%ds")
 
 
 def gnu_fixups(encoding: bytes, insn: Instruction, bits: int, text: str) -> bytes:

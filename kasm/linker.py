@@ -119,11 +119,12 @@ def link(asm: Assembler, objects: dict[str, ObjectSection], base: int,
     log.check()
 
     by_name = {s.name: s for s in symbols}
-    text = next((s for s in sections if s.name == ".text"), None)
-    if "_start" in by_name:
-        entry = by_name["_start"].value
-    else:
-        entry = text.address if text is not None else base
+    text = next((s for s in sections if s.name == ".text" and s.size), None)
+    if text is None:
+        log.error("no code: .text is empty, so there is nothing to run "
+                  "(instructions go in .text, the default section)", None)
+        log.check()
+    entry = by_name["_start"].value if "_start" in by_name else text.address
     mode = {16: Mode.REAL, 32: Mode.PROTECTED, 64: Mode.LONG}[asm.first_code_bits or 16]
     return Image(base=base, sections=sections, symbols=symbols, entry=entry, mode=mode)
 

@@ -27,6 +27,18 @@ PREFIXES = {
 
 SEGMENT_REGISTERS = {"%cs", "%ds", "%es", "%fs", "%gs", "%ss"}
 
+_GPR = {
+    8: "al cl dl bl ah ch dh bh spl bpl sil dil " + " ".join(f"r{i}b r{i}l" for i in range(8, 16)),
+    16: "ax cx dx bx sp bp si di " + " ".join(f"r{i}w" for i in range(8, 16)),
+    32: "eax ecx edx ebx esp ebp esi edi eip " + " ".join(f"r{i}d" for i in range(8, 16)),
+    64: "rax rcx rdx rbx rsp rbp rsi rdi rip " + " ".join(f"r{i}" for i in range(8, 16)),
+}
+REGISTER_WIDTH = {f"%{name}": bits for bits, names in _GPR.items() for name in names.split()}
+REGISTERS = set(REGISTER_WIDTH) | SEGMENT_REGISTERS | {
+    f"%{p}{i}" for p, n in (("cr", 16), ("dr", 8), ("tr", 8), ("mm", 8), ("xmm", 32),
+                            ("ymm", 32), ("zmm", 32), ("k", 8)) for i in range(n)
+} | {"%st"} | {f"%st({i})" for i in range(8)}
+
 
 @dataclass
 class Operand:
@@ -120,7 +132,10 @@ def parse_operand(text: str, loc: Location) -> Operand:
         node = expr.parse(text[1:], loc.with_col(loc.col + 1 + star))
         return Operand("imm", raw, star, disp=node, disp_text=text[1:])
     if _REGISTER.match(text):
-        return Operand("reg", raw, star, reg=text.lower())
+        reg = text.lower().replace(" ", "")
+        if reg not in REGISTERS:
+            raise AsmError(f"bad register name '{text}'", loc)
+        return Operand("reg", raw, star, reg=reg)
     segment = ""
     m = _SEGMENT.match(text)
     if m:
@@ -131,8 +146,12 @@ def parse_operand(text: str, loc: Location) -> Operand:
         open_at = _matching_open(text)
         inner = text[open_at:]
         if open_at >= 0 and "%" in inner:
-            if not _BASE_INDEX.match(inner):
+            m_bi = _BASE_INDEX.match(inner)
+            if not m_bi:
                 raise AsmError(f"invalid memory operand '{raw.strip()}'", loc)
+            for reg in m_bi.group(1, 2):
+                if reg and reg.lower() not in REGISTERS:
+                    raise AsmError(f"bad register name '{reg}'", loc)
             base_index = re.sub(r"\s+", "", inner).lower()
             text = text[:open_at].strip()
     if "%" in text:
