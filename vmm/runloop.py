@@ -12,7 +12,7 @@ from time import perf_counter
 
 from vmm import exits as ex
 from vmm.bus import Fault, IoBus, Return, Stop
-from vmm.cpu import CR0_PG, MODE_WIDTH, format_register_dump
+from vmm.cpu import CR0_PG, format_register_dump
 from vmm.errors import GuestMemoryError
 from vmm.kick import Stopper
 from vmm.kvm import LiveCpuState, Vcpu
@@ -51,7 +51,7 @@ class GuestCpu:
 
     @property
     def width(self) -> int:
-        return MODE_WIDTH[self._live.mode]
+        return self._live.width
 
     def set_result(self, value: int) -> None:
         """Write a hypercall result into AX/EAX/RAX, keeping the bits above the mode's width."""

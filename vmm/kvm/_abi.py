@@ -125,6 +125,10 @@ ffi.cdef(
     """
 )
 
+# The same libc ioctl with a fixed third argument, for the hot KVM_RUN call (see system.py).
+run_ffi = FFI()
+run_ffi.cdef("int ioctl(int fd, unsigned long request, unsigned long arg);")
+
 # ioctl number encoding from <asm-generic/ioctl.h>.
 _IOC_NONE, _IOC_WRITE, _IOC_READ = 0, 1, 2
 KVMIO = 0xAE

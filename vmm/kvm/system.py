@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from vmm import exits as ex
 from vmm.cpu import (
+    CR0_PE,
     CR0_PG,
+    EFER_LMA,
     REGISTER_NAMES,
     SEGMENT_NAMES,
     DescriptorTable,
@@ -30,6 +32,10 @@ from vmm.kvm._abi import ffi
 _libc = ffi.dlopen(None)
 _ioctl = _libc.ioctl
 _NO_ARG = ffi.cast("unsigned long", 0)
+# KVM_RUN is the hot call: a fixed-argument prototype spares cffi the variadic call setup
+# (~0.2 us). On x86-64 calling glibc's variadic ioctl this way is ABI-compatible (AL only
+# tells the callee whether to spill vector registers).
+_kvm_run = abi.run_ffi.dlopen(None).ioctl
 
 DEFAULT_KVM_PATH = "/dev/kvm"
 # Intel (VMX) needs 3 pages for a real-mode TSS and one for an identity map outside RAM;
@@ -84,6 +90,11 @@ class Kvm:
             raise KvmUnavailable(f"kvm: cannot open {path}: {e.strerror}") from None
         try:
             version = _ioctl(self._fd, abi.KVM_GET_API_VERSION, _NO_ARG)
+            if version < 0:
+                err = ffi.errno
+                raise KvmUnavailable(
+                    f"kvm: {path} is not a KVM device (KVM_GET_API_VERSION: {os.strerror(err)})"
+                )
             if version != abi.KVM_API_VERSION:
                 raise KvmApiError(
                     f"kvm: {path} speaks API version {version}, this VMM needs "
@@ -275,7 +286,19 @@ class LiveCpuState:
     @property
     def mode(self) -> str:
         s = self._vcpu._live_sregs()
-        return mode_of(s.cr0, s.efer, s.cs.l, s.cs.db)
+        cs = self._vcpu._live_cs()
+        return mode_of(s.cr0, s.efer, cs.l, cs.db)
+
+    @property
+    def width(self) -> int:
+        """Operand width of the mode right now: 16, 32 or 64 (hot: one call per hypercall)."""
+        s = self._vcpu._live_sregs()
+        if not s.cr0 & CR0_PE:
+            return 16
+        cs = self._vcpu._live_cs()
+        if s.efer & EFER_LMA and cs.l:
+            return 64
+        return 32 if cs.db else 16
 
     def control_registers(self) -> tuple[int, int, int, int]:
         """(CR0, CR3, CR4, EFER): what a page walk needs."""
@@ -303,26 +326,28 @@ class Vcpu:
         self._buf = ffi.from_buffer(self._mm)
         self._run = ffi.cast("struct kvm_run *", self._buf)
         self._io = ffi.addressof(self._run[0], "io")
-        self._sync = kvm.sync_regs & (abi.KVM_SYNC_X86_REGS | abi.KVM_SYNC_X86_SREGS)
-        self._sync_full = self._sync == (abi.KVM_SYNC_X86_REGS | abi.KVM_SYNC_X86_SREGS)
-        if self._sync_full:
-            self._run.kvm_valid_regs = self._sync
-            self._sync_regs = ffi.addressof(self._run.s.regs, "regs")
-            self._sync_sregs = ffi.addressof(self._run.s.regs, "sregs")
+        self._internal_error_data = kvm.has_internal_error_data
+        both = abi.KVM_SYNC_X86_REGS | abi.KVM_SYNC_X86_SREGS
+        # With sync regs, the kvm_run page is the one copy of the registers we read and write.
+        self.sync_regs = (kvm.sync_regs & both) == both
+        if self.sync_regs:
+            self._regs = ffi.addressof(self._run.s.regs, "regs")
+            self._sregs = ffi.addressof(self._run.s.regs, "sregs")
+            _check(_ioctl(fd, abi.KVM_GET_REGS, self._regs), "KVM_GET_REGS")
+            _check(_ioctl(fd, abi.KVM_GET_SREGS, self._sregs), "KVM_GET_SREGS")
+            self._run.kvm_valid_regs = both
         else:
+            self._regs = ffi.new("struct kvm_regs *")
+            self._sregs = ffi.new("struct kvm_sregs *")
             self._run.kvm_valid_regs = 0
-        self._regs_buf = ffi.new("struct kvm_regs *")
-        self._sregs_buf = ffi.new("struct kvm_sregs *")
-        # True once the kvm_run page holds registers from a finished KVM_RUN.
-        self._page_valid = False
-        # Without sync regs: per-exit caches of KVM_GET_(S)REGS.
-        self._regs_fresh = False
-        self._sregs_fresh = False
+        self._cs = ffi.addressof(self._sregs, "cs")
+        # Without sync regs: whether _regs/_sregs hold this exit's values yet.
+        self._regs_fresh = self.sync_regs
+        self._sregs_fresh = self.sync_regs
         self._out_cache: dict[tuple[int, int, bytes], ex.IoOut] = {}
         self._in_cache: dict[tuple[int, int, int], ex.IoIn] = {}
         self._pending_in = -1
         self.live = LiveCpuState(self)
-        self.exits = 0
 
     def __enter__(self) -> Vcpu:
         return self
@@ -337,7 +362,7 @@ class Vcpu:
     def close(self) -> None:
         if self._fd < 0:
             return
-        self._io = self._run = self._sync_regs = self._sync_sregs = None  # type: ignore[assignment]
+        self._io = self._run = self._regs = self._sregs = self._cs = None  # type: ignore[assignment]
         ffi.release(self._buf)
         self._mm.close()
         os.close(self._fd)
@@ -356,52 +381,50 @@ class Vcpu:
 
     # --- registers ------------------------------------------------------------------------
     def _live_regs(self):  # noqa: ANN202 - cffi struct kvm_regs
-        if self._sync_full and self._page_valid:
-            return self._sync_regs
         if not self._regs_fresh:
-            _check(_ioctl(self._fd, abi.KVM_GET_REGS, self._regs_buf), "KVM_GET_REGS")
+            _check(_ioctl(self._fd, abi.KVM_GET_REGS, self._regs), "KVM_GET_REGS")
             self._regs_fresh = True
-        return self._regs_buf
+        return self._regs
 
     def _live_sregs(self):  # noqa: ANN202 - cffi struct kvm_sregs
-        if self._sync_full and self._page_valid:
-            return self._sync_sregs
         if not self._sregs_fresh:
-            _check(_ioctl(self._fd, abi.KVM_GET_SREGS, self._sregs_buf), "KVM_GET_SREGS")
+            _check(_ioctl(self._fd, abi.KVM_GET_SREGS, self._sregs), "KVM_GET_SREGS")
             self._sregs_fresh = True
-        return self._sregs_buf
+        return self._sregs
+
+    def _live_cs(self):  # noqa: ANN202 - cffi struct kvm_segment inside _sregs
+        return self._cs
 
     def _set_live_reg(self, name: str, value: int) -> None:
         regs = self._live_regs()
         setattr(regs, name, value & 0xFFFF_FFFF_FFFF_FFFF)
-        if regs is self._regs_buf:
-            _check(_ioctl(self._fd, abi.KVM_SET_REGS, regs), "KVM_SET_REGS")
-        else:
+        if self.sync_regs:
             self._run.kvm_dirty_regs |= abi.KVM_SYNC_X86_REGS
+        else:
+            _check(_ioctl(self._fd, abi.KVM_SET_REGS, regs), "KVM_SET_REGS")
 
     def get_regs(self) -> Registers:
         c = self._live_regs()
         return Registers(*(getattr(c, n) for n in REGISTER_NAMES))
 
     def set_regs(self, regs: Registers) -> None:
-        c = self._regs_buf
+        c = self._regs
         for n in REGISTER_NAMES:
             setattr(c, n, getattr(regs, n) & 0xFFFF_FFFF_FFFF_FFFF)
         _check(_ioctl(self._fd, abi.KVM_SET_REGS, c), "KVM_SET_REGS")
         self._regs_fresh = True
-        if self._page_valid:
-            ffi.memmove(self._sync_regs, c, ffi.sizeof("struct kvm_regs"))
 
     def get_sregs(self) -> SpecialRegisters:
         return _sregs_to_py(self._live_sregs())
 
     def set_sregs(self, sregs: SpecialRegisters) -> None:
-        c = self._sregs_buf
+        c = self._sregs
         _check(_ioctl(self._fd, abi.KVM_GET_SREGS, c), "KVM_GET_SREGS")
         _sregs_from_py(c, sregs)
         _check(_ioctl(self._fd, abi.KVM_SET_SREGS, c), "KVM_SET_SREGS")
-        # Re-read: KVM normalises some fields, and the run page copy is now stale.
+        # Re-read: KVM normalises some fields.
         _check(_ioctl(self._fd, abi.KVM_GET_SREGS, c), "KVM_GET_SREGS")
+        self._sregs_fresh = True
         if (sregs.cr0 & CR0_PG) and not (c.cr0 & CR0_PG):
             # Measured on kvm-pvm: it keeps CR0.PG clear unless EFER.LME is set, and the
             # vCPU would then shut down on its first instruction.
@@ -409,9 +432,6 @@ class Vcpu:
                 f"kvm: this host's KVM refused CR0={sregs.cr0:#x} (kept {c.cr0:#x}): it does not "
                 "support paging in this mode (kvm-pvm supports paging only in long mode)"
             )
-        self._sregs_fresh = True
-        if self._page_valid:
-            ffi.memmove(self._sync_sregs, c, ffi.sizeof("struct kvm_sregs"))
 
     def set_cpuid(self, entries: tuple[CpuidEntry, ...] | list[CpuidEntry]) -> None:
         n = len(entries)
@@ -435,10 +455,9 @@ class Vcpu:
 
     def run(self) -> ex.Exit:
         """One KVM_RUN: enter the guest until it needs us, and say why as an exit value."""
-        rc = _ioctl(self._fd, abi.KVM_RUN, _NO_ARG)
-        self._regs_fresh = self._sregs_fresh = False
-        self._page_valid = self._sync_full
-        self.exits += 1
+        rc = _kvm_run(self._fd, abi.KVM_RUN, 0)
+        if not self.sync_regs:
+            self._regs_fresh = self._sregs_fresh = False
         if rc < 0:
             err = ffi.errno
             if err == errno.EINTR or err == errno.EAGAIN:
@@ -449,12 +468,12 @@ class Vcpu:
         if reason == abi.KVM_EXIT_IO:
             io = self._io
             size = io.size
-            count = io.count
             port = io.port
             off = io.data_offset
+            count = io.count
             if io.direction == abi.KVM_EXIT_IO_OUT:
                 data = self._mm[off : off + size * count]
-                if len(data) > 8:  # string I/O: not worth caching
+                if count > 1 or size > 4:  # string I/O: not worth caching
                     return ex.IoOut(port, size, data)
                 key = (port, size, data)
                 exit = self._out_cache.get(key)
@@ -481,7 +500,7 @@ class Vcpu:
             return ex.FailEntry(run.fail_entry.hardware_entry_failure_reason)
         if reason == abi.KVM_EXIT_INTERNAL_ERROR:
             i = run.internal
-            n = min(i.ndata, 16) if self.vm.kvm.has_internal_error_data else 0
+            n = min(i.ndata, 16) if self._internal_error_data else 0
             return ex.InternalError(i.suberror, tuple(i.data[k] for k in range(n)))
         if reason == abi.KVM_EXIT_INTR:
             return ex.INTERRUPTED
