@@ -148,7 +148,8 @@ def _field_bytes(value: int, fixup: Fixup, log: DiagnosticLog) -> bytes | None:
         lo, hi = -(1 << (bits - 1)), (1 << bits) - 1
     if bits < 64 and not lo <= value <= hi:
         what = "jump target" if fixup.pcrel_end is not None and fixup.signed is None else "value"
-        log.error(f"{what} 0x{value & ((1 << 64) - 1):x} does not fit in a {bits}-bit field",
-                  fixup.loc)
+        article = "an" if bits == 8 else "a"
+        log.error(f"{what} 0x{value & ((1 << 64) - 1):x} does not fit in {article} {bits}-bit "
+                  "field", fixup.loc)
         return None
     return (value & ((1 << bits) - 1)).to_bytes(fixup.width, "little")

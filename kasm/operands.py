@@ -111,6 +111,8 @@ def parse_instruction(text: str, loc: Location) -> Instruction:
             return Instruction(prefixes + [mnemonic.lower()], "", [], loc)
         raise AsmError(f"invalid instruction '{mnemonic}'", loc)
     operands: list[Operand] = []
+    if text.count("(") != text.count(")"):
+        raise AsmError("unbalanced parentheses in operands", loc)
     if len(words) > 1:
         op_col = text.index(words[1], col + len(mnemonic))
         for start, part in split_operands(words[1]):

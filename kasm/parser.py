@@ -324,7 +324,11 @@ class Parser:
     def _conditional(self, name: str, args: str, loc: Location) -> None:
         outer_active = not self._conds or self._conds[-1].active
         if name.startswith(".if"):
-            result = self._condition(name, args, loc) if outer_active else False
+            try:
+                result = self._condition(name, args, loc) if outer_active else False
+            except AsmError:
+                self._conds.append(_Cond(False, True, outer_active, loc))  # keep .endif paired
+                raise
             self._conds.append(_Cond(result, result, outer_active, loc))
             return
         if not self._conds:

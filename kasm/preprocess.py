@@ -36,6 +36,11 @@ def preprocess(text: str, filename: str, include_dirs: list[Path],
             raise _IncludeMissing(includepath)
 
         def on_directive_unknown(self, directive, toks, ifpassthru, precedingtoks):
+            if directive.value == "error":  # pcpp leaves #error to its user
+                message = "".join(t.value for t in toks).strip()
+                errors.append(AsmError(f"#error {message}",
+                                       Location(directive.source or filename, directive.lineno)))
+                raise pcpp.OutputDirective(pcpp.Action.IgnoreAndRemove)
             raise pcpp.OutputDirective(pcpp.Action.IgnoreAndPassThrough)
 
         def on_error(self, file, line, msg):

@@ -1,0 +1,2 @@
+.code16
+    mov $12ab, %ax

@@ -1,0 +1,5 @@
+.code16
+    hlt
+.data
+    .byte message
+message: .ascii "x"

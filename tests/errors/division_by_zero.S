@@ -1,0 +1,3 @@
+.code16
+    hlt
+    .byte 1/0

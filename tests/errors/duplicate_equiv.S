@@ -1,0 +1,3 @@
+.equiv LIMIT, 1
+.equiv LIMIT, 2
+    hlt

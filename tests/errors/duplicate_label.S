@@ -1,0 +1,5 @@
+.code16
+start:
+    nop
+start:
+    hlt

@@ -1,0 +1,2 @@
+    hlt
+.endif

@@ -1,0 +1,3 @@
+.equ A, A+1
+.code16
+    mov $A, %ax

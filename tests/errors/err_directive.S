@@ -1,0 +1,3 @@
+.code16
+    hlt
+.err

@@ -1,0 +1,3 @@
+#include "inc/typo.h"
+.code16
+    hlt

@@ -1,0 +1,5 @@
+.macro bad
+    movq %rax, %bl
+.endm
+.code16
+    bad

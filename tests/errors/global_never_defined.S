@@ -1,0 +1,3 @@
+.globl _start
+.code16
+    hlt

@@ -1,0 +1,5 @@
+.code16
+.if later
+    hlt
+.endif
+later:

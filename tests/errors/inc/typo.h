@@ -1,0 +1,2 @@
+/* a header with a typo */
+    movz %ax, %bx

@@ -1,0 +1,3 @@
+#include "missing.h"
+.code16
+    hlt

@@ -1,0 +1,2 @@
+.code64
+    push %eax

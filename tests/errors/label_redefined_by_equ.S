@@ -1,0 +1,3 @@
+.code16
+there: hlt
+.equ there, 5

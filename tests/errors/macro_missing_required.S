@@ -1,0 +1,5 @@
+.macro need a:req
+    mov $\a, %ax
+.endm
+.code16
+    need

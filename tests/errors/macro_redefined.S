@@ -1,0 +1,7 @@
+.macro twice
+    nop
+.endm
+.macro twice
+    nop
+.endm
+    hlt

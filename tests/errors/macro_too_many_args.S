@@ -1,0 +1,5 @@
+.macro one a
+    mov $\a, %ax
+.endm
+.code16
+    one 1, 2

@@ -1,0 +1,3 @@
+.code16
+    jmp 1b
+1:  hlt

@@ -1,0 +1,5 @@
+.code16
+    movx %ax, %bx
+    mov %al, %bx
+    .bogus
+    hlt

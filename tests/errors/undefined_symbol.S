@@ -1,0 +1,3 @@
+.code16
+    mov $nowhere, %ax
+    hlt

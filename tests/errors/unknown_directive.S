@@ -1,0 +1,3 @@
+.code16
+    .frobnicate 1
+    hlt

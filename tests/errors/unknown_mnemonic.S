@@ -1,0 +1,3 @@
+.code16
+_start:
+    movx %ax, %bx

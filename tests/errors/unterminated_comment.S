@@ -1,0 +1,4 @@
+.code16
+    hlt
+/* this comment
+   never ends

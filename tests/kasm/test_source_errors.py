@@ -1,0 +1,195 @@
+"""Malformed sources: each gives exactly the diagnostics a user needs, never a traceback.
+
+Each file in tests/errors/ is one mistake; EXPECTED lists every error it must produce as
+(file, line, message), file relative to tests/errors/ (line 0: about the whole file).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kasm.build import build_file
+from kasm.diagnostics import SourceError
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CORPUS = ROOT / "tests" / "errors"
+
+EXPECTED: dict[str, list[tuple[str, int, str]]] = {
+    'alignment_not_power_of_two': [
+        ('alignment_not_power_of_two.S', 3, 'alignment 3 is not a power of 2'),
+    ],
+    'bad_expression': [('bad_expression.S', 2, "unexpected '*' in expression")],
+    'bad_memory_base': [('bad_memory_base.S', 2, "invalid operands for 'mov': (%ax), %bx")],
+    'bad_number': [('bad_number.S', 2, "invalid number '12ab'")],
+    'bad_octal': [('bad_octal.S', 2, "invalid octal number '09'")],
+    'bad_register': [('bad_register.S', 2, "bad register name '%zx'")],
+    'byte_field_overflow': [
+        ('byte_field_overflow.S', 4, 'value 0x1002 does not fit in an 8-bit field'),
+    ],
+    'division_by_zero': [('division_by_zero.S', 3, 'division by zero')],
+    'dot_include_not_found': [
+        ('dot_include_not_found.S', 2, "include file 'missing.inc' not found"),
+    ],
+    'duplicate_equiv': [
+        ('duplicate_equiv.S', 2,
+         "symbol 'LIMIT' is already defined (at tests/errors/duplicate_equiv.S:1)"),
+    ],
+    'duplicate_label': [
+        ('duplicate_label.S', 4,
+         "symbol 'start' is already defined (at tests/errors/duplicate_label.S:2)"),
+    ],
+    'else_without_if': [('else_without_if.S', 1, '.else without .if')],
+    'empty_file': [
+        ('empty_file.S', 0,
+         'no code: .text is empty, so there is nothing to run (instructions go in .text, the default section)'),
+    ],
+    'endif_without_if': [('endif_without_if.S', 2, '.endif without .if')],
+    'endm_without_macro': [('endm_without_macro.S', 3, '.endm without a matching .macro')],
+    'endr_without_rept': [('endr_without_rept.S', 3, '.endr without a matching .rept/.irp')],
+    'equ_self_reference': [('equ_self_reference.S', 1, "symbol 'A' is defined in terms of itself")],
+    'err_directive': [('err_directive.S', 3, '.err encountered')],
+    'error_directive_message': [('error_directive_message.S', 3, 'configuration not supported')],
+    'error_in_cpp_include': [('inc/typo.h', 2, "unknown instruction 'movz'")],
+    'error_in_dot_include': [('inc/typo.inc', 2, "unknown instruction 'jmpp'")],
+    'error_inside_macro': [('error_inside_macro.S', 2, "operand size mismatch for 'movq'")],
+    'far_jump_in_64bit': [
+        ('far_jump_in_64bit.S', 2, "far 'ljmp $seg, $offset' is invalid in 64-bit mode"),
+    ],
+    'global_never_defined': [
+        ('global_never_defined.S', 1, "global symbol '_start' is never defined"),
+    ],
+    'hex_escape_without_digits': [
+        ('hex_escape_without_digits.S', 3, '\\x used with no following hex digits'),
+    ],
+    'if_not_constant': [
+        ('if_not_constant.S', 2, 'condition must be an absolute expression known at this point'),
+    ],
+    'include_not_found': [('include_not_found.S', 1, 'include file missing.h not found')],
+    'instruction_in_bss': [
+        ('instruction_in_bss.S', 2, "instruction 'hlt' in section .bss (which holds no data)"),
+    ],
+    'intel_syntax_directive': [
+        ('intel_syntax_directive.S', 1, '.intel_syntax is not supported: kasm reads AT&T syntax'),
+    ],
+    'intel_syntax_register': [
+        ('intel_syntax_register.S', 2,
+         "register 'ax' needs a '%' prefix: kasm reads AT&T syntax (write %ax)"),
+    ],
+    'invalid_in_64bit': [('invalid_in_64bit.S', 2, "'push %eax' is not valid in 64-bit mode")],
+    'jcxz_out_of_range': [
+        ('jcxz_out_of_range.S', 2,
+         'jump target out of range: the target is 300 bytes away, this instruction reaches -128..127'),
+    ],
+    'label_redefined_by_equ': [
+        ('label_redefined_by_equ.S', 3,
+         "symbol 'there' is already defined (at tests/errors/label_redefined_by_equ.S:2)"),
+    ],
+    'loop_out_of_range': [
+        ('loop_out_of_range.S', 4,
+         'jump target out of range: the target is -202 bytes away, this instruction reaches -128..127'),
+    ],
+    'macro_missing_endm': [('macro_missing_endm.S', 1, 'missing .endm for this .macro')],
+    'macro_missing_required': [
+        ('macro_missing_required.S', 5, "macro 'need': missing value for required parameter 'a'"),
+    ],
+    'macro_redefined': [('macro_redefined.S', 4, "macro 'twice' is already defined")],
+    'macro_too_many_args': [('macro_too_many_args.S', 5, "macro 'one' takes 1 argument(s), got 2")],
+    'missing_endif': [('missing_endif.S', 1, 'missing .endif for this conditional')],
+    'missing_paren': [('missing_paren.S', 2, 'unbalanced parentheses in operands')],
+    'no_previous_local_label': [
+        ('no_previous_local_label.S', 2, "no previous definition of local label '1'"),
+    ],
+    'no_text': [
+        ('no_text.S', 0,
+         'no code: .text is empty, so there is nothing to run (instructions go in .text, the default section)'),
+    ],
+    'operand_size_mismatch': [('operand_size_mismatch.S', 2, "operand size mismatch for 'mov'")],
+    'org_backwards': [
+        ('org_backwards.S', 3, '.org 0x8 moves the location counter backwards (already at 0x10)'),
+    ],
+    'popsection_without_push': [
+        ('popsection_without_push.S', 3, '.popsection without .pushsection'),
+    ],
+    'pp_error': [('pp_error.S', 1, '#error "stop here"')],
+    'rept_missing_endr': [('rept_missing_endr.S', 1, 'missing .endr for this .rept')],
+    'several_errors': [
+        ('several_errors.S', 2, "unknown instruction 'movx'"),
+        ('several_errors.S', 3, "operand size mismatch for 'mov'"),
+        ('several_errors.S', 4, "unknown directive '.bogus'"),
+    ],
+    'string_expected': [('string_expected.S', 3, 'expected a string in double quotes')],
+    'too_many_operands': [('too_many_operands.S', 2, "invalid operands for 'mov': %ax, %bx, %cx")],
+    'undefined_jump_target': [('undefined_jump_target.S', 2, "undefined symbol 'away'")],
+    'undefined_local_label': [('undefined_local_label.S', 2, "undefined symbol '1f'")],
+    'undefined_symbol': [('undefined_symbol.S', 2, "undefined symbol 'nowhere'")],
+    'unknown_directive': [('unknown_directive.S', 2, "unknown directive '.frobnicate'")],
+    'unknown_mnemonic': [('unknown_mnemonic.S', 3, "unknown instruction 'movx'")],
+    'unknown_section': [
+        ('unknown_section.S', 1,
+         "unknown section '.weird': kasm links .text, .rodata, .data and .bss (and .text.*, .rodata.*, .data.*, .bss.*)"),
+    ],
+    'unterminated_comment': [('unterminated_comment.S', 3, 'unterminated comment')],
+    'unterminated_string': [('unterminated_string.S', 3, 'missing terminating \'"\' character')],
+}
+
+
+
+def test_corpus_has_at_least_40_malformed_sources():
+    assert len(EXPECTED) >= 40
+    assert {p.stem for p in CORPUS.glob("*.S")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_malformed_source_reports_exact_errors(name, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SourceError) as info:
+        build_file(f"tests/errors/{name}.S")
+    got = [(Path(d.loc.file).relative_to("tests/errors").as_posix(), d.loc.line, d.message)
+           for d in info.value.diagnostics if d.severity == "error"]
+    assert got == EXPECTED[name]
+
+
+def test_error_in_macro_names_the_expansion(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SourceError) as info:
+        build_file("tests/errors/error_inside_macro.S")
+    text = str(info.value)
+    assert "tests/errors/error_inside_macro.S:2:5: error: operand size mismatch" in text
+    assert "tests/errors/error_inside_macro.S:5: note: in expansion of macro 'bad'" in text
+
+
+def test_diagnostic_shows_the_source_line_and_a_caret(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SourceError) as info:
+        build_file("tests/errors/bad_register.S")
+    assert str(info.value).splitlines() == [
+        "tests/errors/bad_register.S:2:14: error: bad register name '%zx'",
+        "     mov %ax, %zx",
+        "              ^",
+    ]
+
+
+def test_truncated_byte_is_a_warning_not_an_error(tmp_path):
+    src = tmp_path / "warn.S"
+    src.write_text(".code16\n    hlt\n    .byte 300\n    mov $0x12345, %al\n")
+    result = build_file(src)
+    assert [(w.loc.line, w.message) for w in result.warnings] == [
+        (3, "value 0x12c truncated to 0x2c"), (4, "value 0x12345 truncated to 0x45")]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_cli_reports_source_errors_without_traceback(name):
+    r = subprocess.run([sys.executable, "-m", "kasm", "build", f"tests/errors/{name}.S",
+                        "-o", "/dev/null/never"], capture_output=True, text=True, cwd=ROOT,
+                       env={"KASM_NO_CACHE": "1", "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stdout + r.stderr
+    first_file, first_line, first_message = EXPECTED[name][0]
+    where = f"tests/errors/{first_file}:{first_line}:" if first_line else \
+        f"tests/errors/{first_file}:"
+    assert r.stderr.startswith(where)
+    assert first_message in r.stderr.splitlines()[0]
