@@ -25,10 +25,16 @@ test: $(VENV)/.test-deps
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check kasm vmm tests bench
 
-bench: $(VENV)/.test-deps
+SEED_VMM := bench/build/seed_vmm
+
+$(SEED_VMM): bench/seed_vmm.c
+	mkdir -p bench/build
+	gcc -O2 -Wall -o $@ $<
+
+bench: $(VENV)/.test-deps $(SEED_VMM)
 	$(BIN)/python bench/run.py
 
-bench-smoke: $(VENV)/.test-deps
+bench-smoke: $(VENV)/.test-deps $(SEED_VMM)
 	$(BIN)/python bench/run.py --smoke
 
 fuzz: $(VENV)/.test-deps

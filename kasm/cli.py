@@ -77,17 +77,25 @@ def _read_source(path: Path) -> None:
 
 
 def _build(path: Path, base: int, include: list[Path], define: list[str]):  # noqa: ANN202
+    from . import cache
+
+    _read_source(path)
+    defines = _defines(define)
+    ticket = cache.lookup(path, base, list(include), defines)
+    if ticket is not None and ticket.hit is not None:  # no keystone/pcpp import on a hit
+        for text in ticket.hit.warnings:
+            typer.echo(text, err=True)
+        return ticket.hit
     from .build import build_file
     from .diagnostics import SourceError
 
-    _read_source(path)
     try:
-        result = build_file(path, base=base, include_dirs=list(include),
-                            defines=_defines(define))
+        result = build_file(path, base=base, include_dirs=list(include), defines=defines)
     except SourceError as e:
         for d in e.diagnostics:
             typer.echo(d.format(), err=True)
         raise typer.Exit(BUILD_ERROR) from None
+    cache.store(ticket, result)
     for w in result.warnings:
         typer.echo(w.format(), err=True)
     return result

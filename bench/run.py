@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""`make bench`: kasm and its VMM against a seed-style C pipeline, as ratios measured in one run.
+
+Timings on a shared, nested-KVM machine are noisy, so every figure is a median of repeated runs
+and every target is a ratio against an anchor measured in the same run (the `--help` row is the
+one absolute figure). Prints one table and writes it to bench/results.json. `--smoke` uses tiny
+sizes: it only checks that the benchmark still works (CI), its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+BUILD = BENCH / "build"
+SEED_SRC = BENCH / "seed_vmm.c"
+SEED_VMM = BUILD / "seed_vmm"
+INCLUDE = ROOT / "kasm" / "include"
+EXAMPLE = ROOT / "examples" / "multiplication.S"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+from gen import generate  # noqa: E402
+
+LOOP_SOURCE = """\
+#include <hypercall.h>
+.code16
+.globl _start
+_start:
+    mov ${n}, %ecx
+again:
+    hc_putchar $'.'
+    dec %ecx
+    jnz again
+    hc_exit $0
+"""
+
+# The QEMU row's guest: a multiboot ELF for QEMU; the same source through `kasm run`.
+MULTIBOOT_SOURCE = """\
+.code32
+.text
+.globl _start
+_start:
+    jmp start32
+    .align 4
+multiboot:
+    .long 0x1BADB002
+    .long 0
+    .long -0x1BADB002
+start32:
+    mov $message, %esi
+print:
+    lodsb
+    test %al, %al
+    jz done
+    mov $0x3f8, %dx
+    out %al, (%dx)
+    jmp print
+done:
+    mov $0xf4, %dx          # isa-debug-exit under QEMU; an unowned port (ignored) under kasm
+    mov $0, %al
+    out %al, (%dx)
+    hlt
+.section .rodata
+message:
+    .asciz "Hello, KVM!\\n"
+"""
+
+
+@dataclass
+class Row:
+    """One line of the table; `passed` is None for a row that was skipped or has no target."""
+
+    id: str
+    figure: str
+    ours: str
+    anchor: str
+    ratio: float | None
+    target: str
+    passed: bool | None
+    values: dict[str, object] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return {True: "pass", False: "FAIL", None: "skip"}[self.passed]
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def ms(s: float) -> str:
+    return f"{s * 1e3:.1f} ms"
+
+
+def machine() -> dict[str, str]:
+    """CPU model, kernel and which KVM this is (PVM emulates ring-0 guest code)."""
+    cpu = "?"
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and cpu == "?":
+                cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    modules = [m for m in ("kvm_pvm", "kvm_intel", "kvm_amd") if Path(f"/sys/module/{m}").exists()]
+    if modules:
+        flavour = modules[0]
+    elif "vmx" in flags or "svm" in flags:
+        flavour = "kvm (vmx)" if "vmx" in flags else "kvm (svm)"
+    else:
+        flavour = "unknown"
+    if "hypervisor" in flags:
+        flavour += ", nested (host is itself a guest)"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        flavour += "; /dev/kvm not usable"
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "kernel": platform.release(),
+        "kvm": flavour,
+        "python": platform.python_version(),
+    }
+
+
+def sh(cmd: list[str], **kw: object) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, capture_output=True, **kw)  # type: ignore[call-overload]
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    """Wall time of one command, stdout discarded (as `> /dev/null`)."""
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    return time.perf_counter() - t0
+
+
+def build_seed_vmm() -> None:
+    if SEED_VMM.exists() and SEED_VMM.stat().st_mtime >= SEED_SRC.stat().st_mtime:
+        return
+    BUILD.mkdir(parents=True, exist_ok=True)
+    sh(["gcc", "-O2", "-Wall", "-o", str(SEED_VMM), str(SEED_SRC)])
+
+
+def gnu_build(source: Path, out: Path, *, cpp: bool) -> list[list[str]]:
+    """The seed's toolchain steps for `source` → flat `out` (loaded at 0x1000)."""
+    stem = out.with_suffix("")
+    steps = []
+    asm = source
+    if cpp:
+        asm = stem.with_suffix(".i.s")
+        steps.append(["cpp", "-x", "assembler-with-cpp", "-I", str(INCLUDE), str(source),
+                      "-o", str(asm)])
+    steps += [
+        ["as", "--32", str(asm), "-o", f"{stem}.o"],
+        ["ld", "-m", "elf_i386", "-N", "-Ttext", "0x1000", "-e", "_start", "--no-warn-rwx-segments",
+         f"{stem}.o", "-o", f"{stem}.elf"],
+        ["objcopy", "-O", "binary", f"{stem}.elf", str(out)],
+    ]
+    return steps
+
+
+def seed_exit_cost(image: Path) -> tuple[float, int]:
+    """(µs per exit, exits) as the C VMM times its own run loop."""
+    p = subprocess.run([str(SEED_VMM), str(image)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, check=True)
+    m = re.search(r"exits=(\d+) loop_us=[\d.]+ us_per_exit=([\d.]+)", p.stderr)
+    if not m:
+        raise RuntimeError(f"seed_vmm said: {p.stderr!r}")
+    return float(m.group(2)), int(m.group(1))
+
+
+def kasm_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "kasm"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "kasm"]
+
+
+# --- rows -------------------------------------------------------------------------------------
+def row_exit_cost(work: Path, exits: int, repeat: int) -> Row:
+    import vmm
+    from kasm.build import build_file
+
+    src = work / "loop.S"
+    src.write_text(LOOP_SOURCE.format(n=exits))
+    image = build_file(src).image
+    data = image.flat()
+    (work / "loop.bin").write_bytes(data)
+    ours, seed = [], []
+    with open(os.devnull, "wb") as devnull:
+        for _ in range(repeat):  # interleaved, so drifting machine load hits both alike
+            r = vmm.run_flat(data, base=0x1000, entry=image.entry, mode=vmm.BootMode.REAL,
+                             output=devnull, timeout=120)
+            if r.end != "hc_exit" or r.stats.total_exits != exits + 1:
+                raise RuntimeError(f"exit-cost guest ended {r.end} after {r.stats.total_exits}")
+            ours.append(r.stats.us_per_exit)
+            us, n = seed_exit_cost(work / "loop.bin")
+            if n != exits + 1:
+                raise RuntimeError(f"seed_vmm counted {n} exits, expected {exits + 1}")
+            seed.append(us)
+    o, a = median(ours), median(seed)
+    return Row("exit_cost", f"exit cost, hc_putchar x{exits} (us/exit)", f"{o:.2f} us",
+               f"{a:.2f} us (C)", o / a, "<= 1.0x", o / a <= 1.0,
+               {"ours_us": ours, "anchor_us": seed, "exits": exits + 1})
+
+
+def rows_end_to_end(work: Path, repeat: int) -> tuple[list[Row], dict[str, object]]:
+    kasm = kasm_cmd()
+    base_env = {k: v for k, v in os.environ.items() if k != "KASM_NO_CACHE"}
+    steps = gnu_build(EXAMPLE, work / "mult.bin", cpp=True)
+    seed_run = [str(SEED_VMM), str(work / "mult.bin")]
+    warm_env = dict(base_env, XDG_CACHE_HOME=str(work / "cache-warm"))
+    cmd = [*kasm, "run", str(EXAMPLE)]
+
+    # Same output from both pipelines, and a primed cache for the warm runs.
+    for s in steps:
+        sh(s)
+    want = sh(seed_run).stdout
+    got = subprocess.run(cmd, capture_output=True, env=warm_env)
+    if got.returncode != 0 or got.stdout != want:
+        raise RuntimeError(f"kasm run output differs from the C pipeline's: {got.stderr!r}")
+
+    seed_t, cold_t, warm_t, help_t = [], [], [], []
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        for s in steps:
+            subprocess.run(s, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(seed_run, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seed_t.append(time.perf_counter() - t0)
+        cold_env = dict(base_env, XDG_CACHE_HOME=str(work / f"cache-cold-{i}"))
+        cold_t.append(timed(cmd, cold_env))
+        warm_t.append(timed(cmd, warm_env))
+        help_t.append(timed([*kasm, "--help"], base_env))
+    a, c, w, h = median(seed_t), median(cold_t), median(warm_t), median(help_t)
+    what = "kasm run multiplication.S"
+    rows = [
+        Row("e2e_cold", f"{what}, first run (cold cache)", ms(c), f"{ms(a)} (as+ld+objcopy+C)",
+            c / a, "<= 6x", c / a <= 6, {"ours_s": cold_t, "anchor_s": seed_t}),
+        Row("e2e_warm", f"{what}, repeated (warm cache)", ms(w), f"{ms(a)} (as+ld+objcopy+C)",
+            w / a, "<= 3x", w / a <= 3, {"ours_s": warm_t, "anchor_s": seed_t}),
+        Row("help", "kasm --help", ms(h), "-", None, "< 150 ms", h < 0.150, {"ours_s": help_t}),
+    ]
+    return rows, {"seed_pipeline_s": a, "warm_env": warm_env}
+
+
+def rows_scaling(work: Path, sizes: tuple[int, int], repeat: int) -> list[Row]:
+    from kasm.build import build_source
+
+    build_source(".code32\nnop\n", "warmup.s")  # keystone import and first use: not scaling
+    small, big = sizes
+    ours: dict[int, float] = {}
+    gnu: dict[int, float] = {}
+    same: dict[int, bool] = {}
+    for n in (small // 10, small, big):
+        src = work / f"gen{n}.s"
+        text = generate(n)
+        src.write_text(text)
+        ts, tg = [], []
+        flat = b""
+        for _ in range(repeat if n < big else max(1, repeat // 2)):
+            t0 = time.perf_counter()
+            flat = build_source(src.read_text(), str(src)).image.flat()
+            ts.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            for s in gnu_build(src, work / f"gen{n}.bin", cpp=False):
+                subprocess.run(s, check=True, stdout=subprocess.DEVNULL)
+            tg.append(time.perf_counter() - t0)
+        ours[n], gnu[n] = median(ts), median(tg)
+        same[n] = flat == (work / f"gen{n}.bin").read_bytes()
+    growth = ours[big] / ours[small]
+    values = {"kasm_s": ours, "gnu_s": gnu, "identical_output": same}
+    k = lambda n: f"{n // 1000}k" if n >= 1000 else str(n)  # noqa: E731
+    return [
+        Row("scale_growth", f"kasm build time {k(big)}/{k(small)} lines",
+            f"{ours[big]:.3f}/{ours[small]:.3f} s", f"GNU {gnu[big] / gnu[small]:.1f}x",
+            growth, f"<= 12x (linear {big // small}x)", growth <= 12, values),
+        Row("scale_vs_gnu", f"build {k(big)} lines (kasm vs as+ld+objcopy)", f"{ours[big]:.3f} s",
+            f"{gnu[big]:.3f} s (GNU)", ours[big] / gnu[big], "<= 3x", ours[big] / gnu[big] <= 3,
+            values, "" if all(same.values()) else "flat images differ from GNU's"),
+    ]
+
+
+def rows_qemu(work: Path, repeat: int) -> list[Row]:
+    qemu = shutil.which("qemu-system-x86_64")
+    if qemu is None:
+        note = "skipped: qemu-system-x86_64 is not installed"
+        return [Row("qemu_warm", "kasm run (warm) vs QEMU microvm", "-", "-", None,
+                    "< 1.0x", None, note=note),
+                Row("qemu_cold", "kasm run (cold) vs QEMU microvm", "-", "-", None,
+                    "<= 1.5x", None, note=note)]
+    src = work / "mbhello.S"
+    src.write_text(MULTIBOOT_SOURCE)
+    s_src = work / "mbhello.s"
+    s_src.write_text(MULTIBOOT_SOURCE)
+    elf = work / "mbhello.elf"
+    sh(["as", "--32", str(s_src), "-o", str(work / "mbhello.o")])
+    sh(["ld", "-m", "elf_i386", "-N", "-Ttext", "0x100000", "-e", "_start",
+        "--no-warn-rwx-segments", str(work / "mbhello.o"), "-o", str(elf)])
+    qcmd = [qemu, "-accel", "kvm", "-M", "microvm", "-nographic", "-nodefaults",
+            "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-kernel", str(elf)]
+    kasm = kasm_cmd()
+    base_env = {k: v for k, v in os.environ.items() if k != "KASM_NO_CACHE"}
+    warm_env = dict(base_env, XDG_CACHE_HOME=str(work / "cache-qemu"))
+    cmd = [*kasm, "run", str(src)]
+    subprocess.run(cmd, check=True, capture_output=True, env=warm_env)
+    q, cold, warm = [], [], []
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        p = subprocess.run(qcmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+        q.append(time.perf_counter() - t0)
+        if p.returncode != 1 or b"Hello, KVM!" not in p.stdout:  # debug-exit 0 → status 1
+            raise RuntimeError(f"QEMU guest: rc {p.returncode}, {p.stdout[-200:]!r}")
+        cold.append(timed(cmd, dict(base_env, XDG_CACHE_HOME=str(work / f"cache-qc-{i}"))))
+        warm.append(timed(cmd, warm_env))
+    a, c, w = median(q), median(cold), median(warm)
+    values = {"qemu_s": q, "cold_s": cold, "warm_s": warm}
+    return [Row("qemu_warm", "kasm run (warm) vs QEMU microvm", ms(w), f"{ms(a)} (QEMU)",
+                w / a, "< 1.0x", w / a < 1.0, values),
+            Row("qemu_cold", "kasm run (cold) vs QEMU microvm", ms(c), f"{ms(a)} (QEMU)",
+                c / a, "<= 1.5x", c / a <= 1.5, values)]
+
+
+def warm_path_profile(env: dict[str, str]) -> dict[str, object]:
+    """Where a cache-hit `kasm run` spends its imports, and whether heavy modules stayed out."""
+    p = subprocess.run([sys.executable, "-X", "importtime", "-m", "kasm", "run", str(EXAMPLE)],
+                       capture_output=True, text=True, env=env)
+    cumulative: dict[str, int] = {}
+    for line in p.stderr.splitlines():
+        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|(\s*)(\S+)", line)
+        if m and len(m.group(2)) == 1:  # top-level imports only
+            cumulative[m.group(3)] = int(m.group(1))
+    loaded = set(re.findall(r"\|\s*(\S+)$", p.stderr, re.M))
+    top = sorted(cumulative.items(), key=lambda kv: -kv[1])[:8]
+    return {
+        "heavy_imports_on_hit": sorted(m for m in ("keystone", "pcpp", "lief") if m in loaded),
+        "top_level_imports_ms": {k: round(v / 1e3, 1) for k, v in top},
+    }
+
+
+# --- output -----------------------------------------------------------------------------------
+def table(rows: list[Row]) -> str:
+    head = ("figure", "ours", "anchor", "ratio", "target", "result")
+    body = [(r.figure, r.ours, r.anchor, "-" if r.ratio is None else f"{r.ratio:.2f}x",
+             r.target, r.verdict + (f" ({r.note})" if r.note else "")) for r in rows]
+    widths = [max(len(x[i]) for x in (head, *body)) for i in range(len(head) - 1)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths), "-" * 6)]
+    lines += [fmt.format(*b) for b in body]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: check it works (CI)")
+    ap.add_argument("--json", type=Path, default=BENCH / "results.json", help="results file")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        exits, e2e_n, sizes, rep, q_n = 2_000, 2, (100, 1_000), 1, 1
+    else:
+        exits, e2e_n, sizes, rep, q_n = 100_000, 11, (10_000, 100_000), 3, 7
+
+    info = machine()
+    print(f"machine: {info['cpu']}, {info['cores']} cores; kernel {info['kernel']}; "
+          f"KVM: {info['kvm']}; Python {info['python']}" + ("  [smoke run]" if args.smoke else ""))
+    build_seed_vmm()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="kasm-bench-") as tmp:
+        work = Path(tmp)
+        rows.append(row_exit_cost(work, exits, 5 if not args.smoke else 1))
+        e2e_rows, e2e = rows_end_to_end(work, e2e_n)
+        rows += e2e_rows
+        rows += rows_scaling(work, sizes, rep)
+        rows += rows_qemu(work, q_n)
+        profile = warm_path_profile(e2e["warm_env"])  # type: ignore[arg-type]
+    print(table(rows))
+    heavy = profile["heavy_imports_on_hit"] or "none"
+    print(f"warm-path imports (ms, cumulative): {profile['top_level_imports_ms']}; "
+          f"keystone/pcpp/lief imported on a cache hit: {heavy}")
+    result = {
+        "machine": info,
+        "smoke": args.smoke,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "rows": [asdict(r) | {"verdict": r.verdict} for r in rows],
+        "warm_path": profile,
+        "table": table(rows),
+    }
+    args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The build cache behind `kasm run`/`kasm build`: a hit must give the same image as a build, and
+any change to the source, an included file or the options must miss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kasm import cache
+from kasm.build import build_file
+
+SOURCE = """\
+#include "consts.h"
+.code16
+.globl _start
+_start:
+    mov $VALUE, %ax
+    .include "more.inc"
+    hlt
+"""
+
+
+@pytest.fixture(autouse=True)
+def _cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("KASM_NO_CACHE", raising=False)
+    return tmp_path / "xdg"
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    d = tmp_path / "proj"
+    d.mkdir()
+    (d / "consts.h").write_text("#define VALUE 42\n")
+    (d / "more.inc").write_text("    mov $7, %bx\n")
+    p = d / "prog.S"
+    p.write_text(SOURCE)
+    return p
+
+
+def _build_and_store(path: Path, base: int = 0x1000) -> bytes:
+    ticket = cache.lookup(path, base, [], {})
+    assert ticket is not None and ticket.hit is None
+    result = build_file(path, base=base)
+    cache.store(ticket, result)
+    return result.image.flat()
+
+
+def _hit(path: Path, base: int = 0x1000):  # noqa: ANN202
+    ticket = cache.lookup(path, base, [], {})
+    assert ticket is not None
+    return ticket.hit
+
+
+def test_hit_returns_the_same_image(src: Path) -> None:
+    flat = _build_and_store(src)
+    hit = _hit(src)
+    assert hit is not None
+    assert hit.image.flat() == flat
+    fresh = build_file(src).image
+    assert (hit.image.entry, hit.image.mode) == (fresh.entry, fresh.mode)
+    assert [(s.name, s.value) for s in hit.image.symbols] == \
+        [(s.name, s.value) for s in fresh.symbols]
+
+
+def test_miss_after_source_edit(src: Path) -> None:
+    _build_and_store(src)
+    src.write_text(SOURCE.replace("hlt", "nop\n    hlt"))
+    assert _hit(src) is None
+
+
+def test_miss_after_an_included_file_changes(src: Path) -> None:
+    _build_and_store(src)
+    (src.parent / "consts.h").write_text("#define VALUE 43\n")
+    assert _hit(src) is None
+    _build_and_store(src)
+    (src.parent / "more.inc").write_text("    mov $8, %bx\n")
+    assert _hit(src) is None
+
+
+def test_miss_for_other_options(src: Path) -> None:
+    _build_and_store(src)
+    assert _hit(src, base=0x2000) is None
+    ticket = cache.lookup(src, 0x1000, [], {"EXTRA": "1"})
+    assert ticket is not None and ticket.hit is None
+
+
+def test_corrupt_entry_is_ignored(src: Path, _cache_home: Path) -> None:
+    _build_and_store(src)
+    (entry,) = (_cache_home / "kasm").glob("*.bin")
+    data = entry.read_bytes()
+    entry.write_bytes(data[:-3] + b"xyz")  # payload checksum no longer matches
+    assert _hit(src) is None
+    entry.write_bytes(b"garbage")
+    assert _hit(src) is None
+    _build_and_store(src)  # and a fresh build replaces it
+    assert _hit(src) is not None
+
+
+def test_unwritable_cache_is_silent(src: Path, _cache_home: Path) -> None:
+    _cache_home.write_text("a file where the cache directory should be")
+    _build_and_store(src)  # no error
+    assert _hit(src) is None
+
+
+def test_warnings_are_kept(src: Path) -> None:
+    ticket = cache.lookup(src, 0x1000, [], {})
+    result = build_file(src)
+    result.warnings.append(type("W", (), {"format": lambda self: "prog.S:1:1: warning: x"})())
+    cache.store(ticket, result)
+    hit = _hit(src)
+    assert hit is not None and hit.warnings == ["prog.S:1:1: warning: x"]
+
+
+def test_disabled_by_environment(src: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _build_and_store(src)
+    monkeypatch.setenv("KASM_NO_CACHE", "1")
+    assert cache.lookup(src, 0x1000, [], {}) is None
+
+
+def test_cli_run_hit_shows_warnings_and_same_output(tmp_path: Path) -> None:
+    """`kasm run` twice: the second run is served from the cache, with the same warning."""
+    import os
+    import subprocess
+    import sys
+
+    p = tmp_path / "warn.S"
+    p.write_text(".code16\n.globl _start\n_start:\n    mov $'A', %al\n"
+                 "    mov $0x3f8, %dx\n    out %al, (%dx)\n    hlt\n    .byte 0x1ff\n")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    env.pop("KASM_NO_CACHE", None)
+    runs = [subprocess.run([sys.executable, "-m", "kasm", "run", str(p)], capture_output=True,
+                           text=True, env=env, timeout=60) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0]
+    assert runs[0].stdout == runs[1].stdout == "A"
+    assert "warning" in runs[0].stderr
+    assert runs[1].stderr == runs[0].stderr
+    assert len(list((tmp_path / "xdg" / "kasm").glob("*.bin"))) == 1
