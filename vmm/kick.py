@@ -70,6 +70,8 @@ class Stopper:
         self._lock = threading.Lock()
         self._done = False
         self.reason: str | None = None
+        # True only while the run loop can turn KeyboardInterrupt into an "interrupted" end.
+        self.interruptible = False
 
     def kick(self, reason: str) -> None:
         with self._lock:
@@ -84,6 +86,10 @@ class Stopper:
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         self.kick("interrupted")
+        if self.interruptible:
+            # Also break out of Python-side waits (a device blocked reading input); the run
+            # loop catches this and ends "interrupted".
+            raise KeyboardInterrupt
 
     @contextmanager
     def armed(self, timeout: float | None) -> Iterator[Stopper]:

@@ -52,10 +52,13 @@ class Machine:
             self.close()
             raise
         self.output = ConsoleOutput(output if output is not None else sys.stdout.buffer)
-        self.input = ConsoleInput(input)
+        self.input = ConsoleInput(input, cancelled=self._stopping)
         self.bus = IoBus()
         self.bus.register(Uart(self.output, self.input), UART_PORT, UART_PORTS)
         self.bus.register(HypercallDevice(self.output, self.input), HYPERCALL_PORT, 1)
+
+    def _stopping(self) -> bool:
+        return not self.vcpu.closed and self.vcpu.immediate_exit
 
     def __enter__(self) -> Machine:
         return self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+from collections.abc import Callable
 from typing import BinaryIO
 
 DEFAULT_BUFFER = 8192
@@ -46,8 +47,11 @@ class ConsoleInput:
     with select; other readables (BytesIO) are read directly and never block.
     """
 
-    def __init__(self, source: BinaryIO | None) -> None:
+    def __init__(
+        self, source: BinaryIO | None, cancelled: Callable[[], bool] | None = None
+    ) -> None:
         self._source = source
+        self._cancelled = cancelled
         self._fd: int | None = None
         if source is not None:
             try:
@@ -62,6 +66,8 @@ class ConsoleInput:
             return None
         try:
             if self._fd is not None:
+                if not self._wait_readable():
+                    return None
                 data = os.read(self._fd, 1)
             else:
                 data = self._source.read(1)  # type: ignore[union-attr]
@@ -71,6 +77,19 @@ class ConsoleInput:
             self._eof = True
             return None
         return data[0]
+
+    def _wait_readable(self) -> bool:
+        """Block until the descriptor is readable, but give up when the run is being stopped
+        (watchdog timeout), so a guest waiting for input cannot outlive its timeout."""
+        while True:
+            try:
+                readable, _, _ = select.select([self._fd], [], [], 0.05)
+            except (OSError, ValueError):
+                return True  # let os.read report the problem
+            if readable:
+                return True
+            if self._cancelled is not None and self._cancelled():
+                return False
 
     def ready(self) -> bool:
         """True when read_byte() would return a byte without blocking."""
