@@ -6,8 +6,10 @@ Heavy imports (keystone, lief, the VMM) happen inside the commands that need the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -177,22 +179,30 @@ def run(
         raise typer.BadParameter(str(e), param_hint="'--mem'") from None
     suffix = file.suffix.lower()
     boot = vmm.BootMode(mode.value) if mode is not None else None
+    guest_input = sys.stdin.buffer if sys.stdin is not None else None
     try:
         if suffix == ".elf":
             _read_source(file)
-            result = vmm.run_elf(str(file), mode=boot, mem_size=mem_size,
-                                 timeout=timeout or None, strict=strict)
+            with _terminal_for_guest():
+                result = vmm.run_elf(str(file), mode=boot, mem_size=mem_size,
+                                     timeout=timeout or None, strict=strict, input=guest_input)
         else:
             if suffix == ".bin":
                 _read_source(file)
                 data, entry, image_mode = file.read_bytes(), load_address, vmm.BootMode.REAL
             else:
                 image = _build(file, load_address, include, define).image
+                if image.memory_end > mem_size:
+                    _err(f"{file}: the program needs memory up to 0x{image.memory_end:x}, but the "
+                         f"guest has {mem} (0x{mem_size:x} bytes); use a larger --mem")
+                    raise typer.Exit(BUILD_ERROR)
                 data, entry = image.flat(), image.entry
                 load_address = min((s.address for s in image.loadable), default=load_address)
                 image_mode = vmm.BootMode(image.mode.value)
-            result = vmm.run_flat(data, base=load_address, entry=entry, mode=boot or image_mode,
-                                  mem_size=mem_size, timeout=timeout or None, strict=strict)
+            with _terminal_for_guest():
+                result = vmm.run_flat(data, base=load_address, entry=entry,
+                                      mode=boot or image_mode, mem_size=mem_size,
+                                      timeout=timeout or None, strict=strict, input=guest_input)
     except vmm.VmmError as e:
         _err(str(e))
         raise typer.Exit(VMM_ERROR) from None
@@ -208,6 +218,25 @@ def run(
         except OSError as e:
             _err(f"cannot write {stats_json}: {e.strerror}")
     raise typer.Exit(result.exit_code)
+
+
+@contextlib.contextmanager
+def _terminal_for_guest() -> Iterator[None]:
+    """On a terminal, hand keys to the guest as typed (no line editing, no echo) while it
+    runs; Ctrl-C still interrupts. The terminal is restored on every way out."""
+    fd = sys.stdin.fileno() if sys.stdin is not None and sys.stdin.isatty() else None
+    if fd is None:
+        yield
+        return
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def main() -> None:
