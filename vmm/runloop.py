@@ -192,12 +192,10 @@ def run(
     with stopper.armed(timeout):
         t0 = perf_counter()
         try:
-            stopper.interruptible = True
             end, status, fault = _loop(vcpu, bus, cpu, memory, stats, stopper, strict)
         except KeyboardInterrupt:
             end, status = "interrupted", 0
         finally:
-            stopper.interruptible = False
             stats.guest_wall_s = perf_counter() - t0
     if end == "interrupted" and stopper.reason == "timeout":
         end = "timeout"
