@@ -10,7 +10,7 @@ treats it as one; that decides which encoding an instruction gets.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import expr
 from .diagnostics import AsmError, DiagnosticLog, Location
@@ -21,8 +21,10 @@ from .encoder import (
     branch_form,
     gnu_fixups,
     is_relative_branch,
+    merge_prefixes,
     nop_fill,
     prefix_bytes,
+    rip_to_absolute,
 )
 from .expr import Unknown, Value
 from .operands import REGISTER_WIDTH, Instruction, Operand
@@ -65,12 +67,13 @@ class Align:
     max_skip: int | None
     code: bool
     fill_size: int = 1
+    loc: Location | None = None
 
 
 @dataclass
 class Space:
-    count: expr.Node
-    fill: int
+    count: expr.Node  # bytes
+    fill: bytes  # the pattern repeated over them (one byte but for a `.fill` unit)
     loc: Location
     is_org: bool = False  # .org: count is the target offset
 
@@ -305,20 +308,24 @@ class Assembler(expr.Env):
         if alignment <= 0 or alignment & (alignment - 1):
             raise AsmError(f"alignment {alignment} is not a power of 2", loc)
         self.current.align = max(self.current.align, alignment)
-        self._close_frag(Align(alignment, fill, max_skip, self.current.is_code, fill_size))
+        if self.current.is_code and fill_size == 1 and fill is not None and fill & 0xFF == 0x90:
+            fill = None  # GNU's md_do_align: an explicit one-byte NOP fill in code means NOPs
+        self._close_frag(Align(alignment, fill, max_skip, self.current.is_code, fill_size, loc))
 
-    def emit_space(self, count: expr.Node, fill: int, loc: Location) -> None:
+    def emit_space(self, count: expr.Node, fill: int | bytes, loc: Location) -> None:
+        """`count` bytes of `fill` (a byte value or a repeating pattern)."""
+        pattern = fill if isinstance(fill, bytes) else bytes([fill & 0xFF])
         n = self.try_const(count, loc)
         if n is not None:
             if n < 0:
                 self.log.warning(f".space/.fill count {n} is negative; nothing emitted", loc)
                 return
-            self.frag.data += bytes([fill & 0xFF]) * n
+            self.frag.data += (pattern * (n // len(pattern) + 1))[:n]
             return
-        self._close_frag(Space(self.bind(count, loc), fill, loc))
+        self._close_frag(Space(self.bind(count, loc), pattern, loc))
 
     def emit_org(self, target: expr.Node, fill: int, loc: Location) -> None:
-        self._close_frag(Space(self.bind(target, loc), fill, loc, is_org=True))
+        self._close_frag(Space(self.bind(target, loc), bytes([fill & 0xFF]), loc, is_org=True))
 
     def emit_instruction(self, insn: Instruction) -> None:
         if self.current.nobits and insn.mnemonic:
@@ -356,10 +363,11 @@ class Assembler(expr.Env):
         if self.bits == 64:
             raise AsmError(f"far '{insn.mnemonic} $seg, $offset' is invalid in 64-bit mode",
                            insn.loc)
-        suffix = insn.mnemonic[-1] if insn.mnemonic[-1] in "wl" and \
-            insn.mnemonic not in ("call",) else ""
+        # the operand size comes from a suffix after the base name (the l of lcall is not one)
+        base = next(b for b in ("ljmp", "lcall", "jmp", "call") if insn.mnemonic.startswith(b))
+        suffix = insn.mnemonic[len(base):]
         width = {"w": 16, "l": 32}.get(suffix, self.bits)
-        opcode = 0xEA if "jmp" in insn.mnemonic else 0x9A
+        opcode = 0xEA if "jmp" in base else 0x9A
         data = bytearray(pre)
         if width != self.bits:
             data.append(0x66)
@@ -374,49 +382,53 @@ class Assembler(expr.Env):
 
     def _emit_encoded(self, insn: Instruction, pre: bytes) -> None:
         bits = self.bits
+        # 64-bit absolute addresses: keystone makes them rip-relative; GNU uses a SIB disp32
+        absolute64 = {i for i, op in enumerate(insn.operands) if bits == 64 and
+                      op.kind == "mem" and not op.base_index and op.disp is not None}
+        if absolute64:
+            insn = replace(insn, operands=[replace(op, base_index="(%rip)") if i in absolute64
+                                           else op for i, op in enumerate(insn.operands)])
         values: list[str | None] = []
         deferred: list[int] = []
+        known: dict[int, int] = {}
         for i, op in enumerate(insn.operands):
             if op.disp is None:
                 values.append(None)
                 continue
-            v = None if op.is_rip_relative else self.try_const(op.disp, insn.loc)
-            if v is None:
+            # a number in `100(%rip)` is the displacement itself, as in GNU; a label is pc-relative
+            v = self.try_const(op.disp, insn.loc)
+            if v is None or i in absolute64:
                 deferred.append(i)
                 values.append(None)
+                if v is not None:
+                    known[i] = v
             else:
-                if op.kind == "imm":
-                    v = self._check_immediate(v, insn)
                 values.append(_hex(v))
         mnemonic = _gnu_mnemonic(insn, bits, values)
         if not deferred:
             text = _render(mnemonic, insn.operands, values)
             code = self._keystone(bits, text, insn, mnemonic)
-            self.frag.data += pre + gnu_fixups(code, insn, bits, text)
+            self.frag.data += merge_prefixes(pre, gnu_fixups(code, insn, bits, text))
             return
-        start = len(self.frag.data) + len(pre)
         code, fields = self._encode_with_placeholders(insn, mnemonic, values, deferred)
-        self.frag.data += pre + code
+        for i, (offset, _) in zip(deferred, list(fields), strict=True):
+            if i in absolute64:
+                code = rip_to_absolute(code, offset)
+                fields = [(o + (o >= offset), w) for o, w in fields]
+        merged = merge_prefixes(pre, code)
+        start = len(self.frag.data) + len(merged) - len(code)  # fields move with the prefixes
+        self.frag.data += merged
         end = len(self.frag.data)
-        for i, (offset, width) in zip(deferred, fields, strict=False):
+        for i, (offset, width) in zip(deferred, fields, strict=True):
             op = insn.operands[i]
+            if i in known:
+                self.frag.data[start + offset:start + offset + width] = _to_bytes(
+                    known[i], width, insn.loc, self.log, signed=True)
+                continue
             node = self.bind(op.disp, insn.loc)
-            pcrel = end if op.is_rip_relative else None
+            pcrel = end if op.is_rip_relative and i not in absolute64 else None
             signed = True if op.is_rip_relative else None
             self.frag.fixups.append(Fixup(start + offset, width, node, insn.loc, pcrel, signed))
-
-    def _check_immediate(self, value: int, insn: Instruction) -> int:
-        """Warn, as GNU as does, when an immediate does not fit its operand; keep it in range
-        so keystone encodes the truncated value GNU would."""
-        width = _operand_width(insn)
-        if width is None or width >= 64:
-            return value
-        lo, hi = -(1 << (width - 1)), (1 << width) - 1
-        if lo <= value <= hi:
-            return value
-        short = value & ((1 << width) - 1)
-        self.log.warning(f"value 0x{value & MASK:x} truncated to 0x{short:x}", insn.loc)
-        return short
 
     def _keystone(self, bits: int, text: str, insn: Instruction, mnemonic: str) -> bytes:
         try:
@@ -567,6 +579,9 @@ class Assembler(expr.Env):
                 data += self._write_branch(frag, var, env, fixups, len(data))
             elif isinstance(var, Align):
                 if var.fill is not None:
+                    if frag.var_size % var.fill_size:
+                        raise AsmError(f"alignment padding ({frag.var_size} bytes) is not a "
+                                       f"multiple of {var.fill_size}", var.loc)
                     pattern = var.fill.to_bytes(var.fill_size, "little", signed=var.fill < 0)
                     data += (pattern * (frag.var_size // var.fill_size + 1))[: frag.var_size]
                 elif var.code:
@@ -574,7 +589,7 @@ class Assembler(expr.Env):
                 else:
                     data += bytes(frag.var_size)
             else:
-                data += bytes([var.fill & 0xFF]) * frag.var_size
+                data += (var.fill * (frag.var_size // len(var.fill) + 1))[:frag.var_size]
         size = len(data)
         if sec.nobits:
             if any(data):

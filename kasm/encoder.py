@@ -138,6 +138,35 @@ def prefix_bytes(prefixes: list[str], bits: int) -> bytes:
     return bytes(out)
 
 
+def merge_prefixes(explicit: bytes, code: bytes) -> bytes:
+    """Prefixes written as mnemonics (`rep es movsb`, `addr32 ...`) joined with the encoding's.
+
+    GNU emits each prefix once, in its slot order, whatever order the source wrote them in;
+    an `addr32` the operands already imply is not doubled.
+    """
+    if not explicit:
+        return code
+    n = 0
+    while n < len(code) and code[n] in _PREFIX_SLOT:
+        n += 1
+    run = list(dict.fromkeys(explicit + code[:n]))
+    if all(b in _PREFIX_SLOT for b in run):
+        run.sort(key=_PREFIX_SLOT.__getitem__)
+    return bytes(run) + code[n:]
+
+
+def rip_to_absolute(code: bytes, disp_at: int) -> bytes:
+    """Turn keystone's `disp32(%rip)` encoding into GNU's 64-bit absolute `disp32` (SIB 0x25).
+
+    ModRM mod=00 rm=101 is rip-relative in 64-bit mode; GNU writes rm=100 with a SIB byte of
+    no base and no index, so the displacement is an address, not an offset from rip.
+    """
+    modrm = code[disp_at - 1]
+    if modrm & 0xC7 != 0x05:
+        raise AssertionError(f"expected a rip-relative ModRM before offset {disp_at}: {code.hex()}")
+    return code[:disp_at - 1] + bytes([(modrm & 0x38) | 0x04, 0x25]) + code[disp_at:]
+
+
 class Keystone:
     """One keystone engine per mode, with a cache: most programs repeat instructions."""
 
@@ -230,11 +259,33 @@ def gnu_fixups(encoding: bytes, insn: Instruction, bits: int, text: str) -> byte
         n += 1
     if n > 1:
         encoding = bytes(sorted(encoding[:n], key=_PREFIX_SLOT.__getitem__)) + encoding[n:]
-    # GNU never puts an operand-size prefix on a move to a segment register
-    if (bits != 16 or insn.mnemonic == "movl") and insn.mnemonic in ("mov", "movw", "movl") \
-            and insn.operands and insn.operands[-1].kind == "reg" \
-            and insn.operands[-1].reg in SEGMENT_REGISTERS:
-        i = encoding.find(b"\x66\x8e")
-        if 0 <= i < n + 1:
-            encoding = encoding[:i] + encoding[i + 1:]
+    if insn.mnemonic in ("mov", "movw", "movl", "movq") and len(insn.operands) == 2 and any(
+            op.kind == "reg" and op.reg in SEGMENT_REGISTERS for op in insn.operands):
+        encoding = _segment_move(encoding, insn, bits)
     return encoding
+
+
+_REG16 = {"%ax", "%bx", "%cx", "%dx", "%si", "%di", "%sp", "%bp"} | {
+    f"%r{i}w" for i in range(8, 16)}
+
+
+def _segment_move(encoding: bytes, insn: Instruction, bits: int) -> bytes:
+    """A move to or from a segment register carries no size prefix in GNU's encoding.
+
+    The only one GNU keeps: 0x66 when a general register destination is not the mode's
+    default size (`movw %ds,%ax` in 32-bit code, `movl %ds,%eax` in 16-bit code). Keystone
+    also adds 0x66 for memory operands and a move to a segment register, and REX.W for
+    64-bit registers, which GNU leaves out (the upper bits are zeroed either way).
+    """
+    n = 0
+    while n < len(encoding) and encoding[n] in _PREFIX_SLOT:
+        n += 1
+    dest = insn.operands[1]
+    keep_66 = dest.kind == "reg" and dest.reg not in SEGMENT_REGISTERS and (
+        (bits == 16) != (dest.reg in _REG16))
+    prefixes = bytes(b for b in encoding[:n] if b != 0x66 or keep_66)
+    rest = encoding[n:]
+    if bits == 64 and rest and 0x48 <= rest[0] <= 0x4F:
+        rex = rest[0] & ~0x08
+        rest = (bytes([rex]) if rex != 0x40 else b"") + rest[1:]
+    return prefixes + rest

@@ -95,14 +95,9 @@ def _strip_line(
             i = j + 1
             continue
         if c == "'":
-            # character constant: 'c, '\n, optionally closed by '
+            # character constant: 'c or '\c (one character, as GNU reads it), optionally closed by '
             j = i + 1
-            if j < n and raw[j] == "\\":
-                j += 2
-                while j < n and raw[j].isdigit() and j - i < 5:
-                    j += 1
-            else:
-                j += 1
+            j += 2 if j < n and raw[j] == "\\" else 1
             if j < n and raw[j] == "'":
                 j += 1
             buf.append(raw[i:j])

@@ -31,7 +31,7 @@ DATA_WIDTHS = {
 _IGNORED = {".file", ".ident", ".type", ".size", ".hidden", ".protected", ".internal",
             ".att_syntax", ".loc", ".cfi_startproc", ".cfi_endproc", ".arch", ".sect",
             ".list", ".nolist", ".psize", ".title", ".sbttl", ".eject", ".version",
-            ".local", ".weak", ".p2alignw", ".p2alignl"}
+            ".local", ".weak"}
 _BLOCK_OPEN = (".macro", ".rept", ".irp", ".irpc")
 MAX_EXPANSION_DEPTH = 100
 MAX_STATEMENTS = 2_000_000
@@ -90,7 +90,8 @@ class Parser:
         word = text.split(None, 1)[0].lower() if text else ""
         if self._conds and not self._conds[-1].active:
             if word.startswith(".if") or word in (".else", ".elseif", ".endif"):
-                self._conditional(word, text, loc)
+                # .elseif evaluates its condition: hand it the arguments, not the statement
+                self._conditional(word, text[len(word):].strip(), loc)
             return
         # labels
         while True:
@@ -160,7 +161,8 @@ class Parser:
             fill = asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
                 if len(parts) > 1 else 0
             asm.emit_space(expr.parse(parts[0][1], parts[0][0]), fill, parts[0][0])
-        elif name in (".align", ".balign", ".p2align", ".balignw", ".balignl"):
+        elif name in (".align", ".balign", ".p2align", ".balignw", ".balignl", ".p2alignw",
+                      ".p2alignl"):
             self._align(name, args, args_loc)
         elif name == ".org":
             parts = self._args(args, args_loc)
@@ -273,13 +275,19 @@ class Parser:
         if size < 0:
             raise AsmError(".fill size must not be negative", parts[1][0])
         size = min(size, 8)
-        repeat = self.asm.const(expr.parse(parts[0][1], parts[0][0]), parts[0][0],
-                                ".fill repeat count")
+        unit = (value & ((1 << (8 * min(size, 4))) - 1)).to_bytes(min(size, 4), "little")
+        unit += bytes(size - len(unit))
+        count = expr.parse(parts[0][1], parts[0][0])
+        repeat = self.asm.try_const(count, parts[0][0])
+        if repeat is None:
+            # a count known only after layout (`.fill 510-(.-_start)` past a jump): GNU makes
+            # it a .space of repeat*size bytes of the unit pattern, sized during relaxation
+            if size:
+                self.asm.emit_space(("bin", "*", count, ("num", size)), unit, parts[0][0])
+            return
         if repeat < 0:
             self.log.warning(".fill repeat count is negative; nothing emitted", parts[0][0])
             return
-        unit = (value & ((1 << (8 * min(size, 4))) - 1)).to_bytes(min(size, 4), "little")
-        unit += bytes(size - len(unit))
         if repeat * size > 1 << 30:
             raise AsmError(f".fill of {repeat * size} bytes is too large", parts[0][0])
         self.asm.emit_bytes(unit * repeat)
@@ -296,13 +304,13 @@ class Parser:
 
         n = value(0)
         assert n is not None
-        if name == ".p2align":
+        if name.startswith(".p2align"):
             if not 0 <= n < 32:
                 raise AsmError(f"alignment 2**{n} is too large", parts[0][0])
             n = 1 << n
         elif n == 0:
             n = 1
-        fill_size = {".balignw": 2, ".balignl": 4}.get(name, 1)
+        fill_size = {"w": 2, "l": 4}.get(name[-1], 1)  # .balignw/.p2alignl: 2- or 4-byte fill
         self.asm.emit_align(n, value(1), value(2), fill_size, parts[0][0])
 
     def _comm(self, name: str, args: str, loc: Location) -> None:
@@ -431,11 +439,12 @@ class Parser:
             raise AsmError(f"macro '{name}' is already defined", args_loc)
         params: list[tuple[str, str | None, str]] = []
         for p in _macro_params(args[len(name):].strip()):
-            pname, _, default = p.partition("=")
+            pname, has_default, default = p.partition("=")
             pname, _, qual = pname.partition(":")
             if not re.fullmatch(r"[A-Za-z_]\w*", pname.strip()):
                 raise AsmError(f"invalid macro parameter '{p}'", args_loc)
-            params.append((pname.strip(), default.strip() if _ else None, qual.strip()))
+            params.append((pname.strip(), default.strip() if has_default else None,
+                           qual.strip()))
         self.macros[name.lower()] = Macro(name, params, body, loc)
 
     def _expand_macro(self, macro: Macro, args: str, loc: Location) -> None:
@@ -467,8 +476,9 @@ class Parser:
         if len(positional) > len(macro.params) or keywords:
             raise AsmError(f"macro '{macro.name}' takes {len(macro.params)} argument(s), "
                            f"got {len(given)}", loc)
-        self._counter += 1
+        # \@ is GNU's count of macro expansions so far: 0 in the first one
         expanded = [self._substitute(st, values, (macro.name, loc)) for st in macro.body]
+        self._counter += 1
         self._queue.extendleft(reversed(expanded))
 
     def _substitute(self, st: Statement, values: dict[str, str],
@@ -541,11 +551,12 @@ def parse_string(text: str, i: int, loc: Location) -> tuple[bytes, int]:
             if j >= len(text):
                 break
             e = text[j]
-            if e in "01234567":
-                k = j
-                while k < len(text) and k < j + 3 and text[k] in "01234567":
+            if e.isdigit():  # GNU reads up to 3 digits in base 8, even 8 and 9
+                k, number = j, 0
+                while k < len(text) and k < j + 3 and text[k].isdigit():
+                    number = number * 8 + int(text[k])
                     k += 1
-                out.append(int(text[j:k], 8) & 0xFF)
+                out.append(number & 0xFF)
                 j = k
                 continue
             if e in "xX":
@@ -558,7 +569,8 @@ def parse_string(text: str, i: int, loc: Location) -> tuple[bytes, int]:
                 out.append(int(text[j + 1:k], 16) & 0xFF)
                 j = k
                 continue
-            out.append(expr._ESCAPES.get(e, ord(e)) if e != "0" else 0)
+            out += bytes([expr.STRING_ESCAPES[e]]) if e in expr.STRING_ESCAPES \
+                else e.encode("utf-8")
             j += 1
             continue
         out += c.encode("utf-8")

@@ -7,6 +7,26 @@
  * ABI: AL = function number, argument in BX (16-bit code), EBX (32-bit), RBX (64-bit),
  * then  outb %al, (%dx)  with DX = 0x500. Every hypercall is one VM exit.
  * The macros work in 16-, 32- and 64-bit code. They clobber AL, DX and BL/EBX.
+ *
+ * Registers by mode (the VMM reads the width of the mode the vCPU is in at the call):
+ *
+ *   function         16-bit code      32-bit code      64-bit code    result
+ *   HC_EXIT     0    BX               EBX              RBX            does not return
+ *   HC_PUTCHAR  1    BL               BL               BL             -
+ *   HC_PUTNUM   2    BX               EBX              RBX            -
+ *   HC_NEWLINE  3    -                -                -              -
+ *   HC_GETCHAR  4    -                -                -              AX / EAX / RAX
+ *   HC_WRITE    5    DS:BX, CX        EBX, ECX         RBX, RCX       -
+ *   HC_PUTS     6    DS:BX            EBX              RBX            -
+ *
+ * HC_GETCHAR gives the byte zero-extended, or all ones at end of input. In every mode the
+ * byte has AH = 0 and the end has AH = 0xff, so  testb %ah, %ah  tells them apart.
+ * hc_write and hc_puts load pointers and lengths with movl, which in 64-bit code
+ * zero-extends into RBX/RCX: right for any address below 4 GiB (kasm links at 0x1000).
+ * For a wider pointer put it in RBX yourself and leave the argument blank:
+ *     movq %rsi, %rbx
+ *     hc_puts
+ * hc_write also clobbers ECX (CX/ECX/RCX) when LEN is given; hc_getchar clobbers AH/EAX/RAX.
  */
 .ifndef HYPERCALL_PORT
 .equ HYPERCALL_PORT, 0x500
@@ -42,6 +62,37 @@
 /* hc_newline: print "\n". */
 .macro hc_newline
     hc_call HC_NEWLINE
+.endm
+
+/* hc_getchar [EOF]: read one input byte into AL (AX/EAX/RAX by mode, AH = 0).
+   At end of input AX/EAX/RAX is all ones; with EOF given, jump there instead. */
+.macro hc_getchar eof
+    hc_call HC_GETCHAR
+.ifnb \eof
+    testb %ah, %ah
+    jnz \eof
+.endif
+.endm
+
+/* hc_write [PTR], [LEN]: print LEN bytes at PTR in one exit. PTR is $label, a 32-bit
+   register or memory (DS:BX in 16-bit code); a blank argument means BX/EBX/RBX (PTR) or
+   CX/ECX/RCX (LEN) already holds it. */
+.macro hc_write ptr, len
+.ifnb \ptr
+    movl \ptr, %ebx
+.endif
+.ifnb \len
+    movl \len, %ecx
+.endif
+    hc_call HC_WRITE
+.endm
+
+/* hc_puts [PTR]: print the NUL-terminated string at PTR (as for hc_write) in one exit. */
+.macro hc_puts ptr
+.ifnb \ptr
+    movl \ptr, %ebx
+.endif
+    hc_call HC_PUTS
 .endm
 
 /* hc_exit STATUS: stop the guest; kasm run exits with STATUS (0-255). */
