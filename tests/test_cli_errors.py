@@ -1,0 +1,112 @@
+"""CLI misuse and hostile guests through `kasm`: one clear line, a documented exit code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kasm(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kasm", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL,
+                          env={"KASM_NO_CACHE": "1", "PATH": "/usr/bin:/bin"})
+
+
+def guest(tmp_path: Path, body: str, name: str = "g.S") -> str:
+    src = tmp_path / name
+    src.write_text("#include <hypercall.h>\n.code16\n_start:\n" + body + "\n")
+    return str(src)
+
+
+def no_traceback(r: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("command", ["build", "run"])
+def test_missing_input_is_one_line_and_exit_1(command):
+    r = kasm(command, "does/not/exist.S")
+    assert r.returncode == 1
+    assert r.stderr.strip() == "kasm: error: does/not/exist.S: no such file"
+
+
+def test_directory_as_input_is_rejected(tmp_path):
+    r = kasm("build", str(tmp_path))
+    assert r.returncode == 1 and "is a directory" in r.stderr
+    no_traceback(r)
+
+
+def test_unreadable_input_is_rejected(tmp_path):
+    src = Path(guest(tmp_path, "hlt"))
+    src.chmod(0)
+    r = kasm("build", str(src))
+    src.chmod(0o644)
+    if r.returncode == 0:
+        pytest.skip("running as a user that can read mode-000 files (root)")
+    assert r.returncode == 1 and "cannot read" in r.stderr
+
+
+def test_unwritable_output_is_one_line_and_exit_1(tmp_path):
+    r = kasm("build", guest(tmp_path, "hlt"), "-o", "/proc/no/such/dir/out.bin")
+    assert r.returncode == 1
+    assert r.stderr.startswith("kasm: error: cannot write")
+    no_traceback(r)
+
+
+@pytest.mark.parametrize("args", [
+    ["--base", "banana"], ["--mem", "lots"], ["--mode", "unreal"], ["--timeout", "-1"],
+    ["--no-such-option"],
+])
+def test_bad_option_values_are_usage_errors(args, tmp_path):
+    r = kasm("run", *args, guest(tmp_path, "hlt"))
+    assert r.returncode == 2
+    assert "Usage:" in r.stderr or "Error" in r.stderr
+    no_traceback(r)
+
+
+def test_program_larger_than_memory_is_a_build_error(tmp_path):
+    r = kasm("run", "--mem", "1M", guest(tmp_path, "hlt\n.bss\n.skip 0x200000"))
+    assert r.returncode == 1 and "use a larger --mem" in r.stderr
+
+
+def test_runaway_guest_stops_at_timeout_with_exit_124(kvm_device, tmp_path):
+    start = time.monotonic()
+    r = kasm("run", "--timeout", "0.5", "--stats", guest(tmp_path, "1: jmp 1b"))
+    assert time.monotonic() - start < 10
+    assert r.returncode == 124
+    assert "timeout" in r.stderr and "end: timeout" in r.stderr
+    no_traceback(r)
+
+
+def test_unknown_hypercall_is_a_guest_fault_with_registers(kvm_device, tmp_path):
+    r = kasm("run", guest(tmp_path, "hc_call 0x7f"))
+    assert r.returncode == 120
+    assert "0x7f" in r.stderr or "127" in r.stderr
+    assert "rip" in r.stderr.lower() and "cr0" in r.stderr.lower()
+    no_traceback(r)
+
+
+def test_unowned_port_is_counted_and_fatal_only_with_strict(kvm_device, tmp_path):
+    src = guest(tmp_path, "mov $0x1234, %dx\n    out %al, (%dx)\n    hlt")
+    assert kasm("run", src).returncode == 0
+    r = kasm("run", "--strict", src)
+    assert r.returncode == 120 and "0x1234" in r.stderr
+
+
+def test_triple_fault_is_reported(kvm_device, tmp_path):
+    # a far jump to a descriptor in an empty GDT in protected mode: #GP with no IDT
+    src = tmp_path / "pm.S"
+    src.write_text(".code32\n_start:\n    ljmp $0x40, $0\n")
+    r = kasm("run", str(src))
+    assert r.returncode == 120
+    assert "shutdown" in r.stderr.lower() or "triple" in r.stderr.lower()
+    no_traceback(r)
+
+
+def test_hc_exit_status_is_truncated_to_8_bits(kvm_device, tmp_path):
+    assert kasm("run", guest(tmp_path, "hc_exit $0x1ff")).returncode == 0xFF
