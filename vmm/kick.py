@@ -15,26 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from cffi import FFI
-
 from vmm.kvm import Vcpu
+from vmm.kvm._abi import ffi, libc
 
 KICK_SIGNAL = signal.SIGRTMIN
 
-_ffi = FFI()
-_ffi.cdef(
-    """
-    struct sigaction {             /* glibc x86-64 layout */
-        void *sa_handler;
-        unsigned long sa_mask[16];
-        int sa_flags;
-        void *sa_restorer;
-    };
-    int sigaction(int signum, const struct sigaction *act, struct sigaction *oldact);
-    int getppid(void);
-    """
-)
-_libc = _ffi.dlopen(None)
+_ffi = ffi
+_libc = libc
 _installed = False
 _install_lock = threading.Lock()
 

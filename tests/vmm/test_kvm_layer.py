@@ -88,3 +88,25 @@ def test_exit_cost_of_a_hypercall_loop(kvm: str, capsys) -> None:
     with capsys.disabled():
         print(f"\n[vmm] hypercall loop: {r.stats.us_per_exit:.2f} us/exit over {n} exits")
     assert r.stats.us_per_exit < 100
+
+
+def test_generated_ffi_module_matches_cdef(tmp_path) -> None:
+    """vmm/_ffi.py must be regenerated (python vmm/_build_ffi.py) whenever CDEF changes."""
+    from pathlib import Path
+
+    from vmm import _build_ffi
+
+    fresh = tmp_path / "_ffi.py"
+    _build_ffi.generate(fresh)
+    committed = Path(_build_ffi.__file__).with_name("_ffi.py")
+    assert fresh.read_text() == committed.read_text()
+
+
+def test_importing_vmm_is_light() -> None:
+    import subprocess
+    import sys
+
+    heavy = ("lief", "pycparser", "typer")
+    code = f"import sys, vmm; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -29,13 +29,9 @@ from vmm.errors import KvmApiError, KvmUnavailable, VmmError
 from vmm.kvm import _abi as abi
 from vmm.kvm._abi import ffi
 
-_libc = ffi.dlopen(None)
-_ioctl = _libc.ioctl
+_ioctl = abi.libc.ioctl
 _NO_ARG = ffi.cast("unsigned long", 0)
-# KVM_RUN is the hot call: a fixed-argument prototype spares cffi the variadic call setup
-# (~0.2 us). On x86-64 calling glibc's variadic ioctl this way is ABI-compatible (AL only
-# tells the callee whether to spill vector registers).
-_kvm_run = abi.run_ffi.dlopen(None).ioctl
+_kvm_run = abi.ioctl_fixed
 
 DEFAULT_KVM_PATH = "/dev/kvm"
 # Intel (VMX) needs 3 pages for a real-mode TSS and one for an identity map outside RAM;
