@@ -162,3 +162,14 @@ def test_a_thousand_machines_leak_nothing(kvm: str) -> None:
     growth = _rss_kib() - rss
     assert growth < 16 << 10, f"RSS grew by {growth} KiB over 1000 machines"
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 0
+
+
+def test_elf32_marked_real_mode_boots_in_real_mode(kvm: str, asm_elf) -> None:
+    from vmm.loader import ELF_FLAG_REAL_MODE
+
+    src = HC + ".code16\n mov ebx, 0x12345\n hc 2\n hlt\n"
+    data = bytearray(asm_elf(src, bits=32, base=0x1000).read_bytes())
+    data[36:40] = ELF_FLAG_REAL_MODE.to_bytes(4, "little")  # e_flags of an ELF32 header
+    out = io.BytesIO()
+    r = run_elf(bytes(data), output=out)
+    assert (r.end, out.getvalue()) == ("hlt", str(0x2345).encode())
