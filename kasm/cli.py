@@ -105,7 +105,8 @@ def _build(path: Path, base: int, include: list[Path], define: list[str]):  # no
 
 @app.command()
 def build(
-    file: Annotated[Path, typer.Argument(help="Assembly source (.S is C-preprocessed).")],
+    file: Annotated[Path, typer.Argument(help="Assembly source (.S is C-preprocessed).",
+                                                metavar="FILE")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Flat image path "
                       "(default FILE.bin); the ELF goes beside it as .elf.")] = None,
     base: BaseOpt = "0x1000",
@@ -148,7 +149,8 @@ def format_map(image) -> str:  # noqa: ANN001 - kasm.image.Image, imported lazil
 
 @app.command()
 def run(
-    file: Annotated[Path, typer.Argument(help="Assembly source, or a .bin/.elf image.")],
+    file: Annotated[Path, typer.Argument(help="Assembly source, or a .bin/.elf image.",
+                                              metavar="FILE")],
     base: BaseOpt = "0x1000",
     mem: Annotated[str, typer.Option("--mem", help="Guest RAM size (e.g. 2M, 64M, 4G).")] = "2M",
     mode: Annotated[ModeChoice | None, typer.Option("--mode", help="CPU mode to boot in "
