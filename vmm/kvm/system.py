@@ -42,6 +42,8 @@ IDENTITY_MAP_ADDRESS = 0xFFFB_C000
 _SEG_FIELDS = ("base", "limit", "selector", "type", "present", "dpl", "db", "s", "l", "g", "avl",
                "unusable")  # fmt: skip
 _OUT_CACHE_MAX = 4096
+_CPUID_CACHE: dict[str, tuple[CpuidEntry, ...]] = {}
+_cpuid_buffer: tuple[object, object, object] | None = None  # (entries, kvm_cpuid2 *, storage)
 
 
 def _check(rc: int, what: str) -> int:
@@ -135,7 +137,10 @@ class Kvm:
         return max(rc, 0)
 
     def supported_cpuid(self) -> tuple[CpuidEntry, ...]:
-        """KVM_GET_SUPPORTED_CPUID, cached: a guest switching to long mode needs these leaves."""
+        """KVM_GET_SUPPORTED_CPUID, cached per device for the process (it describes the host,
+        which does not change): a guest switching to long mode needs these leaves."""
+        if self._cpuid is None:
+            self._cpuid = _CPUID_CACHE.get(self.path)
         if self._cpuid is None:
             nent = 128
             while True:
@@ -152,6 +157,7 @@ class Kvm:
                 CpuidEntry(e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx)
                 for e in (c.entries[i] for i in range(c.nent))
             )
+            _CPUID_CACHE[self.path] = self._cpuid
         return self._cpuid
 
     def create_vm(self) -> Vm:
@@ -430,6 +436,11 @@ class Vcpu:
             )
 
     def set_cpuid(self, entries: tuple[CpuidEntry, ...] | list[CpuidEntry]) -> None:
+        global _cpuid_buffer
+        if _cpuid_buffer is not None and _cpuid_buffer[0] is entries:
+            c = _cpuid_buffer[1]  # the same (cached) table as last time: KVM only reads it
+            _check(_ioctl(self._fd, abi.KVM_SET_CPUID2, c), "KVM_SET_CPUID2")
+            return
         n = len(entries)
         buf = ffi.new("char[]", 8 + 40 * n)
         c = ffi.cast("struct kvm_cpuid2 *", buf)
@@ -439,6 +450,8 @@ class Vcpu:
             d.function, d.index, d.flags = e.function, e.index, e.flags
             d.eax, d.ebx, d.ecx, d.edx = e.eax, e.ebx, e.ecx, e.edx
         _check(_ioctl(self._fd, abi.KVM_SET_CPUID2, c), "KVM_SET_CPUID2")
+        if isinstance(entries, tuple):
+            _cpuid_buffer = (entries, c, buf)
 
     # --- running --------------------------------------------------------------------------
     def complete_io_in(self, data: bytes) -> None:
