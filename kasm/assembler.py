@@ -27,7 +27,7 @@ from .encoder import (
     rip_to_absolute,
 )
 from .expr import Unknown, Value
-from .operands import REGISTER_WIDTH, Instruction, Operand
+from .operands import REGISTER_WIDTH, Instruction, Operand, without_default_segment
 
 CODE_SECTIONS = (".text",)
 KNOWN_SECTIONS = (".text", ".rodata", ".data", ".bss")
@@ -388,6 +388,12 @@ class Assembler(expr.Env):
         if absolute64:
             insn = replace(insn, operands=[replace(op, base_index="(%rip)") if i in absolute64
                                            else op for i, op in enumerate(insn.operands)])
+        if any(op.segment for op in insn.operands):
+            ops = [without_default_segment(op) for op in insn.operands]
+            if any(op.segment == "%ds:" for op in ops):  # keystone drops every %ds: override
+                ops = [replace(op, segment="") if op.segment == "%ds:" else op for op in ops]
+                pre += b"\x3e"
+            insn = replace(insn, operands=ops)
         values: list[str | None] = []
         deferred: list[int] = []
         known: dict[int, int] = {}
@@ -403,6 +409,8 @@ class Assembler(expr.Env):
                 if v is not None:
                     known[i] = v
             else:
+                if op.kind == "imm":
+                    v = self._check_immediate(v, insn)
                 values.append(_hex(v))
         mnemonic = _gnu_mnemonic(insn, bits, values)
         if not deferred:
@@ -429,6 +437,19 @@ class Assembler(expr.Env):
             pcrel = end if op.is_rip_relative and i not in absolute64 else None
             signed = True if op.is_rip_relative else None
             self.frag.fixups.append(Fixup(start + offset, width, node, insn.loc, pcrel, signed))
+
+    def _check_immediate(self, value: int, insn: Instruction) -> int:
+        """Warn, as GNU as does, when an immediate does not fit its operand; keep it in range
+        so keystone encodes the truncated value GNU would."""
+        width = _operand_width(insn)
+        if width is None or width >= 64:
+            return value
+        lo, hi = -(1 << (width - 1)), (1 << width) - 1
+        if lo <= value <= hi:
+            return value
+        short = value & ((1 << width) - 1)
+        self.log.warning(f"value 0x{value & MASK:x} truncated to 0x{short:x}", insn.loc)
+        return short
 
     def _keystone(self, bits: int, text: str, insn: Instruction, mnemonic: str) -> bytes:
         try:

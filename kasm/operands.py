@@ -8,7 +8,7 @@ whose field position is found by encoding twice (see encoder.py).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import expr
 from .diagnostics import AsmError, Location
@@ -63,7 +63,28 @@ class Operand:
         if self.kind == "imm":
             return f"{star}${value}"
         disp = value if self.disp is not None else ""
-        return f"{star}{self.segment}{disp}{self.base_index}"
+        base_index = self.base_index
+        if base_index in ("(%bp,%si)", "(%bp,%di)"):
+            # keystone gives (%bp,%si) a needless zero disp8 (as if it were plain (%bp));
+            # with the index named first it encodes exactly GNU's ModRM
+            base_index = f"({base_index[5:8]},%bp)"
+        return f"{star}{self.segment}{disp}{base_index}"
+
+
+_STACK_BASES = ("%bp", "%ebp", "%esp", "%rbp", "%rsp")
+
+
+def without_default_segment(op: Operand) -> Operand:
+    """The operand minus a segment override that names its default segment.
+
+    GNU emits no prefix for `%ss:(%bp)` or `%ds:(%bx)`: SS is the default with a bp/sp base,
+    DS otherwise (keystone writes the redundant prefix).
+    """
+    if op.kind != "mem" or op.segment not in ("%ds:", "%ss:"):
+        return op
+    base = op.base_index[1:].split(",")[0].strip(")") if op.base_index else ""
+    default = "%ss:" if base in _STACK_BASES else "%ds:"
+    return replace(op, segment="") if op.segment == default else op
 
 
 @dataclass
