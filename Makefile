@@ -38,7 +38,7 @@ bench-smoke: $(VENV)/.test-deps $(SEED_VMM)
 	$(BIN)/python bench/run.py --smoke
 
 fuzz: $(VENV)/.test-deps
-	$(BIN)/python -m pytest -q tests/test_fuzz_guests.py --fuzz-examples=10000 -s
+	FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -s -p no:cacheprovider tests/vmm/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info bench/build
