@@ -336,10 +336,19 @@ class Assembler(expr.Env):
         if not insn.mnemonic:
             self.frag.data += pre
             return
+        # `.` in an operand is the address of the instruction's first byte, as in GNU
+        insn = replace(insn, operands=[op if op.disp is None else replace(
+            op, disp=self.bind(op.disp, insn.loc)) for op in insn.operands])
         if is_relative_branch(insn):
             form = branch_form(insn.mnemonic, bits, insn.loc)
             assert form is not None
-            self.frag.data += pre
+            kept = bytes(b for b in pre if b in _BRANCH_PREFIXES)
+            if kept != pre:
+                self.log.warning(f"skipping prefixes on '{insn.mnemonic}'", insn.loc)
+            if 0x66 in kept and bits != 64 and form.long is not None:
+                # data16/data32 flips the displacement size, as a w/l suffix would
+                form = replace(form, long_width=6 - form.long_width)
+            self.frag.data += kept
             target = self.bind(insn.operands[0].disp, insn.loc)
             branch = Branch(form, target, insn.loc, long=form.short is None)
             self._close_frag(branch)
@@ -638,6 +647,11 @@ class Assembler(expr.Env):
         fixups.append((at + len(opcode), Fixup(0, width, br.target, br.loc,
                                                 pcrel_end=end - len(opcode), signed=None)))
         return opcode + bytes(width)
+
+
+# A relative branch keeps only an operand-size prefix and the cs/ds branch hints; GNU's
+# output_branch drops every other prefix with a warning.
+_BRANCH_PREFIXES = (0x66, 0x2E, 0x3E)
 
 
 class _LayoutEnv(expr.Env):

@@ -27,6 +27,7 @@ _MACRO_PARAM = re.compile(r"\\(\(\)|@|[A-Za-z_][\w]*)")
 DATA_WIDTHS = {
     ".byte": 1, ".2byte": 2, ".short": 2, ".hword": 2, ".word": 2, ".value": 2,
     ".4byte": 4, ".long": 4, ".int": 4, ".8byte": 8, ".quad": 8,
+    ".dc": 2, ".dc.b": 1, ".dc.w": 2, ".dc.l": 4, ".dc.a": 4,  # .dc.a: an ELF32 address
 }
 _IGNORED = {".file", ".ident", ".type", ".size", ".hidden", ".protected", ".internal",
             ".att_syntax", ".loc", ".cfi_startproc", ".cfi_endproc", ".arch", ".sect",

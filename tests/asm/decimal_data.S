@@ -16,3 +16,8 @@ _start:
     .8byte -2
     .byte 'A', '\n', 'z'
     .word 10 * 100 + 24, 1 << 10, 077, 0b1010, 0x7fff
+    .dc.b 1, 200
+    .dc.w 1000
+    .dc 2
+    .dc.l 100000
+    .dc.a _start, 7

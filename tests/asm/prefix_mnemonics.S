@@ -41,3 +41,14 @@ _start:
     addr16 movb (%si), %al
     movw %gs:(%eax), %ax
     hlt
+.code16
+branch_hints:
+    cs jz branch_hints
+    ds jnz branch_hints
+    ds jmp far_target
+    data32 jmp branch_hints
+    data32 jmp far_target
+    data32 call far_target
+    .fill 200, 1, 0x90
+far_target:
+    hlt
