@@ -176,3 +176,44 @@ def test_calc_without_two_numbers_says_so_and_exits_1(stdin, exits, kvm_device, 
     assert (rc, out) == (1, b"calc: need two numbers\n")
     assert stats["total_exits"] == exits  # GETCHARs up to the end of input, PUTS, EXIT
     assert stats["end"] == "hc_exit"
+
+
+# ------------------------------------------------------------------- the macro library
+MACROS = """#include <hypercall.h>
+.code{bits}
+.globl _start
+_start:
+    hc_puts $msg                # "abc"
+    hc_write $msg+1, $2         # "bc"
+    movl $msg, %ebx
+    movl $1, %ecx
+    hc_write                    # "a": pointer and length already in the registers
+    hc_puts                     # "abc": pointer still in BX/EBX/RBX
+    hc_newline
+copy:
+    hc_getchar done
+    movb %al, %bl
+    hc_call HC_PUTCHAR
+    jmp copy
+done:
+    hc_exit $7
+.section .rodata
+msg:
+    .asciz "abc"
+"""
+
+
+@pytest.mark.parametrize("bits", [16, 32, 64])
+@pytest.mark.parametrize("stdin", [b"xy", b"", CLOSED], ids=["xy", "empty", "closed"])
+def test_input_and_output_macros_work_in_every_mode(bits, stdin, kvm_device, tmp_path):
+    src = tmp_path / f"macros{bits}.S"
+    src.write_text(MACROS.format(bits=bits))
+    stats = tmp_path / "stats.json"
+    kw: dict = {"input": stdin} if isinstance(stdin, bytes) else {
+        "stdin": subprocess.DEVNULL, "preexec_fn": lambda: os.close(0)}
+    r = subprocess.run([sys.executable, "-m", "kasm", "run", "--stats-json", str(stats),
+                        str(src)], capture_output=True, timeout=60, cwd=ROOT, env=ENV, **kw)
+    typed = stdin if isinstance(stdin, bytes) else b""
+    assert (r.returncode, r.stdout) == (7, b"abcbcaabc\n" + typed), r.stderr.decode()
+    # PUTS, WRITE, WRITE, PUTS, NEWLINE, GETCHAR + PUTCHAR a byte, GETCHAR (end), EXIT
+    assert json.loads(stats.read_text())["total_exits"] == 5 + 2 * len(typed) + 2
