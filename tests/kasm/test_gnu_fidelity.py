@@ -1,7 +1,7 @@
 """Fidelity: every example and corpus source links to the same flat image as GNU binutils make.
 
 The oracle is `as --32` + `ld -N -T tests/oracle/link.ld` + `objcopy -O binary` of the same
-(preprocessed) text; see tests/gnu_oracle.py. Sources are found on disk, so a new example
+(preprocessed) text; see tests/support/gnu_oracle.py. Sources are found on disk, so a new example
 (in any subdirectory of examples/) or corpus file is checked without editing this file.
 """
 

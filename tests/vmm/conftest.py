@@ -6,23 +6,11 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-# This directory is named like the package it tests. Once tests/ is on sys.path (pytest puts it
-# there for tests/conftest.py), `import vmm` would find tests/vmm as a namespace package before
-# the editable install's finder gets a say. Put the repository root first so the real package
-# wins, and drop a namespace `vmm` imported too early.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if sys.path[:1] != [_ROOT]:
-    sys.path.insert(0, _ROOT)
-if getattr(sys.modules.get("vmm"), "__file__", "") is None:
-    for _name in [m for m in sys.modules if m == "vmm" or m.startswith("vmm.")]:
-        del sys.modules[_name]
 
 KVM_PATH = "/dev/kvm"
 _CACHE = Path(tempfile.gettempdir()) / f"vmm-test-guests-{os.getuid()}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kasm.preprocess import PACKAGE_INCLUDE, needs_preprocessing, preprocess
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LINK_SCRIPT = ROOT / "tests" / "oracle" / "link.ld"
 TOOLS = ("as", "ld", "objcopy")
 
