@@ -587,12 +587,70 @@ def _macro_params(text: str) -> list[str]:
 
 
 def _macro_args(text: str) -> list[str]:
-    text = text.strip()
-    if not text:
-        return []
-    if "," in text or '"' in text or "(" in text or "'" in text:
-        return [p.strip() for _, p in split_operands(text)]
-    return text.split()
+    """Split a macro invocation's arguments as GNU as does: at top-level commas, else at
+    blanks; a "quoted string" is one argument and loses its quotes."""
+    pieces: list[str] = []
+    current: list[str] = []
+    depth, i, n = 0, 0, len(text)
+    comma_separated = False
+
+    def close() -> None:
+        arg = "".join(current).strip()
+        if len(arg) >= 2 and arg[0] == arg[-1] == '"':
+            arg = arg[1:-1]
+        pieces.append(arg)
+        current.clear()
+
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            current.append(text[i:j + 1])
+            i = j + 1
+            continue
+        if c == "'":
+            j = i + (3 if text[i + 1:i + 2] == "\\" else 2)
+            if text[j:j + 1] == "'":
+                j += 1
+            current.append(text[i:j])
+            i = j
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif depth == 0 and c == ",":
+            comma_separated = True
+            close()
+            i += 1
+            continue
+        elif depth == 0 and c in " \t" and not comma_separated and "".join(current).strip():
+            rest = text[i:].lstrip()
+            if rest and rest[0] != "," and "," not in _top_level(rest):
+                close()
+                i += 1
+                continue
+        current.append(c)
+        i += 1
+    if "".join(current).strip() or pieces:
+        close()
+    return pieces
+
+
+def _top_level(text: str) -> str:
+    """`text` with quoted strings and parenthesised parts blanked out."""
+    out, depth, quote = [], 0, False
+    for c in text:
+        if c == '"':
+            quote = not quote
+        elif not quote and c == "(":
+            depth += 1
+        elif not quote and c == ")":
+            depth -= 1
+        out.append(c if depth == 0 and not quote else " ")
+    return "".join(out)
 
 
 def _is_keyword_arg(arg: str, macro: Macro) -> bool:
