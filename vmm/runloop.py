@@ -167,6 +167,8 @@ def _fault_message(exit: ex.Exit, vcpu: Vcpu, memory: GuestMemory) -> tuple[str,
         return "mmio", (
             f"guest fault: {exit.size}-byte {direction} at guest-physical {exit.address:#x}, "
             f"which is not RAM (RAM is 0..{memory.size - 1:#x}), at {where}"
+            # KVM completes a write before it exits, so RIP has moved past the instruction
+            + (" (the instruction after the write)" if exit.is_write else "")
         )
     assert isinstance(exit, ex.Unknown)
     return "unhandled_exit", (

@@ -91,6 +91,11 @@ class ConsoleInput:
             if self._cancelled is not None and self._cancelled():
                 return False
 
+    @property
+    def at_end(self) -> bool:
+        """True once the input is known to be exhausted (no byte pending)."""
+        return self._peeked is None and self._eof
+
     def ready(self) -> bool:
         """True when read_byte() would return a byte without blocking."""
         if self._peeked is not None:

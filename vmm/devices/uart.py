@@ -19,14 +19,20 @@ SCR = 7
 
 LCR_DLAB = 0x80
 LSR_DR = 0x01
+LSR_BI = 0x10  # set (without DR) at end of input: a guest can stop polling
 LSR_THRE = 0x20
 LSR_TEMT = 0x40
 MSR_IDLE = 0xB0  # DCD | DSR | CTS: "a terminal is attached and ready"
+MSR_DCD = 0x80  # dropped at end of input: the line has hung up
 IIR_NONE = 0x01
 
 
 class Uart:
-    """Transmit always ready (THRE|TEMT); receive from ConsoleInput; other registers latch."""
+    """Transmit always ready (THRE|TEMT); receive from ConsoleInput; other registers latch.
+
+    At end of input LSR sets BI (never with DR, so a guest draining "while DR" still stops)
+    and MSR drops DCD: a guest that checks either sees the end instead of spinning until its
+    timeout."""
 
     def __init__(self, output: ConsoleOutput, input: ConsoleInput | None = None) -> None:
         self._out = output
@@ -74,9 +80,12 @@ class Uart:
             return IIR_NONE | (0xC0 if self.fifo_enabled else 0)
         if offset == LSR:
             ready = self._in is not None and self._in.ready()
+            if not ready and (self._in is None or self._in.at_end):
+                return LSR_THRE | LSR_TEMT | LSR_BI
             return LSR_THRE | LSR_TEMT | (LSR_DR if ready else 0)
         if offset == MSR:
-            return MSR_IDLE
+            ended = self._in is None or self._in.at_end
+            return MSR_IDLE & ~MSR_DCD if ended else MSR_IDLE
         if offset < 8:
             return self._regs[offset]
         return 0xFF
