@@ -93,3 +93,14 @@ def test_base_option_moves_the_image(kvm_device, tmp_path):
 def test_python_m_kasm_and_help_work():
     r = kasm("--help")
     assert r.returncode == 0 and b"build" in r.stdout and b"run" in r.stdout
+
+
+def test_hc_print_prints_string_constants_in_one_exit_each(kvm_device, tmp_path):
+    src = tmp_path / "print.S"
+    src.write_text('#include <hypercall.h>\n.code16\n_start:\n    hc_print "Hello, "\n'
+                   '    hc_print "world, 100%\\n"\n    hc_exit\n')
+    stats = tmp_path / "s.json"
+    r = kasm("run", str(src), "--stats-json", str(stats))
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout == b"Hello, world, 100%\n"
+    assert json.loads(stats.read_text())["total_exits"] == 3

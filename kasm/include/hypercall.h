@@ -95,6 +95,16 @@
     hc_call HC_PUTS
 .endm
 
+/* hc_print "TEXT": print a string constant in one exit. The text goes into .rodata (with
+   the usual escapes, e.g. "sum = \n"); the macro uses HC_PUTS, so it clobbers AL, DX, EBX. */
+.macro hc_print text
+    .pushsection .rodata
+.Lhc_print_\@:
+    .asciz "\text"
+    .popsection
+    hc_puts $.Lhc_print_\@
+.endm
+
 /* hc_exit STATUS: stop the guest; kasm run exits with STATUS (0-255). */
 .macro hc_exit status=$0
     movl \status, %ebx
