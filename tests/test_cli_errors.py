@@ -110,3 +110,18 @@ def test_triple_fault_is_reported(kvm_device, tmp_path):
 
 def test_hc_exit_status_is_truncated_to_8_bits(kvm_device, tmp_path):
     assert kasm("run", guest(tmp_path, "hc_exit $0x1ff")).returncode == 0xFF
+
+
+def test_ctrl_c_stops_the_guest_with_exit_130_and_stats(kvm_device, tmp_path):
+    import signal
+
+    src = guest(tmp_path, "1: jmp 1b")
+    p = subprocess.Popen([sys.executable, "-m", "kasm", "run", "--timeout", "0", "--stats", src],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                         stdin=subprocess.DEVNULL, env={"KASM_NO_CACHE": "1",
+                                                        "PATH": "/usr/bin:/bin"})
+    time.sleep(1.5)  # past start-up and into the guest
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=10)
+    assert p.returncode == 130
+    assert "end: interrupted" in err and "Traceback" not in err
