@@ -19,7 +19,6 @@ import json
 import os
 import struct
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,6 +202,8 @@ def store(ticket: Ticket | None, result: object) -> None:
         blob = FORMAT + struct.pack("<I", len(header)) + header + payload
         directory = cache_dir()
         directory.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only when storing: it pulls in random and shutil
+
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
