@@ -125,3 +125,13 @@ def test_ctrl_c_stops_the_guest_with_exit_130_and_stats(kvm_device, tmp_path):
     _, err = p.communicate(timeout=10)
     assert p.returncode == 130
     assert "end: interrupted" in err and "Traceback" not in err
+
+
+def test_page_fault_without_idt_in_long_mode_names_cr2(kvm_device, tmp_path):
+    src = tmp_path / "pf.S"
+    src.write_text(".code64\n_start:\n    movabs $0x100000000000, %rax\n    movb (%rax), %bl\n")
+    r = kasm("run", str(src))
+    assert r.returncode == 120
+    assert "shutdown" in r.stderr.lower() or "triple" in r.stderr.lower()
+    assert "cr2 0000100000000000" in r.stderr.lower()
+    no_traceback(r)
