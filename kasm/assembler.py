@@ -337,8 +337,9 @@ class Assembler(expr.Env):
             self.frag.data += pre
             return
         # `.` in an operand is the address of the instruction's first byte, as in GNU
-        insn = replace(insn, operands=[op if op.disp is None else replace(
-            op, disp=self.bind(op.disp, insn.loc)) for op in insn.operands])
+        for op in insn.operands:  # operands are parsed afresh for every statement
+            if op.disp is not None:
+                op.disp = self.bind(op.disp, insn.loc)
         if is_relative_branch(insn):
             form = branch_form(insn.mnemonic, bits, insn.loc)
             assert form is not None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .diagnostics import AsmError, Location
 
+_SPECIAL = re.compile(r"[\"'#;/]")  # where a line may need more than copying
 _LINE_MARKER = re.compile(r'^\s*#\s*(?:line\s+)?(\d+)\s+"((?:[^"\\]|\\.)*)"')
 
 
@@ -71,11 +72,20 @@ def _strip_line(
     raw: str, loc: Location, in_block: Location | None
 ) -> tuple[list[tuple[int, str]], Location | None]:
     """Remove comments, split at ';'; returns (start column, text) pieces."""
+    if in_block is None and not _SPECIAL.search(raw):
+        return [(0, raw)], None  # the common case: nothing to strip
     pieces: list[tuple[int, str]] = []
     buf: list[str] = []
     start = 0
     i, n = 0, len(raw)
     while i < n:
+        if in_block is None:
+            m = _SPECIAL.search(raw, i)
+            stop = m.start() if m else n
+            if stop > i:
+                buf.append(raw[i:stop])
+                i = stop
+                continue
         c = raw[i]
         if in_block is not None:
             end = raw.find("*/", i)
@@ -116,7 +126,7 @@ def _strip_line(
             start = i + 1
             i += 1
             continue
-        buf.append(c)
+        buf.append(c)  # a lone '/'
         i += 1
     pieces.append((start, "".join(buf)))
     return pieces, in_block
