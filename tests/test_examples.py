@@ -104,3 +104,11 @@ def test_hc_print_prints_string_constants_in_one_exit_each(kvm_device, tmp_path)
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout == b"Hello, world, 100%\n"
     assert json.loads(stats.read_text())["total_exits"] == 3
+
+
+def test_alignment_padding_in_64bit_code_preserves_registers(kvm_device, tmp_path):
+    src = tmp_path / "pad64.S"
+    src.write_text("#include <hypercall.h>\n.code64\n_start:\n    movabsq $0x100000005, %rsi\n"
+                   "    nop\n    .p2align 3\n    movq %rsi, %rbx\n    hc_call HC_PUTNUM\n"
+                   "    hlt\n")
+    assert kasm("run", str(src)).stdout == b"4294967301"

@@ -8,6 +8,7 @@ fixture (tests/conftest.py) skips locally, and fails under CI=true, when the too
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -46,14 +47,23 @@ def gnu_image(source_text: str, include_dirs: list[Path] | tuple[Path, ...] = ()
     incs = [*include_dirs, PACKAGE_INCLUDE]
     if filename != "<string>.S":
         incs.insert(0, Path(filename).parent)
+    # a file that ends in .code64 is GNU's 64-bit assembler's to judge (its NOP padding is
+    # long-mode code; `as --32` pads 64-bit code with NOPs that clobber RSI)
+    wide = _final_code_directive(text) == ".code64"
     with tempfile.TemporaryDirectory(prefix="kasm-oracle-") as tmp:
         Path(tmp, "src.s").write_text(text)
-        _run(["as", "--32", *(f"-I{d}" for d in incs), "-o", "src.o", "src.s"], tmp)
-        _run(["ld", "-m", "elf_i386", "-N", "-T", str(LINK_SCRIPT), "-e", "0", "-o", "src.elf",
-              "src.o"], tmp)
+        _run(["as", "--64" if wide else "--32", *(f"-I{d}" for d in incs), "-o", "src.o",
+              "src.s"], tmp)
+        _run(["ld", "-m", "elf_x86_64" if wide else "elf_i386", "-N", "-T", str(LINK_SCRIPT),
+              "-e", "0", "-o", "src.elf", "src.o"], tmp)
         _run(["objcopy", "-O", "binary", "-j", ".text", "-j", ".rodata", "-j", ".data",
               "src.elf", "src.bin"], tmp)
         return Path(tmp, "src.bin").read_bytes()
+
+
+def _final_code_directive(text: str) -> str | None:
+    found = re.findall(r"^\s*(?:[\w.$]+:\s*)*(\.code(?:16|32|64))\b", text, re.MULTILINE)
+    return found[-1] if found else None
 
 
 def _disassemble(data: bytes, start: int, bits: int) -> str:
