@@ -8,7 +8,7 @@ from pathlib import Path
 from .assembler import Assembler
 from .diagnostics import AsmError, Diagnostic, DiagnosticLog, Location, SourceError
 from .image import Image
-from .lexer import SourceLines, split_statements
+from .lexer import SourceLines, read_source, split_statements
 from .parser import Parser
 from .preprocess import PACKAGE_INCLUDE, needs_preprocessing, preprocess
 
@@ -55,5 +55,5 @@ def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_B
 
 def build_file(path: str | Path, **kwargs: object) -> BuildResult:
     path = Path(path)
-    text = path.read_text(errors="replace")
+    text = read_source(path)
     return build_source(text, str(path), **kwargs)  # type: ignore[arg-type]

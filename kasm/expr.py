@@ -38,7 +38,8 @@ STRING_ESCAPES = {**CHAR_ESCAPES, "v": 11}
 def char_value(body: str) -> int:
     """The value of a character constant's body (without quotes): `c` or `\\c`, as GNU reads it."""
     if not body.startswith("\\"):
-        return ord(body)
+        code = ord(body)
+        return code - 0xDC00 if 0xDC80 <= code <= 0xDCFF else code  # a raw non-UTF-8 byte
     return CHAR_ESCAPES.get(body[1:], ord(body[1:]))
 
 

@@ -22,6 +22,21 @@ class Statement:
     loc: Location  # col points at the statement's first character
 
 
+def read_source(path: str | Path) -> str:
+    """A source file as GNU as reads it: bytes rather than one encoding. Bytes that are not
+    UTF-8 survive as surrogates and become the same bytes again in strings; a UTF-8
+    byte-order mark is dropped and CRLF line ends read as LF."""
+    text = Path(path).read_bytes().decode("utf-8", "surrogateescape")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.replace("\r\n", "\n")
+
+
+def encode_source(text: str) -> bytes:
+    """The bytes a piece of source text stands for (inverse of read_source's decoding)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 class SourceLines:
     """The user's original files, read on demand for the caret line of a diagnostic."""
 
@@ -34,7 +49,7 @@ class SourceLines:
     def line(self, name: str, number: int) -> str:
         if name not in self._files:
             try:
-                self._files[name] = Path(name).read_text(errors="replace").splitlines()
+                self._files[name] = read_source(name).splitlines()
             except OSError:
                 self._files[name] = []
         lines = self._files[name]

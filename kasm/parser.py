@@ -16,7 +16,7 @@ from pathlib import Path
 from . import expr
 from .assembler import KNOWN_SECTIONS, Assembler
 from .diagnostics import AsmError, DiagnosticLog, Location
-from .lexer import SourceLines, Statement, split_statements
+from .lexer import SourceLines, Statement, encode_source, read_source, split_statements
 from .operands import parse_instruction, split_operands
 
 _LABEL = re.compile(r"([A-Za-z_.$][\w.$@]*|\d+)\s*:(?!:)")
@@ -35,6 +35,7 @@ _IGNORED = {".file", ".ident", ".type", ".size", ".hidden", ".protected", ".inte
             ".local", ".weak"}
 _BLOCK_OPEN = (".macro", ".rept", ".irp", ".irpc")
 MAX_EXPANSION_DEPTH = 100
+_END_OF_EXPANSION = "\x00end of macro expansion"  # queued after each expansion's statements
 MAX_STATEMENTS = 2_000_000
 
 
@@ -70,6 +71,7 @@ class Parser:
         self._counter = 0
         self._ended = False
         self._statements = 0
+        self._expansions: list[int] = []  # for each macro being expanded: .if depth at entry
 
     # ------------------------------------------------------------------ driver
     def run(self, statements: list[Statement]) -> None:
@@ -88,6 +90,9 @@ class Parser:
 
     def _statement(self, st: Statement) -> None:
         text, loc = st.text, st.loc
+        if text is _END_OF_EXPANSION:
+            self._expansions.pop()
+            return
         word = text.split(None, 1)[0].lower() if text else ""
         if self._conds and not self._conds[-1].active:
             if word.startswith(".if") or word in (".else", ".elseif", ".endif"):
@@ -189,7 +194,7 @@ class Parser:
             raise AsmError(f"{name} without a matching "
                            f"{'.macro' if name == '.endm' else '.rept/.irp'}", loc)
         elif name == ".exitm":
-            raise AsmError(".exitm outside a macro", loc)
+            self._exit_macro(loc)
         elif name == ".purgem":
             if self.macros.pop(args.strip(), None) is None:
                 raise AsmError(f"macro '{args.strip()}' is not defined", args_loc)
@@ -423,6 +428,7 @@ class Parser:
             values = [p for _, p in parts[1:]]
         else:
             values = list(parts[1][1]) if len(parts) > 1 else []
+        values = values or [""]  # GNU assembles the body once with an empty value
         expanded = []
         for v in values:
             expanded += [self._substitute(st, {param: v}, None) for st in body]
@@ -467,7 +473,7 @@ class Parser:
                 break
             if pname in keywords:
                 values[pname] = keywords.pop(pname).strip()
-            elif i < len(positional):
+            elif i < len(positional) and positional[i] != "":  # `m , 3`: a's default
                 values[pname] = positional[i]
             elif qual == "req":
                 raise AsmError(f"macro '{macro.name}': missing value for required parameter "
@@ -480,7 +486,17 @@ class Parser:
         # \@ is GNU's count of macro expansions so far: 0 in the first one
         expanded = [self._substitute(st, values, (macro.name, loc)) for st in macro.body]
         self._counter += 1
+        self._expansions.append(len(self._conds))
+        expanded.append(Statement(_END_OF_EXPANSION, loc))
         self._queue.extendleft(reversed(expanded))
+
+    def _exit_macro(self, loc: Location) -> None:
+        """`.exitm`: drop the rest of the innermost expansion and the .ifs opened in it."""
+        if not self._expansions:
+            raise AsmError(".exitm outside a macro", loc)
+        while self._queue.popleft().text is not _END_OF_EXPANSION:
+            pass
+        del self._conds[self._expansions.pop():]
 
     def _substitute(self, st: Statement, values: dict[str, str],
                     macro: tuple[str, Location] | None) -> Statement:
@@ -510,7 +526,7 @@ class Parser:
         if len(self.included) > 1000:
             raise AsmError("too many .include files (recursive include?)", loc)
         self.included.append(path)
-        text = path.read_text(errors="replace")
+        text = read_source(path)
         self.sources.add(str(path), text)
         statements = split_statements(text, str(path), self.sources)
         self._queue.extendleft(reversed(statements))
@@ -571,10 +587,10 @@ def parse_string(text: str, i: int, loc: Location) -> tuple[bytes, int]:
                 j = k
                 continue
             out += bytes([expr.STRING_ESCAPES[e]]) if e in expr.STRING_ESCAPES \
-                else e.encode("utf-8")
+                else encode_source(e)
             j += 1
             continue
-        out += c.encode("utf-8")
+        out += encode_source(c)
         j += 1
     raise AsmError("missing terminating '\"' character", loc.with_col(loc.col + i))
 
