@@ -359,7 +359,29 @@ class Assembler(expr.Env):
         ):
             self._emit_far(insn, pre)
             return
+        if insn.mnemonic.startswith("movabs") and self._emit_moffs64(insn, pre):
+            return
         self._emit_encoded(insn, pre)
+
+    def _emit_moffs64(self, insn: Instruction, pre: bytes) -> bool:
+        """`movabs addr, %acc` / `movabs %acc, addr`: a0-a3 with a 64-bit address, which
+        keystone rejects. Returns False for the other movabs forms (`movabs $imm, %reg`)."""
+        ops = insn.operands
+        if self.bits != 64 or len(ops) != 2:
+            return False
+        load = ops[0].kind == "mem" and ops[1].kind == "reg"
+        mem, reg = (ops[0], ops[1]) if load else (ops[1], ops[0])
+        if mem.kind != "mem" or reg.kind != "reg" or mem.base_index or mem.disp is None:
+            return False
+        size = {"%al": 8, "%ax": 16, "%eax": 32, "%rax": 64}.get(reg.reg)
+        if size is None:
+            raise AsmError(f"'{insn.mnemonic}' with an address moves through %al, %ax, %eax or "
+                           "%rax only", insn.loc)
+        prefix = {16: b"\x66", 64: b"\x48"}.get(size, b"")
+        opcode = (0xA0 if load else 0xA2) + (size != 8)
+        self.frag.data += pre + mem.segment_prefix() + prefix + bytes([opcode])
+        self.emit_value(mem.disp, 8, insn.loc)
+        return True
 
     def _emit_far(self, insn: Instruction, pre: bytes) -> None:
         """`ljmp $seg, $offset`: keystone can't; GNU writes ea/9a offset then selector."""

@@ -251,7 +251,8 @@ def _is_encoding(result: bytes | int) -> bool:
 
 _PROBES = ("", "%al", "%ax", "%eax", "%rax", "$0x1", "%ax, %bx", "%al, %bl", "%eax, %ebx",
            "%rax, %rbx", "$0x1, %ax", "(%bx)", "(%rax)", "0x10", "%xmm0, %xmm1",
-           "$0x1, %al", "%st(1)", "%dx, %al", "%al, %dx", "$0x1, %eax", "%ax, %ds", "%ds")
+           "$0x1, %al", "%st(1)", "%dx, %al", "%al, %dx", "$0x1, %eax", "%ax, %ds", "%ds",
+           "$0x1, %rax")
 
 
 def gnu_fixups(encoding: bytes, insn: Instruction, bits: int, text: str) -> bytes:

@@ -55,6 +55,10 @@ class Operand:
     def is_rip_relative(self) -> bool:
         return "%rip" in self.base_index.lower()
 
+    def segment_prefix(self) -> bytes:
+        """The override byte for an explicit `%es:`-style segment, else nothing."""
+        return bytes([PREFIXES[self.segment[1:3]]]) if self.segment else b""
+
     def render(self, value: str | None) -> str:
         """The operand for keystone with `value` (hex text) in place of the expression."""
         star = "*" if self.star else ""
