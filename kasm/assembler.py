@@ -291,12 +291,19 @@ class Assembler(expr.Env):
         return v
 
     # ------------------------------------------------------------------ emission
-    def emit_bytes(self, data: bytes) -> None:
+    def emit_bytes(self, data: bytes, loc: Location) -> None:
+        self._check_nobits(any(data), loc)
         self.frag.data += data
+
+    def _check_nobits(self, nonzero: bool, loc: Location) -> None:
+        if nonzero and self.current.nobits:
+            raise AsmError(f"section {self.current.name} holds no data: only zeros can be "
+                           "reserved in it", loc)
 
     def emit_value(self, node: expr.Node, width: int, loc: Location) -> None:
         """`.byte/.word/.long/.quad`: a constant now, or a fixup resolved at link."""
         value = self.try_const(node, loc)
+        self._check_nobits(value != 0, loc)
         if value is not None:
             self.frag.data += _to_bytes(value, width, loc, self.log)
             return
@@ -307,6 +314,8 @@ class Assembler(expr.Env):
                    fill_size: int, loc: Location) -> None:
         if alignment <= 0 or alignment & (alignment - 1):
             raise AsmError(f"alignment {alignment} is not a power of 2", loc)
+        if alignment > MAX_SECTION_SIZE:
+            raise AsmError(f"alignment {alignment} is too large (at most 1 GiB)", loc)
         self.current.align = max(self.current.align, alignment)
         if self.current.is_code and fill_size == 1 and fill is not None and fill & 0xFF == 0x90:
             fill = None  # GNU's md_do_align: an explicit one-byte NOP fill in code means NOPs
@@ -320,8 +329,12 @@ class Assembler(expr.Env):
             if n < 0:
                 self.log.warning(f".space/.fill count {n} is negative; nothing emitted", loc)
                 return
-            self.frag.data += (pattern * (n // len(pattern) + 1))[:n]
-            return
+            check_size(n, loc)
+            if not self.current.nobits:
+                self.frag.data += (pattern * (n // len(pattern) + 1))[:n]
+                return
+            self._check_nobits(any(pattern), loc)
+            # .bss is a size, never bytes: a 512 MiB buffer costs nothing to assemble
         self._close_frag(Space(self.bind(count, loc), pattern, loc))
 
     def emit_org(self, target: expr.Node, fill: int, loc: Location) -> None:
@@ -563,6 +576,8 @@ class Assembler(expr.Env):
                 addr += len(frag.data)
                 frag.var_size = self._var_size(frag, addr, env)
                 addr += frag.var_size
+                if addr > MAX_SECTION_SIZE:
+                    check_size(addr, getattr(frag.var, "loc", None))
             grew = False
             for frag in sec.frags:
                 var = frag.var
@@ -600,10 +615,10 @@ class Assembler(expr.Env):
             if target < addr:
                 raise AsmError(f".org 0x{target:x} moves the location counter backwards "
                                f"(already at 0x{addr:x})", var.loc)
-            return target - addr
+            return check_size(target - addr, var.loc)
         if not v.is_const:
             raise AsmError("space size must be an absolute expression", var.loc)
-        return max(v.const, 0)
+        return check_size(max(v.const, 0), var.loc)
 
     def _branch_disp(self, frag: Fragment, br: Branch, env: _LayoutEnv,
                      short: bool) -> int | None:
@@ -618,6 +633,8 @@ class Assembler(expr.Env):
         return v.const - end
 
     def _write(self, sec: SectionState, final_bits: int) -> ObjectSection:
+        if sec.nobits:
+            return self._reserve(sec)
         env = _LayoutEnv(self, sec.name)
         data = bytearray()
         fixups: list[tuple[int, Fixup]] = []
@@ -643,13 +660,18 @@ class Assembler(expr.Env):
                     data += bytes(frag.var_size)
             else:
                 data += (var.fill * (frag.var_size // len(var.fill) + 1))[:frag.var_size]
-        size = len(data)
-        if sec.nobits:
-            if any(data):
+        return ObjectSection(sec.name, bytes(data), sec.align, False, len(data), fixups)
+
+    def _reserve(self, sec: SectionState) -> ObjectSection:
+        """A .bss section is only a size: reserved space is never turned into bytes."""
+        for frag in sec.frags:
+            if any(frag.data) or frag.fixups:
+                loc = frag.fixups[0].loc if frag.fixups else None
                 raise AsmError(f"section {sec.name} holds no data, but non-zero data was "
-                               "written to it", None)
-            data = bytearray()
-        return ObjectSection(sec.name, bytes(data), sec.align, sec.nobits, size, fixups)
+                               "written to it", loc)
+        last = sec.frags[-1]
+        size = last.address + len(last.data) + last.var_size
+        return ObjectSection(sec.name, b"", sec.align, True, size, [])
 
     def _write_branch(self, frag: Fragment, br: Branch, env: _LayoutEnv,
                       fixups: list[tuple[int, Fixup]], at: int) -> bytes:
@@ -718,6 +740,16 @@ def _to_bytes(value: int, width: int, loc: Location, log: DiagnosticLog,
         log.warning(f"value 0x{value & ((1 << 64) - 1):x} truncated to "
                     f"0x{value & ((1 << bits) - 1):x}", loc)
     return (value & ((1 << bits) - 1)).to_bytes(width, "little")
+
+
+MAX_SECTION_SIZE = 1 << 30  # no guest this tool boots needs more; beyond it, a typo
+
+
+def check_size(size: int, loc: Location | None) -> int:
+    """Refuse a reservation no guest could need before it costs memory or time."""
+    if size > MAX_SECTION_SIZE:
+        raise AsmError(f"{size} bytes is too large (kasm's limit for a section is 1 GiB)", loc)
+    return size
 
 
 def _hex(v: int) -> str:

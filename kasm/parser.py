@@ -157,7 +157,7 @@ class Parser:
                 asm.emit_value(expr.parse(part, col), DATA_WIDTHS[name], col)
         elif name in (".ascii", ".asciz", ".string"):
             for s in self._strings(args, args_loc):
-                asm.emit_bytes(s + (b"\0" if name != ".ascii" else b""))
+                asm.emit_bytes(s + (b"\0" if name != ".ascii" else b""), args_loc)
         elif name in (".fill",):
             self._fill(args, args_loc)
         elif name in (".space", ".skip", ".zero"):
@@ -296,7 +296,7 @@ class Parser:
             return
         if repeat * size > 1 << 30:
             raise AsmError(f".fill of {repeat * size} bytes is too large", parts[0][0])
-        self.asm.emit_bytes(unit * repeat)
+        self.asm.emit_bytes(unit * repeat, loc)
 
     def _align(self, name: str, args: str, loc: Location) -> None:
         parts = self._args(args, loc)
@@ -326,12 +326,14 @@ class Parser:
         size = self.asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0])
         align = self.asm.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
             if len(parts) > 2 else 1
+        if size < 0:
+            raise AsmError(f"{name} size {size} is negative", parts[1][0])
         current = self.asm.current.name
         self.asm.switch_section(".bss")
         if align > 1:
             self.asm.emit_align(align, None, None, 1, loc)
         self.asm.define_label(parts[0][1], loc)
-        self.asm.emit_bytes(bytes(size))
+        self.asm.emit_space(("num", size), 0, parts[1][0])
         self.asm.switch_section(current)
 
     # ------------------------------------------------------------------ conditionals
@@ -545,7 +547,10 @@ class Parser:
             if len(parts) > 1 else 0
         count = self.asm.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
             if len(parts) > 2 else len(data) - skip
-        self.asm.emit_bytes(data[skip:skip + count])
+        if not (0 <= skip <= len(data) and 0 <= count <= len(data) - skip):
+            raise AsmError(f".incbin skip ({skip}) or count ({count}) invalid for file size "
+                           f"({len(data)})", loc)
+        self.asm.emit_bytes(data[skip:skip + count], loc)
 
     def find_include(self, name: str, here: Path) -> Path | None:
         for d in [here, *self.include_dirs]:

@@ -134,6 +134,12 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
     ],
     'unterminated_comment': [('unterminated_comment.S', 3, 'unterminated comment')],
     'unterminated_string': [('unterminated_string.S', 3, 'missing terminating \'"\' character')],
+    'space_too_large': [('space_too_large.S', 3, "549755813887 bytes is too large (kasm's limit for a section is 1 GiB)")],
+    'align_too_large': [('align_too_large.S', 3, 'alignment 1099511627776 is too large (at most 1 GiB)')],
+    'comm_negative_size': [('comm_negative_size.S', 3, '.comm size -5 is negative')],
+    'org_too_far': [('org_too_far.S', 3, "2147483646 bytes is too large (kasm's limit for a section is 1 GiB)")],
+    'data_in_bss': [('data_in_bss.S', 4, 'section .bss holds no data: only zeros can be reserved in it')],
+    'incbin_out_of_range': [('incbin_out_of_range.S', 3, '.incbin skip (0) or count (99999) invalid for file size (66)')],
 }
 
 

@@ -1,0 +1,3 @@
+.code16
+_start: hlt
+    .balign 1<<40

@@ -1,0 +1,3 @@
+.code16
+_start: hlt
+    .comm buffer, -5

@@ -1,0 +1,3 @@
+.code16
+_start: hlt
+    .org 0x7fffffff

@@ -1,0 +1,3 @@
+.code16
+_start: hlt
+    .space 0x7fffffffff
