@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from collections.abc import Iterator
 from enum import Enum
@@ -26,6 +27,7 @@ app = typer.Typer(
 
 BUILD_ERROR = 1
 VMM_ERROR = 3
+MAX_TIMEOUT = 1e6  # seconds; longer than any run, short enough for every timer API
 
 
 class ModeChoice(str, Enum):
@@ -173,6 +175,9 @@ def run(
     The exit code is the guest's HC_EXIT status (0 after HLT), or one of the VMM's codes
     (see README)."""
     load_address = _address(base)
+    if not math.isfinite(timeout) or timeout > MAX_TIMEOUT:
+        raise typer.BadParameter(f"{timeout} is not a number of seconds up to {MAX_TIMEOUT:g} "
+                                 "(0 means never)", param_hint="'--timeout'")
     import vmm
 
     try:

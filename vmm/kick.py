@@ -9,6 +9,7 @@ Python code runs in signal context.
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 from collections.abc import Iterator
@@ -82,8 +83,9 @@ class Stopper:
         main = threading.current_thread() is threading.main_thread()
         if main:
             old_sigint = signal.signal(signal.SIGINT, self._on_sigint)
-        if timeout is not None:
-            timer = threading.Timer(max(timeout, 0.0), self.kick, ("timeout",))
+        if timeout is not None and math.isfinite(timeout):  # inf: no watchdog; nan: none either
+            timer = threading.Timer(min(max(timeout, 0.0), threading.TIMEOUT_MAX), self.kick,
+                                    ("timeout",))
             timer.daemon = True
             timer.start()
         try:

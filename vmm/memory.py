@@ -36,20 +36,25 @@ def parse_size(text: str) -> int:
         value = int(t, 0)
     except ValueError:
         raise VmmError(f"memory size: cannot parse {text!r} (use e.g. 2M, 512K, 4G)") from None
-    return value * mult
+    return check_mem_size(value * mult)
+
+
+def check_mem_size(size: int) -> int:
+    """The guest RAM sizes a VM can have: 64 KiB to 64 GiB, whole 4 KiB pages."""
+    if size < MIN_MEM_SIZE or size > MAX_MEM_SIZE:
+        raise VmmError(
+            f"memory size {size:#x}: must be between 64 KiB and {MAX_MEM_SIZE >> 30} GiB"
+        )
+    if size % PAGE_SIZE:
+        raise VmmError(f"memory size {size:#x}: must be a multiple of 4 KiB")
+    return size
 
 
 class GuestMemory:
     """Guest RAM from guest-physical 0 to `size`; every access is checked against that range."""
 
     def __init__(self, size: int) -> None:
-        if size < MIN_MEM_SIZE or size > MAX_MEM_SIZE:
-            raise VmmError(
-                f"memory size {size:#x}: must be between 64 KiB and {MAX_MEM_SIZE >> 30} GiB"
-            )
-        if size % PAGE_SIZE:
-            raise VmmError(f"memory size {size:#x}: must be a multiple of 4 KiB")
-        self.size = size
+        self.size = check_mem_size(size)
         # NORESERVE: a 4 GiB guest costs only the pages it touches.
         self._mm = mmap.mmap(
             -1,
