@@ -29,7 +29,6 @@ from .encoder import (
 from .expr import Unknown, Value
 from .operands import REGISTER_WIDTH, Instruction, Operand, without_default_segment
 
-CODE_SECTIONS = (".text",)
 KNOWN_SECTIONS = (".text", ".rodata", ".data", ".bss")
 
 
@@ -102,6 +101,67 @@ class SymbolDef:
     node: expr.Node | None = None  # .equ/.set
     is_global: bool = False
     is_set: bool = False
+    evaluating: bool = False  # guards against `.equ A, A+1`
+
+    @property
+    def defined(self) -> bool:
+        return self.frag is not None or self.node is not None
+
+
+def local_label_name(number: int, ordinal: int) -> str:
+    """The private name of the ordinal-th definition of local label `number:`."""
+    return f"{number}\x02{ordinal}"
+
+
+def set_definition_name(name: str, version: int) -> str:
+    """The private name of the version-th `.set` of `name` (earlier uses keep their value)."""
+    return f"{name}\x03{version}"
+
+
+def is_private_name(name: str) -> bool:
+    return "\x02" in name or "\x03" in name
+
+
+def shown_name(name: str) -> str:
+    """A symbol as the user wrote it: an undefined local label can only be a forward `Nf`."""
+    return name.split("\x02")[0] + "f" if "\x02" in name else name.split("\x03")[0]
+
+
+class SymbolEnv(expr.Env):
+    """Expression evaluation over an assembler's symbols. Subclasses say where a label is:
+    at parse time (fragment, offset), during layout section-relative, at link absolute."""
+
+    asm: Assembler
+
+    def label(self, frag: Fragment, offset: int) -> Value:
+        raise NotImplementedError
+
+    def at(self, frag_index: int, offset: int) -> Value:
+        return self.label(self.asm.frag_by_index[frag_index], offset)
+
+    def undefined(self, name: str, loc: Location | None) -> Value:
+        raise Unknown()
+
+    def symbol(self, name: str, loc: Location | None) -> Value:
+        sym = self.asm.symbols.get(name)
+        if sym is None or not sym.defined:
+            return self.undefined(name, loc)
+        if sym.frag is not None:
+            return self.label(sym.frag, sym.offset)
+        return self._equ(sym)
+
+    def setref(self, name: str, version: int, loc: Location | None) -> Value:
+        return self._equ(self.asm.symbols[set_definition_name(name, version)])
+
+    def _equ(self, sym: SymbolDef) -> Value:
+        if sym.evaluating:
+            raise AsmError(f"symbol '{sym.name}' is defined in terms of itself", sym.loc)
+        sym.evaluating = True
+        try:
+            assert sym.node is not None
+            return expr.evaluate(sym.node, self, sym.loc)
+        finally:
+            sym.evaluating = False
 
 
 @dataclass
@@ -129,10 +189,11 @@ class ObjectSection:
     fixups: list[tuple[int, Fixup]]  # (offset in section, fixup)
 
 
-class Assembler(expr.Env):
+class Assembler(SymbolEnv):
     """Receives statements from the parser (the streamer) and lays the sections out."""
 
     def __init__(self, log: DiagnosticLog, keystone: Keystone | None = None):
+        self.asm = self  # while parsing, the assembler is its own SymbolEnv
         self.log = log
         self.ks = keystone or Keystone()
         self.sections: dict[str, SectionState] = {}
@@ -185,9 +246,9 @@ class Assembler(expr.Env):
         if name.isdigit():
             n = int(name)
             self._local_counts[n] = self._local_counts.get(n, 0) + 1
-            name = f"{n}\x02{self._local_counts[n]}"
+            name = local_label_name(n, self._local_counts[n])
         old = self.symbols.get(name)
-        if old is not None and (old.frag is not None or old.node is not None):
+        if old is not None and old.defined:
             raise AsmError(
                 f"symbol '{name}' is already defined (at {old.loc.file}:{old.loc.line})", loc)
         sym = SymbolDef(name, loc, frag=self.frag, offset=len(self.frag.data))
@@ -199,7 +260,7 @@ class Assembler(expr.Env):
                equiv: bool = False) -> None:
         node = self.bind(node, loc)
         old = self.symbols.get(name)
-        if old is not None and (old.frag is not None or old.node is not None):
+        if old is not None and old.defined:
             if equiv or not old.is_set or not redefinable:
                 raise AsmError(
                     f"symbol '{name}' is already defined (at {old.loc.file}:{old.loc.line})",
@@ -211,7 +272,7 @@ class Assembler(expr.Env):
             # each .set is its own definition; references made now keep meaning this one
             version = self._set_versions.get(name, -1) + 1
             self._set_versions[name] = version
-            self.symbols[f"{name}\x03{version}"] = sym
+            self.symbols[set_definition_name(name, version)] = sym
 
     def declare_global(self, name: str, loc: Location) -> None:
         self.globals.setdefault(name, loc)
@@ -230,8 +291,8 @@ class Assembler(expr.Env):
                 if count == 0:
                     raise AsmError(f"no previous definition of local label '{n}'",
                                    loc.with_col(loc.col + node[3]))
-                return ("sym", f"{n}\x02{count}", node[3])
-            return ("sym", f"{n}\x02{count + 1}", node[3])
+                return ("sym", local_label_name(n, count), node[3])
+            return ("sym", local_label_name(n, count + 1), node[3])
         if kind == "sym":
             version = self._set_versions.get(node[1])
             sym = self.symbols.get(node[1])
@@ -245,36 +306,13 @@ class Assembler(expr.Env):
             return ("bin", node[1], self.bind(node[2], loc), self.bind(node[3], loc))
         return node
 
-    # expr.Env for parse time: labels are (fragment, offset)
-    def symbol(self, name: str, loc: Location | None) -> Value:
-        sym = self.symbols.get(name)
-        if sym is None:
-            raise Unknown()
-        if sym.frag is not None:
-            return Value(sym.offset, ((sym.frag.base, 1),))
-        assert sym.node is not None
-        return self._eval_equ(sym, self, loc)
-
-    def _eval_equ(self, sym: SymbolDef, env: expr.Env, loc: Location | None) -> Value:
-        if getattr(sym, "_busy", False):
-            raise AsmError(f"symbol '{sym.name}' is defined in terms of itself", sym.loc)
-        sym._busy = True  # type: ignore[attr-defined]
-        try:
-            return evaluate(sym.node, env, sym.loc)
-        finally:
-            sym._busy = False  # type: ignore[attr-defined]
-
-    def local(self, number: int, direction: str, loc: Location | None) -> Value:
-        raise AssertionError("local labels are bound before evaluation")
+    # SymbolEnv for parse time: a label is (fragment, offset), so differences within one
+    # fragment are constants now, as GNU as decides
+    def label(self, frag: Fragment, offset: int) -> Value:
+        return Value(offset, ((frag.base, 1),))
 
     def dot(self) -> Value:
-        return Value(len(self.frag.data), ((self.frag.base, 1),))
-
-    def at(self, frag_index: int, offset: int) -> Value:
-        return Value(offset, ((("frag", frag_index), 1),))
-
-    def setref(self, name: str, version: int, loc: Location | None) -> Value:
-        return self._eval_equ(self.symbols[f"{name}\x03{version}"], self, loc)
+        return self.label(self.frag, len(self.frag.data))
 
     def try_const(self, node: expr.Node, loc: Location) -> int | None:
         """The value now if it is an absolute constant now, else None (decided at link)."""
@@ -418,12 +456,9 @@ class Assembler(expr.Env):
             data.append(0x66)
         data.append(opcode)
         self.frag.data += data
-        self._emit_field(ops[1].disp, width // 8, insn.loc)
-        self._emit_field(ops[0].disp, 2, insn.loc)
-
-    def _emit_field(self, node: expr.Node | None, width: int, loc: Location) -> None:
-        assert node is not None
-        self.emit_value(node, width, loc)
+        assert ops[0].disp is not None and ops[1].disp is not None
+        self.emit_value(ops[1].disp, width // 8, insn.loc)
+        self.emit_value(ops[0].disp, 2, insn.loc)
 
     def _emit_encoded(self, insn: Instruction, pre: bytes) -> None:
         bits = self.bits
@@ -582,7 +617,7 @@ class Assembler(expr.Env):
             for frag in sec.frags:
                 var = frag.var
                 if isinstance(var, Branch) and not var.long:
-                    disp = self._branch_disp(frag, var, env, short=True)
+                    disp = self._branch_disp(frag, var, env)
                     if disp is None or not -128 <= disp <= 127:
                         if var.form.long is None:
                             continue  # loop/jcxz: reported when written
@@ -620,8 +655,7 @@ class Assembler(expr.Env):
             raise AsmError("space size must be an absolute expression", var.loc)
         return check_size(max(v.const, 0), var.loc)
 
-    def _branch_disp(self, frag: Fragment, br: Branch, env: _LayoutEnv,
-                     short: bool) -> int | None:
+    def _branch_disp(self, frag: Fragment, br: Branch, env: _LayoutEnv) -> int | None:
         """Displacement to the target if it is in this section, else None."""
         try:
             v = evaluate(br.target, env, br.loc)
@@ -675,7 +709,7 @@ class Assembler(expr.Env):
 
     def _write_branch(self, frag: Fragment, br: Branch, env: _LayoutEnv,
                       fixups: list[tuple[int, Fixup]], at: int) -> bytes:
-        disp = self._branch_disp(frag, br, env, short=not br.long)
+        disp = self._branch_disp(frag, br, env)
         if not br.long:
             assert br.form.short is not None
             if disp is None or not -128 <= disp <= 127:
@@ -699,33 +733,15 @@ class Assembler(expr.Env):
 _BRANCH_PREFIXES = (0x66, 0x2E, 0x3E)
 
 
-class _LayoutEnv(expr.Env):
+class _LayoutEnv(SymbolEnv):
     """Symbols as section-relative addresses, during layout of one section."""
 
     def __init__(self, asm: Assembler, section: str):
         self.asm = asm
         self.section = section
 
-    def symbol(self, name: str, loc: Location | None) -> Value:
-        sym = self.asm.symbols.get(name)
-        if sym is None:
-            raise Unknown()
-        if sym.frag is not None:
-            return Value(sym.frag.address + sym.offset, ((("sec", sym.frag.section), 1),))
-        return self.asm._eval_equ(sym, self, loc)
-
-    def local(self, number: int, direction: str, loc: Location | None) -> Value:
-        raise AssertionError("bound")
-
-    def dot(self) -> Value:
-        raise AssertionError("bound")
-
-    def at(self, frag_index: int, offset: int) -> Value:
-        frag = self.asm.frag_by_index[frag_index]
+    def label(self, frag: Fragment, offset: int) -> Value:
         return Value(frag.address + offset, ((("sec", frag.section), 1),))
-
-    def setref(self, name: str, version: int, loc: Location | None) -> Value:
-        return self.asm._eval_equ(self.asm.symbols[f"{name}\x03{version}"], self, loc)
 
 
 evaluate = expr.evaluate

@@ -9,6 +9,7 @@ from .assembler import Assembler
 from .diagnostics import AsmError, Diagnostic, DiagnosticLog, Location, SourceError
 from .image import Image
 from .lexer import SourceLines, read_source, split_statements
+from .linker import link
 from .parser import Parser
 from .preprocess import PACKAGE_INCLUDE, needs_preprocessing, preprocess
 
@@ -44,8 +45,6 @@ def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_B
         inputs += parser.included
         log.check()
         objects = asm.finish()
-        from .linker import link
-
         image = link(asm, objects, base, log)
     except AsmError as e:
         log.items.append(Diagnostic("error", e.message, e.loc or Location(filename, 0)))

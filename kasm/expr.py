@@ -167,16 +167,6 @@ def parse(text: str, loc: Location | None = None) -> Node:
     return node
 
 
-def symbols_in(node: Node) -> set[str]:
-    if node[0] == "sym":
-        return {node[1]}
-    if node[0] == "un":
-        return symbols_in(node[2])
-    if node[0] == "bin":
-        return symbols_in(node[2]) | symbols_in(node[3])
-    return set()
-
-
 # ----------------------------------------------------------------------------- values
 @dataclass(frozen=True)
 class Value:

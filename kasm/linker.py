@@ -6,9 +6,17 @@ alignment and packed (input sections `.text.*` etc. follow their parent, as ld p
 
 from __future__ import annotations
 
-from .assembler import Assembler, Fixup, ObjectSection
+from .assembler import (
+    Assembler,
+    Fixup,
+    Fragment,
+    ObjectSection,
+    SymbolEnv,
+    is_private_name,
+    shown_name,
+)
 from .diagnostics import AsmError, DiagnosticLog, Location
-from .expr import Env, Unknown, Value, evaluate
+from .expr import Unknown, Value, evaluate
 from .image import Image, Mode, Section, Symbol
 
 OUTPUT_SECTIONS = (".text", ".rodata", ".data", ".bss")
@@ -22,28 +30,18 @@ def _align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
-class _LinkEnv(Env):
+class _LinkEnv(SymbolEnv):
     """Every label at its final address: all values are plain numbers now."""
 
     def __init__(self, asm: Assembler, input_address: dict[str, int]):
         self.asm = asm
         self.input_address = input_address
 
-    def symbol(self, name: str, loc: Location | None) -> Value:
-        sym = self.asm.symbols.get(name)
-        if sym is None or (sym.frag is None and sym.node is None):
-            shown = name.split("\x02")[0] + ("f" if "\x02" in name else "")
-            raise AsmError(f"undefined symbol '{shown}'", loc)
-        if sym.frag is not None:
-            return Value(self.input_address[sym.frag.section] + sym.frag.address + sym.offset)
-        return self.asm._eval_equ(sym, self, loc)
-
-    def at(self, frag_index: int, offset: int) -> Value:
-        frag = self.asm.frag_by_index[frag_index]
+    def label(self, frag: Fragment, offset: int) -> Value:
         return Value(self.input_address[frag.section] + frag.address + offset)
 
-    def setref(self, name: str, version: int, loc: Location | None) -> Value:
-        return self.asm._eval_equ(self.asm.symbols[f"{name}\x03{version}"], self, loc)
+    def undefined(self, name: str, loc: Location | None) -> Value:
+        raise AsmError(f"undefined symbol '{shown_name(name)}'", loc)
 
 
 def link(asm: Assembler, objects: dict[str, ObjectSection], base: int,
@@ -103,9 +101,7 @@ def link(asm: Assembler, objects: dict[str, ObjectSection], base: int,
 
     symbols: list[Symbol] = []
     for name, sym in asm.symbols.items():
-        if "\x02" in name or "\x03" in name:
-            continue
-        if sym.frag is None and sym.node is None:
+        if is_private_name(name) or not sym.defined:
             continue
         try:
             value = env.symbol(name, sym.loc).const

@@ -395,18 +395,15 @@ class Parser:
         body: list[Statement] = []
         while self._queue:
             st = self._queue.popleft()
-            word = st.text.split(None, 1)[0].lower() if st.text else ""
-            if _LABEL.match(st.text) and word not in (".endm", ".endr"):
-                word = _LABEL.sub("", st.text, count=1).strip().split(None, 1)[0].lower() \
-                    if _LABEL.sub("", st.text, count=1).strip() else ""
+            text = _LABEL.sub("", st.text, count=1).strip() if _LABEL.match(st.text) \
+                else st.text
+            word = text.split(None, 1)[0].lower() if text else ""
             if word in _BLOCK_OPEN and (word == ".macro") == (opener == ".macro"):
                 depth += 1
             elif word == end:
                 depth -= 1
                 if depth == 0:
                     return body
-            elif word in _BLOCK_OPEN and opener == ".macro":
-                pass
             body.append(st)
         raise AsmError(f"missing {end} for this {opener}", loc)
 
