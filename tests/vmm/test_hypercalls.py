@@ -5,16 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
+from gnu_guests import HC
 
 from vmm import HYPERCALLS, BootMode, ExitCode, run_flat
-
-HC = """
-.macro hc fn
-    mov al, \\fn
-    mov dx, 0x500
-    out dx, al
-.endm
-"""
 
 
 def test_putchar_putnum_newline_exit(kvm: str, asm) -> None:

@@ -6,6 +6,7 @@ import io
 import os
 
 import pytest
+from gnu_guests import HC
 
 from vmm import BootMode
 from vmm.bus import IoBus
@@ -16,14 +17,6 @@ from vmm.kvm import _abi as abi
 from vmm.memory import GuestMemory
 from vmm.modes import boot_state
 from vmm.runloop import run
-
-HC = """
-.macro hc fn
-    mov al, \\fn
-    mov dx, 0x500
-    out dx, al
-.endm
-"""
 
 
 def test_abi_layout_matches_the_kernel() -> None:

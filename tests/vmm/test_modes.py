@@ -5,19 +5,12 @@ from __future__ import annotations
 import io
 
 import pytest
+from gnu_guests import HC
 
 from vmm import BootMode, KvmApiError, Machine, SystemLayout, run_flat
 from vmm.memory import GuestMemory
 from vmm.modes import CODE_SELECTOR, DATA_SELECTOR, GDT_CODE32, GDT_CODE64, GDT_DATA, boot_state
 from vmm.paging import translate
-
-HC = """
-.macro hc fn
-    mov al, \\fn
-    mov dx, 0x500
-    out dx, al
-.endm
-"""
 
 PRINT32 = HC + """
 .code32

@@ -8,6 +8,7 @@ import os
 import resource
 
 import pytest
+from gnu_guests import HC
 
 from vmm import (
     BootMode,
@@ -21,14 +22,6 @@ from vmm import (
 )
 from vmm.kvm import Kvm
 from vmm.memory import GuestMemory
-
-HC = """
-.macro hc fn
-    mov al, \\fn
-    mov dx, 0x500
-    out dx, al
-.endm
-"""
 
 
 def test_missing_kvm_device_is_one_clear_line(tmp_path) -> None:
