@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The message for a RecursionError met while evaluating: expressions themselves are limited to
+# expr.MAX_DEPTH levels, but a symbol defined through hundreds of others still nests each one.
+NESTED_TOO_DEEPLY = ("expression nests too deeply to evaluate (symbols defined in terms of "
+                     "each other, hundreds deep?)")
+
 
 @dataclass(slots=True)
 class Location:

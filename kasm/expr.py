@@ -83,6 +83,11 @@ _BINARY = {
 }
 
 
+# Deeper expressions are refused: every walk over the tree (parsing, binding, evaluating) is
+# recursive, and Python's stack is not GNU's. 200 levels is far beyond any real program.
+MAX_DEPTH = 200
+
+
 class _Parser:
     def __init__(self, toks: list[Tok], loc: Location | None):
         self.toks = toks
@@ -100,35 +105,50 @@ class _Parser:
     def error(self, message: str, tok: Tok | None) -> AsmError:
         return AsmError(message, _at(self.loc, tok.col if tok else 0))
 
-    def expr(self, min_prec: int = 1) -> Node:
-        left = self.unary()
+    def too_deep(self, tok: Tok | None) -> AsmError:
+        return self.error(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", tok)
+
+    def expr(self, min_prec: int = 1, nest: int = 0) -> tuple[Node, int]:
+        """(node, depth of its tree); `nest` counts the parser's own recursion."""
+        if nest > MAX_DEPTH:
+            raise self.too_deep(self.peek())
+        left, depth = self.unary(nest)
         while True:
             tok = self.peek()
             if tok is None or tok.kind != "op" or tok.text not in _BINARY:
-                return left
+                return left, depth
             prec = _BINARY[tok.text]
             if prec < min_prec:
-                return left
+                return left, depth
             self.take()
-            right = self.expr(prec + 1)
+            right, right_depth = self.expr(prec + 1, nest + 1)
             left = ("bin", tok.text, left, right)
+            depth = max(depth, right_depth) + 1
+            if depth > MAX_DEPTH:
+                raise self.too_deep(tok)
 
-    def unary(self) -> Node:
+    def unary(self, nest: int) -> tuple[Node, int]:
         tok = self.peek()
         if tok is None:
             raise self.error("expression expected", self.toks[-1] if self.toks else None)
+        if nest > MAX_DEPTH:
+            raise self.too_deep(tok)
         if tok.kind == "op" and tok.text in "-~!+":
             self.take()
-            return ("un", tok.text, self.unary())
+            inner, depth = self.unary(nest + 1)
+            return ("un", tok.text, inner), depth + 1
         if tok.kind == "op" and tok.text == "(":
             self.take()
-            inner = self.expr()
+            inner, depth = self.expr(1, nest + 1)
             close = self.peek()
             if close is None or close.text != ")":
                 raise self.error("missing ')' in expression", close or tok)
             self.take()
-            return inner
+            return inner, depth
         self.take()
+        return self.leaf(tok), 1
+
+    def leaf(self, tok: Tok) -> Node:
         if tok.kind == "num":
             text = tok.text
             if len(text) > 1 and text[0] == "0":
@@ -140,10 +160,8 @@ class _Parser:
             return ("num", int(tok.text, 16))
         if tok.kind == "bin":
             return ("num", int(tok.text[2:], 2))
-        if tok.kind == "char":
-            body = tok.text[1:]
-            if body.endswith("'") and len(body) > 1:
-                body = body[:-1]
+        if tok.kind == "char":  # 'c or '\c, then an optional closing quote ('\'' is ')
+            body = tok.text[1:3] if tok.text[1] == "\\" else tok.text[1]
             return ("num", char_value(body))
         if tok.kind == "local":
             return ("local", int(tok.text[:-1]), tok.text[-1].lower(), tok.col)
@@ -160,7 +178,7 @@ def parse(text: str, loc: Location | None = None) -> Node:
     if not toks:
         raise AsmError("expression expected", loc)
     p = _Parser(toks, loc)
-    node = p.expr()
+    node, _ = p.expr()
     rest = p.peek()
     if rest is not None:
         raise p.error(f"junk '{text[rest.col:].strip()}' after expression", rest)

@@ -15,7 +15,7 @@ from .assembler import (
     is_private_name,
     shown_name,
 )
-from .diagnostics import AsmError, DiagnosticLog, Location
+from .diagnostics import NESTED_TOO_DEEPLY, AsmError, DiagnosticLog, Location
 from .expr import Unknown, Value, evaluate
 from .image import Image, Mode, Section, Symbol
 
@@ -87,6 +87,9 @@ def link(asm: Assembler, objects: dict[str, ObjectSection], base: int,
             except AsmError as e:
                 log.error(e.message, e.loc or fixup.loc)
                 continue
+            except RecursionError:
+                log.error(NESTED_TOO_DEEPLY, fixup.loc)
+                continue
             field = _field_bytes(value, fixup, log)
             if field is None:
                 continue
@@ -106,6 +109,10 @@ def link(asm: Assembler, objects: dict[str, ObjectSection], base: int,
         try:
             value = env.symbol(name, sym.loc).const
         except (AsmError, Unknown):
+            continue
+        except RecursionError:
+            if not any(d.message == NESTED_TOO_DEEPLY for d in log.errors):  # once is enough
+                log.error(NESTED_TOO_DEEPLY, sym.loc)
             continue
         section = _output_of(sym.frag.section) if sym.frag is not None else None
         symbols.append(Symbol(name, value, section, sym.is_global))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import expr
 from .assembler import KNOWN_SECTIONS, Assembler
-from .diagnostics import AsmError, DiagnosticLog, Location
+from .diagnostics import NESTED_TOO_DEEPLY, AsmError, DiagnosticLog, Location
 from .lexer import SourceLines, Statement, encode_source, read_source, split_statements
 from .operands import parse_instruction, split_operands
 
@@ -85,6 +85,9 @@ class Parser:
                 self._statement(st)
             except AsmError as e:
                 self.log.error(e.message, e.loc or st.loc)
+            except RecursionError:
+                # a chain of symbols defined in terms of each other, hundreds deep
+                self.log.error(NESTED_TOO_DEEPLY, st.loc)
         for cond in self._conds:
             self.log.error("missing .endif for this conditional", cond.loc)
 
@@ -93,7 +96,9 @@ class Parser:
         if text is _END_OF_EXPANSION:
             self._expansions.pop()
             return
-        word = text.split(None, 1)[0].lower() if text else ""
+        if not text:  # a macro line that was only a parameter with an empty value
+            return
+        word = text.split(None, 1)[0].lower()
         if self._conds and not self._conds[-1].active:
             if word.startswith(".if") or word in (".else", ".elseif", ".endif"):
                 # .elseif evaluates its condition: hand it the arguments, not the statement
@@ -203,10 +208,10 @@ class Parser:
         elif name == ".incbin":
             self._incbin(args, args_loc)
         elif name in (".err", ".error"):
-            message = self._strings(args, args_loc)[0].decode() if args else ".err encountered"
-            raise AsmError(message, loc)
+            message = _message(self._strings(args, args_loc)[0]) if args else ""
+            raise AsmError(message or ".err encountered", loc)
         elif name == ".warning":
-            message = self._strings(args, args_loc)[0].decode() if args else ".warning"
+            message = (_message(self._strings(args, args_loc)[0]) if args else "") or ".warning"
             self.log.warning(message, loc)
         elif name == ".print":
             pass
@@ -293,6 +298,8 @@ class Parser:
             return
         if repeat < 0:
             self.log.warning(".fill repeat count is negative; nothing emitted", parts[0][0])
+            return
+        if repeat == 0 or size == 0:
             return
         if repeat * size > 1 << 30:
             raise AsmError(f".fill of {repeat * size} bytes is too large", parts[0][0])
@@ -509,15 +516,19 @@ class Parser:
                 return str(counter)
             return values.get(key, m.group(0))
 
-        text = _MACRO_PARAM.sub(repl, st.text) if "\\" in st.text else st.text
-        loc = st.loc
+        text, loc = st.text, st.loc
+        if "\\" in text:
+            text = _MACRO_PARAM.sub(repl, text)
+            stripped = text.lstrip()  # `\a hlt` with an empty a: the statement starts later
+            loc = loc.with_col(loc.col + len(text) - len(stripped))
+            text = stripped.rstrip()
         if macro is not None:
             loc = Location(loc.file, loc.line, loc.col, loc.text, macro[0], macro[1])
         return Statement(text, loc)
 
     # ------------------------------------------------------------------ files
     def _include(self, args: str, loc: Location) -> None:
-        name = self._strings(args, loc)[0].decode() if args.strip().startswith('"') \
+        name = _file_name(self._strings(args, loc)[0]) if args.strip().startswith('"') \
             else args.strip()
         path = self.find_include(name, Path(loc.file).parent)
         if path is None:
@@ -525,7 +536,10 @@ class Parser:
         if len(self.included) > 1000:
             raise AsmError("too many .include files (recursive include?)", loc)
         self.included.append(path)
-        text = read_source(path)
+        try:
+            text = read_source(path)
+        except OSError as e:
+            raise AsmError(f"cannot read include file '{name}': {e.strerror}", loc) from None
         self.sources.add(str(path), text)
         statements = split_statements(text, str(path), self.sources)
         self._queue.extendleft(reversed(statements))
@@ -534,12 +548,15 @@ class Parser:
         parts = self._args(args, loc)
         if not parts:
             raise AsmError(".incbin needs a file name", loc)
-        name = self._strings(parts[0][1], parts[0][0])[0].decode()
+        name = _file_name(self._strings(parts[0][1], parts[0][0])[0])
         path = self.find_include(name, Path(loc.file).parent)
         if path is None:
             raise AsmError(f"file '{name}' not found", parts[0][0])
         self.included.append(path)
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise AsmError(f"cannot read '{name}': {e.strerror}", parts[0][0]) from None
         skip = self.asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
             if len(parts) > 1 else 0
         count = self.asm.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
@@ -550,10 +567,15 @@ class Parser:
         self.asm.emit_bytes(data[skip:skip + count], loc)
 
     def find_include(self, name: str, here: Path) -> Path | None:
+        if not name or "\0" in name:
+            return None
         for d in [here, *self.include_dirs]:
             p = d / name
-            if p.is_file():
-                return p
+            try:
+                if p.is_file():
+                    return p
+            except OSError:  # a name too long for the file system, and the like
+                continue
         return None
 
 
@@ -595,6 +617,16 @@ def parse_string(text: str, i: int, loc: Location) -> tuple[bytes, int]:
         out += encode_source(c)
         j += 1
     raise AsmError("missing terminating '\"' character", loc.with_col(loc.col + i))
+
+
+def _message(text: bytes) -> str:
+    """A string's bytes for a message: bytes that are not UTF-8 shown as \\xNN."""
+    return text.decode("utf-8", "backslashreplace")
+
+
+def _file_name(text: bytes) -> str:
+    """A string's bytes as a file name (non-UTF-8 bytes kept, as the file system has them)."""
+    return text.decode("utf-8", "surrogateescape")
 
 
 def _macro_params(text: str) -> list[str]:

@@ -17,6 +17,7 @@ _DIRECTIVE = re.compile(
     r"line|include_next)\b", re.MULTILINE)
 
 PACKAGE_INCLUDE = Path(__file__).parent / "include"
+MAX_INCLUDE_DEPTH = 200  # GNU cpp's limit too
 
 
 def needs_preprocessing(text: str) -> bool:
@@ -50,6 +51,13 @@ def preprocess(text: str, filename: str, include_dirs: list[Path],
         def on_comment(self, tok):
             return False
 
+        def on_directive_handle(self, directive, toks, ifpassthru, precedingtoks):
+            self.last_args = toks
+            if directive.value == "include" and self.include_depth > MAX_INCLUDE_DEPTH:
+                raise AsmError(f"#include nested more than {MAX_INCLUDE_DEPTH} deep "
+                               "(recursive include?)", _where(directive, filename))
+            return super().on_directive_handle(directive, toks, ifpassthru, precedingtoks)
+
     pre = _Pre()
     pre.line_directive = "#line"
     pre.compress = 0
@@ -64,10 +72,30 @@ def preprocess(text: str, filename: str, include_dirs: list[Path],
     except _IncludeMissing as e:
         raise AsmError(f"include file {e.name} not found", _find_include_line(text, filename,
                                                                                   e.name)) from None
+    except AsmError:
+        raise
+    except Exception as e:  # noqa: BLE001 - pcpp fails with IndexError & co on some bad input
+        raise _malformed(pre, filename, e) from None
     if errors:
         raise errors[0]
     included = [Path(t.included_abspath) for t in pre.include_times if t.depth > 0]
     return out.getvalue(), included
+
+
+def _where(tok, filename: str) -> Location:  # noqa: ANN001 - a pcpp token
+    return Location(getattr(tok, "source", None) or filename, getattr(tok, "lineno", 0) or 1)
+
+
+def _malformed(pre, filename: str, error: Exception) -> AsmError:  # noqa: ANN001 - pcpp
+    """pcpp raised instead of reporting: name the directive it was handling."""
+    directive = getattr(pre, "lastdirective", None)
+    if directive is None:
+        return AsmError(f"the C preprocessor failed ({type(error).__name__})",
+                        Location(filename, 0))
+    name = directive.value
+    if not getattr(pre, "last_args", None) and name in ("define", "undef", "ifdef", "ifndef"):
+        return AsmError(f"#{name} needs a macro name", _where(directive, filename))
+    return AsmError(f"malformed #{name} directive", _where(directive, filename))
 
 
 class _IncludeMissing(Exception):

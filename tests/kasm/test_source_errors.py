@@ -140,6 +140,28 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
     'org_too_far': [('org_too_far.S', 3, "2147483646 bytes is too large (kasm's limit for a section is 1 GiB)")],
     'data_in_bss': [('data_in_bss.S', 4, 'section .bss holds no data: only zeros can be reserved in it')],
     'incbin_out_of_range': [('incbin_out_of_range.S', 3, '.incbin skip (0) or count (99999) invalid for file size (66)')],
+    # found by fuzzing (tests/kasm/test_source_fuzz.py): each was a traceback before
+    'fuzz_char_escaped_quote': [('fuzz_char_escaped_quote.S', 4, "junk '1' after expression")],
+    'fuzz_cpp_include_itself': [
+        ('fuzz_cpp_include_itself.S', 2, '#include nested more than 200 deep (recursive include?)'),
+    ],
+    'fuzz_define_without_name': [('fuzz_define_without_name.S', 4, '#define needs a macro name')],
+    'fuzz_error_message_not_utf8': [
+        ('fuzz_error_message_not_utf8.S', 4, 'bad byte \\xff'),
+        ('fuzz_error_message_not_utf8.S', 5, '.err encountered'),
+    ],
+    'fuzz_expression_nested_too_deeply': [
+        ('fuzz_expression_nested_too_deeply.S', 4, 'expression is nested too deeply (more than 200 levels)'),
+    ],
+    'fuzz_fill_zero_size': [('fuzz_fill_zero_size.S', 5, '.fill of 18446744073709551615 bytes is too large')],
+    'fuzz_include_name_too_long': [
+        ('fuzz_include_name_too_long.S', 4, "include file '" + "a" * 300 + "' not found"),
+    ],
+    'fuzz_macro_empty_parameter_line': [
+        ('fuzz_macro_empty_parameter_line.S', 3, "unknown instruction 'movz'"),
+    ],
+    'fuzz_symbol_chain_too_deep': [('fuzz_symbol_chain_too_deep.S', 305, 'expression nests too deeply to evaluate (symbols defined in terms of each other, hundreds deep?)')],
+    'fuzz_symbol_chain_too_deep_at_link': [('fuzz_symbol_chain_too_deep_at_link.S', 4, 'expression nests too deeply to evaluate (symbols defined in terms of each other, hundreds deep?)')],
 }
 
 
