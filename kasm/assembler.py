@@ -18,8 +18,10 @@ from .encoder import (
     PLACEHOLDERS,
     BranchForm,
     Keystone,
+    address_bits,
     branch_form,
     gnu_fixups,
+    gnu_narrow,
     is_relative_branch,
     merge_prefixes,
     nop_fill,
@@ -42,6 +44,7 @@ class Fixup:
     loc: Location
     pcrel_end: int | None = None  # PC-relative: offset (in fragment) the CPU counts from
     signed: bool | None = None  # None: either signed or unsigned fits (GNU "bitfield")
+    short_branch: bool = False  # loop/jcxz rel8: the target must be within -128..127
 
 
 @dataclass
@@ -402,36 +405,71 @@ class Assembler(SymbolEnv):
                 form = replace(form, long_width=6 - form.long_width)
             self.frag.data += kept
             target = self.bind(insn.operands[0].disp, insn.loc)
-            branch = Branch(form, target, insn.loc, long=form.short is None)
-            self._close_frag(branch)
+            if form.short is None or form.long is None:
+                # call and loop/jcxz have one size: fixed bytes and a pc-relative fixup, as
+                # GNU's output_jump. Only jmp/jcc are relaxed, so only they end a fragment
+                # (which decides whether a label difference across them is a constant)
+                opcode, width = (form.short, 1) if form.long is None else (form.long,
+                                                                            form.long_width)
+                assert opcode is not None
+                self.frag.data += opcode
+                at = len(self.frag.data)
+                self.frag.data += bytes(width)
+                self.frag.fixups.append(Fixup(at, width, target, insn.loc, pcrel_end=at + width,
+                                              short_branch=width == 1))
+                return
+            self._close_frag(Branch(form, target, insn.loc))
             return
         if insn.mnemonic in ("ljmp", "lcall", "ljmpw", "ljmpl", "lcallw", "lcalll") or (
             insn.mnemonic in ("jmp", "call") and len(insn.operands) == 2
         ):
             self._emit_far(insn, pre)
             return
-        if insn.mnemonic.startswith("movabs") and self._emit_moffs64(insn, pre):
+        if insn.mnemonic.startswith("mov") and self._emit_moffs(insn, pre):
             return
         self._emit_encoded(insn, pre)
 
-    def _emit_moffs64(self, insn: Instruction, pre: bytes) -> bool:
-        """`movabs addr, %acc` / `movabs %acc, addr`: a0-a3 with a 64-bit address, which
-        keystone rejects. Returns False for the other movabs forms (`movabs $imm, %reg`)."""
+    def _emit_moffs(self, insn: Instruction, pre: bytes) -> bool:
+        """The a0-a3 moves between the accumulator and an absolute address where keystone
+        cannot write them: `movabs addr, %acc` (a 64-bit address, which keystone rejects),
+        GNU's choice for `mov` of an address beyond a sign-extended disp32 in 64-bit code,
+        and `addr32 mov addr, %acc` in 16-bit code (keystone writes a 16-bit address after
+        the 0x67). Returns False for every other move."""
         ops = insn.operands
-        if self.bits != 64 or len(ops) != 2:
+        bits = self.bits
+        if len(ops) != 2 or insn.mnemonic not in (
+                "mov", "movb", "movw", "movl", "movq", "movabs", "movabsb", "movabsw", "movabsl",
+                "movabsq"):
             return False
         load = ops[0].kind == "mem" and ops[1].kind == "reg"
         mem, reg = (ops[0], ops[1]) if load else (ops[1], ops[0])
         if mem.kind != "mem" or reg.kind != "reg" or mem.base_index or mem.disp is None:
             return False
+        movabs = insn.mnemonic.startswith("movabs")
+        if bits == 64:
+            address = self.try_const(mem.disp, insn.loc)
+            width = 8
+            if not movabs and (0x67 in pre or address is None
+                               or -(1 << 31) <= address < (1 << 31)):
+                return False
+        elif bits == 16 and 0x67 in pre and not movabs:
+            width = 4
+        else:
+            return False
         size = {"%al": 8, "%ax": 16, "%eax": 32, "%rax": 64}.get(reg.reg)
         if size is None:
+            if not movabs:
+                return False
             raise AsmError(f"'{insn.mnemonic}' with an address moves through %al, %ax, %eax or "
                            "%rax only", insn.loc)
-        prefix = {16: b"\x66", 64: b"\x48"}.get(size, b"")
+        if size == 64 and bits != 64:
+            return False
+        prefix = b"\x48" if size == 64 else b"\x66" if size != 8 and (size == 16) != (
+            bits == 16) else b""
         opcode = (0xA0 if load else 0xA2) + (size != 8)
-        self.frag.data += pre + mem.segment_prefix() + prefix + bytes([opcode])
-        self.emit_value(mem.disp, 8, insn.loc)
+        segment = without_default_segment(mem).segment_prefix()
+        self.frag.data += merge_prefixes(pre, segment + prefix + bytes([opcode]))
+        self.emit_value(mem.disp, width, insn.loc)
         return True
 
     def _emit_far(self, insn: Instruction, pre: bytes) -> None:
@@ -462,6 +500,21 @@ class Assembler(SymbolEnv):
 
     def _emit_encoded(self, insn: Instruction, pre: bytes) -> None:
         bits = self.bits
+        if bits == 16 and any(op.kind == "mem" and op.disp is None and op.base_index
+                              and not op.base_index.startswith("(%") for op in insn.operands):
+            # `(,%eax,4)` has a disp32 of zero (which keystone needs spelled out; see below)
+            insn = replace(insn, operands=[
+                replace(op, disp=("num", 0), disp_text="0") if op.kind == "mem"
+                and op.disp is None and op.base_index and not op.base_index.startswith("(%")
+                else op for op in insn.operands])
+        if insn.mnemonic.rstrip("bwl") in ("in", "out", "ins", "outs") and any(
+                op.base_index == "(%dx)" and op.disp is None for op in insn.operands):
+            # GNU takes `(%dx)` for the port register %dx; keystone only `%dx`
+            insn = replace(insn, operands=[
+                Operand("reg", op.text, reg="%dx") if op.kind == "mem" and op.disp is None
+                and op.base_index == "(%dx)" and not op.segment else op
+                for op in insn.operands])
+        original = insn.operands
         # 64-bit absolute addresses: keystone makes them rip-relative; GNU uses a SIB disp32
         absolute64 = {i for i, op in enumerate(insn.operands) if bits == 64 and
                       op.kind == "mem" and not op.base_index and op.disp is not None}
@@ -483,14 +536,19 @@ class Assembler(SymbolEnv):
                 continue
             # a number in `100(%rip)` is the displacement itself, as in GNU; a label is pc-relative
             v = self.try_const(op.disp, insn.loc)
-            if v is None or i in absolute64:
+            full = False
+            if v is not None and op.kind == "imm":
+                v, full = self._check_immediate(v, insn)
+            elif v is not None:
+                v, full = self._displacement(v, original[i], pre, insn)
+            if v is None or i in absolute64 or full:
+                # a known value that keystone would encode in another form than GNU's goes in
+                # through a placeholder of the field's full width
                 deferred.append(i)
                 values.append(None)
                 if v is not None:
                     known[i] = v
             else:
-                if op.kind == "imm":
-                    v = self._check_immediate(v, insn)
                 values.append(_hex(v))
         mnemonic = _gnu_mnemonic(insn, bits, values)
         if not deferred:
@@ -498,7 +556,7 @@ class Assembler(SymbolEnv):
             code = self._keystone(bits, text, insn, mnemonic)
             self.frag.data += merge_prefixes(pre, gnu_fixups(code, insn, bits, text))
             return
-        code, fields = self._encode_with_placeholders(insn, mnemonic, values, deferred)
+        code, fields = self._encode_with_placeholders(insn, mnemonic, values, deferred, pre)
         for i, (offset, _) in zip(deferred, list(fields), strict=True):
             if i in absolute64:
                 code = rip_to_absolute(code, offset)
@@ -518,24 +576,63 @@ class Assembler(SymbolEnv):
             signed = True if op.is_rip_relative else None
             self.frag.fixups.append(Fixup(start + offset, width, node, insn.loc, pcrel, signed))
 
-    def _check_immediate(self, value: int, insn: Instruction) -> int:
+    def _check_immediate(self, value: int, insn: Instruction) -> tuple[int, bool]:
         """Warn, as GNU as does, when an immediate does not fit its operand; keep it in range
-        so keystone encodes the truncated value GNU would."""
+        so keystone encodes the truncated value GNU would. Also says whether GNU keeps the
+        full-width immediate for a value that keystone would put in an imm8 (see gnu_narrow)."""
         width = _operand_width(insn)
         if width is None or width >= 64:
-            return value
+            return value, False
         lo, hi = -(1 << (width - 1)), (1 << width) - 1
         if lo <= value <= hi:
-            return value
+            if value > 127 and width == 8 and _base_mnemonic(insn.mnemonic) in _BIT_TESTS:
+                return value - 256, False  # keystone takes bt's imm8 only signed
+            return value, False
         short = value & ((1 << width) - 1)
         self.log.warning(f"value 0x{value & MASK:x} truncated to 0x{short:x}", insn.loc)
-        return short
+        return short, gnu_narrow(value, width, self.bits)[1]
+
+    def _displacement(self, value: int, op: Operand, pre: bytes,
+                      insn: Instruction) -> tuple[int, bool]:
+        """A constant displacement or address as GNU encodes it: cut to the address size,
+        and whether it must go in at full width (see gnu_narrow). Keystone garbles a value
+        wider than its field (`incl 0x123456789` → `ff 05`, no displacement at all)."""
+        bits = self.bits
+        width = address_bits(op, bits, pre)
+        absolute = not op.base_index
+        if width == 64:
+            if not -(1 << 31) <= value < (1 << 31):
+                raise AsmError(f"0x{value & MASK:x} is out of range of a signed 32-bit "
+                               "displacement", insn.loc)
+            return value, False
+        if absolute and width == 16 and bits == 32:
+            # keystone ignores addr16 on an absolute address (it writes a disp32)
+            raise AsmError("an absolute address with addr16 in 32-bit code is not supported",
+                           insn.loc)
+        short, full = gnu_narrow(value, width, bits)
+        if not -(1 << width) < value < (1 << width) and not (
+                bits != 64 and -(1 << 31) <= value < (1 << 32)):
+            self.log.warning(f"0x{value & MASK:x} shortened to 0x{short & ((1 << width) - 1):x}",
+                             insn.loc)
+        if bits == 16 and width == 32 and not op.base_index.startswith("(%"):
+            # keystone writes a 32-bit address without a base, `(,%eax,4)` or `addr32 0x10`,
+            # as a 16-bit one (unless the value needs 32 bits)
+            full = True
+        if absolute and width == 16:
+            short &= 0xFFFF
+        return short, full
 
     def _keystone(self, bits: int, text: str, insn: Instruction, mnemonic: str) -> bytes:
         try:
             return self.ks.encode(bits, text, insn)
         except AsmError:
-            # GNU sizes an immediate-to-memory instruction without a suffix by the mode
+            ops = insn.operands
+            if mnemonic in ("movzx", "movsx") and ops[0].kind == "mem" and ops[-1].kind == "reg":
+                # GNU reads a memory source of unstated size as a byte (movzbl and the like)
+                size = _SUFFIX_OF_WIDTH[REGISTER_WIDTH.get(ops[-1].reg, 32)]
+                retry = text.replace(mnemonic, f"mov{mnemonic[3]}b{size}", 1)
+                return self.ks.encode(bits, retry, insn)
+            # GNU sizes an instruction without a suffix or a sizing register by the mode
             if mnemonic == insn.mnemonic and _needs_default_suffix(insn):
                 suffix = {16: "w", 32: "l", 64: "l"}[bits]
                 retry = text.replace(mnemonic, mnemonic + suffix, 1)
@@ -546,16 +643,15 @@ class Assembler(SymbolEnv):
             raise
 
     def _encode_with_placeholders(
-        self, insn: Instruction, mnemonic: str, values: list[str | None], deferred: list[int]
+        self, insn: Instruction, mnemonic: str, values: list[str | None], deferred: list[int],
+        pre: bytes = b"",
     ) -> tuple[bytes, list[tuple[int, int]]]:
         """Encode with placeholder numbers and find where each label-valued field sits."""
         bits = self.bits
         widths = []
         for i in deferred:
             op = insn.operands[i]
-            if op.kind == "mem" and bits == 16 and not any(
-                r in op.base_index for r in ("%e", "%r")
-            ):
+            if op.kind == "mem" and address_bits(op, bits, pre) == 16:
                 widths.append((2, 1))
             else:
                 widths.append((4, 2, 1))
@@ -619,8 +715,6 @@ class Assembler(SymbolEnv):
                 if isinstance(var, Branch) and not var.long:
                     disp = self._branch_disp(frag, var, env)
                     if disp is None or not -128 <= disp <= 127:
-                        if var.form.long is None:
-                            continue  # loop/jcxz: reported when written
                         var.long = True
                         grew = True
             if not grew:
@@ -676,6 +770,9 @@ class Assembler(SymbolEnv):
             assert len(data) == frag.address
             data += frag.data
             fixups += [(frag.address + f.offset, f) for f in frag.fixups]
+            for f in frag.fixups:
+                if f.short_branch:
+                    self._check_short_branch(frag, f, env)
             var = frag.var
             if var is None:
                 continue
@@ -706,6 +803,23 @@ class Assembler(SymbolEnv):
         last = sec.frags[-1]
         size = last.address + len(last.data) + last.var_size
         return ObjectSection(sec.name, b"", sec.align, True, size, [])
+
+    def _check_short_branch(self, frag: Fragment, fixup: Fixup, env: _LayoutEnv) -> None:
+        """A loop/jcxz reaches only -128..127 bytes, in its own section."""
+        try:
+            v = evaluate(fixup.node, env, fixup.loc)
+        except (Unknown, AsmError):
+            v = None
+        if v is None or v.single_base() != ("sec", frag.section):
+            where = "is not in this section"
+        else:
+            assert fixup.pcrel_end is not None
+            disp = v.const - (frag.address + fixup.pcrel_end)
+            if -128 <= disp <= 127:
+                return
+            where = f"is {disp} bytes away"
+        raise AsmError(f"jump target out of range: the target {where}, "
+                       "this instruction reaches -128..127", fixup.loc)
 
     def _write_branch(self, frag: Fragment, br: Branch, env: _LayoutEnv,
                       fixups: list[tuple[int, Fixup]], at: int) -> bytes:
@@ -792,6 +906,10 @@ _REG64 = {"%rax", "%rbx", "%rcx", "%rdx", "%rsi", "%rdi", "%rsp", "%rbp"} | {
 def _gnu_mnemonic(insn: Instruction, bits: int, values: list[str | None]) -> str:
     """GNU's choice where keystone picks another form: `mov $imm32, %r64` sign-extends."""
     ops = insn.operands
+    if insn.mnemonic in _BIT_TESTS and len(ops) == 2 and ops[0].kind == "imm" \
+            and ops[1].kind == "mem":
+        # keystone makes `bt $n, mem` 32-bit in every mode; GNU takes the mode's size
+        return insn.mnemonic + {16: "w", 32: "l", 64: "l"}[bits]
     if bits == 64 and insn.mnemonic == "mov" and len(ops) == 2 and ops[0].kind == "imm" \
             and ops[1].kind == "reg" and ops[1].reg in _REG64:
         v = values[0]
@@ -822,6 +940,22 @@ def _operand_width(insn: Instruction) -> int | None:
 
 
 def _needs_default_suffix(insn: Instruction) -> bool:
+    """A memory operand and no register that gives the operand size (a shift's %cl count
+    does not): GNU uses the mode's default size, with a warning."""
     ops = insn.operands
-    return bool(ops) and not any(o.kind == "reg" for o in ops) and any(
-        o.kind == "imm" for o in ops) and any(o.kind == "mem" for o in ops)
+    sizing = [o for o in ops if o.kind == "reg"]
+    if _base_mnemonic(insn.mnemonic) in _SHIFTS and len(ops) == 2 and ops[0].reg == "%cl":
+        sizing = sizing[1:]
+    return not sizing and any(o.kind == "mem" for o in ops)
+
+
+_SHIFTS = {"rol", "ror", "rcl", "rcr", "shl", "sal", "shr", "sar"}
+_BIT_TESTS = {"bt", "bts", "btr", "btc"}
+_SUFFIX_OF_WIDTH = {8: "b", 16: "w", 32: "l", 64: "q"}
+
+
+def _base_mnemonic(name: str) -> str:
+    """`name` without a size suffix, for the mnemonics whose suffix-less form kasm tests."""
+    if name[-1:] in _SUFFIX_WIDTH and name[:-1] in _SHIFTS | _BIT_TESTS:
+        return name[:-1]
+    return name

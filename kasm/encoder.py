@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .diagnostics import AsmError, Location
-from .operands import PREFIXES, REGISTER_WIDTH, REGISTERS, SEGMENT_REGISTERS, Instruction
+from .operands import (
+    PREFIXES,
+    REGISTER_WIDTH,
+    REGISTERS,
+    SEGMENT_REGISTERS,
+    Instruction,
+    Operand,
+)
 
 # Placeholder pairs for a label-valued field: every byte differs, none fits a shorter form.
 PLACEHOLDERS = {4: (0x12345678, 0x6DCBA987), 2: (0x1234, 0x6DCB), 1: (0x12, 0x6D)}
@@ -170,6 +177,43 @@ def rip_to_absolute(code: bytes, disp_at: int) -> bytes:
     if modrm & 0xC7 != 0x05:
         raise AssertionError(f"expected a rip-relative ModRM before offset {disp_at}: {code.hex()}")
     return code[:disp_at - 1] + bytes([(modrm & 0x38) | 0x04, 0x25]) + code[disp_at:]
+
+
+def gnu_narrow(value: int, width: int, bits: int) -> tuple[int, bool]:
+    """A constant immediate or displacement of a `width`-bit field as GNU as reads it.
+
+    Returns the value to encode (sign-extended from `width` bits) and whether GNU keeps the
+    full-width form although that value fits a byte. GNU (optimize_imm/optimize_disp) first
+    cuts a value to 32 bits outside 64-bit code, then sign-converts it only if it fits the
+    field unsigned, and chooses imm8/disp8 from what it has then: `addw $0x1ffff, %bx` is
+    `81 c3 ff ff` and `0x10000(%bx)` a zero disp16, where keystone, handed the truncated
+    value, would pick the short form (and garbles fields wider than 32 bits).
+    """
+    if bits != 64 and not -(1 << 31) <= value < (1 << 32):
+        value &= 0xFFFFFFFF
+    mask = (1 << width) - 1
+    if 0 <= value <= mask:
+        value = _signed(value, width)
+    short = _signed(value & mask, width)
+    return short, width > 8 and short != value and -128 <= short <= 127
+
+
+def _signed(value: int, width: int) -> int:
+    value &= (1 << width) - 1
+    return value - (1 << width) if value >> (width - 1) else value
+
+
+def address_bits(op: Operand, bits: int, pre: bytes) -> int:
+    """The address size of memory operand `op`: its registers', else the mode's (an explicit
+    addr16/addr32, an 0x67 in `pre`, switches an absolute address to the other size)."""
+    regs = [r for r in op.base_index.strip("()").split(",") if r.startswith("%")]
+    if regs:
+        if regs[0] in ("%rip", "%eip"):
+            return 64 if regs[0] == "%rip" else 32
+        return REGISTER_WIDTH.get(regs[-1], bits)
+    if 0x67 not in pre:
+        return bits
+    return 32 if bits != 32 else 16
 
 
 class Keystone:

@@ -12,6 +12,7 @@ import pytest
 from gnu_oracle import gnu_image
 
 from kasm.build import build_source
+from kasm.diagnostics import SourceError
 
 CASES: dict[str, tuple[str, str]] = {}  # test name -> (source, GNU's flat image in hex)
 
@@ -657,6 +658,169 @@ def test_elseif_after_inactive_branch(source, gnu):
 def test_p2alignw_and_balignl_patterns(source, gnu):
     """`.p2alignw`/`.balignl` repeat a 2- or 4-byte fill pattern."""
     same_as_gnu(source, gnu)
+
+
+@departure("""\
+    .code16
+    imull 753664
+    ltr 0xb8000
+    movw %ax, 0x12345
+    .code32
+    incl 0x123456789
+    movl 0x123456789, %eax
+    incl 0x123456789(%eax)
+""", (
+    "66 f7 2e 00 80 0f 00 1e 00 80 a3 45 23 ff 05 89 67 45 23 a1 89 67 45 23 ff 80 89 67 45 "
+    "23"
+))
+def test_address_wider_than_the_address_size_is_cut(source, gnu):
+    """Keystone writes `imull 753664` in 16-bit code with addr32, and drops the displacement
+    of `incl 0x123456789` altogether (`ff 05`); GNU cuts the value to the address size."""
+    same_as_gnu(source, gnu)
+
+
+@departure("""\
+    .code16
+    incw 0xffff(%bx)
+    incw 0x10000(%bx)
+    incw 0x1ffff(%bx)
+    incw 0x100000001(%bx)
+    .code32
+    incl 0xffff(%bx)
+    incl 0x1ffffff80(%eax)
+    incl 0x100000000(%eax)
+""", "ff 47 ff ff 87 00 00 ff 87 ff ff ff 47 01 67 ff 47 ff ff 40 80 ff 00")
+def test_displacement_size_is_chosen_from_gnus_reading_of_the_value(source, gnu):
+    """GNU sign-converts a displacement that fits the address size unsigned (0xffff(%bx) is
+    a disp8 -1) and keeps the full width for one it had to truncate (0x10000(%bx))."""
+    same_as_gnu(source, gnu)
+
+
+@departure("""\
+    .code16
+    incw (,%eax)
+    incw 0x10(,%eax,2)
+    sete %es:0(,%edi,1)
+    addr32 incw 0x10
+    addr32 movw 0x12345, %ax
+    addr32 movb %al, L
+    L:
+""", (
+    "67 ff 04 05 00 00 00 00 67 ff 04 45 10 00 00 00 26 67 0f 94 04 3d 00 00 00 00 67 ff 05 "
+    "10 00 00 00 67 a1 45 23 01 00 67 a2 2d 10 00 00"
+))
+def test_32bit_address_without_base_in_16bit_code(source, gnu):
+    """Keystone silently makes `(,%eax,2)` and `addr32 0x10` 16-bit absolute addresses in
+    16-bit code (`ff 06 10 00`), and gives `addr32 mov addr, %ax` a 16-bit moffs."""
+    same_as_gnu(source, gnu)
+
+
+@departure("""\
+    .code16
+    sbb $-2147483647, %ax
+    addw $0x1ffff, %bx
+    pushw $0x10001
+    imulw $0x1ffff, %bx, %cx
+    addw $0x10001, (%bx)
+    .code32
+    addw $-0x10001, %bx
+    addl $0x1ffffff80, %ebx
+""", "1d 01 00 81 c3 ff ff 68 01 00 69 cb ff ff 81 07 01 00 66 81 c3 ff ff 83 c3 80")
+def test_truncated_immediate_keeps_the_full_width_form(source, gnu):
+    """GNU picks imm8 from the value before truncation: `addw $0x1ffff, %bx` is `81 c3 ff ff`,
+    not keystone's `83 c3 ff`."""
+    same_as_gnu(source, gnu)
+
+
+@departure("""\
+    .code64
+    movl 0x80000000, %eax
+    movw %ax, 0xffffffff
+    movq 0x123456789, %rax
+    incl 0x1ffffff80(%eax)
+    incl 0x100000000(%eax)
+    addl $0x1ffffff80, %ebx
+    addw $0x100000001, %bx
+""", (
+    "a1 00 00 00 80 00 00 00 00 66 a3 ff ff ff ff 00 00 00 00 48 a1 89 67 45 23 01 00 00 00 "
+    "67 ff 80 80 ff ff ff 67 ff 80 00 00 00 00 81 c3 80 ff ff ff 66 81 c3 01 00"
+))
+def test_wide_values_in_64bit_code(source, gnu):
+    """`mov` of an address beyond a sign-extended disp32 is GNU's moffs64 (a0-a3); 64-bit code
+    does not cut values to 32 bits first, so 0x1ffffff80(%eax) keeps a disp32."""
+    same_as_gnu(source, gnu)
+
+
+@departure("""\
+    .code16
+    bt $1, 0x7c00
+    btw $0xbd, %sp
+    btsl $200, %eax
+    .code32
+    btl $200, (%esi)
+    btc $0x80, (%bx)
+""", "0f ba 26 00 7c 01 0f ba e4 bd 66 0f ba e8 c8 0f ba 26 c8 67 0f ba 3f 80")
+def test_bit_test_immediates(source, gnu):
+    """Keystone makes `bt $n, mem` 32-bit in 16-bit code and rejects an imm8 above 127."""
+    same_as_gnu(source, gnu)
+
+
+@departure("""\
+    .code16
+    shr (%si)
+    inc (%si)
+    shl %cl, (%si)
+    movzx (%si), %ebx
+    movsx (%si), %ebx
+    .code32
+    rol %cl, (%esi)
+    movzx (%esi), %ebx
+""", "d1 2c ff 04 d3 24 66 0f b6 1c 66 0f be 1c d3 06 0f b6 1e")
+def test_memory_operand_without_size_takes_the_mode_default(source, gnu):
+    """GNU sizes `shr (%si)` by the mode (with a warning) and reads `movzx mem` as a byte
+    source; keystone rejects them."""
+    same_as_gnu(source, gnu)
+
+
+@departure("""\
+    .code16
+    inb (%dx)
+    outw %ax, (%dx)
+    inl (%dx), %eax
+    insb (%dx), %es:(%di)
+    outsw %fs:(%si), (%dx)
+""", "ec ef 66 ed 6c 64 6f")
+def test_port_written_as_dx_in_parentheses(source, gnu):
+    """`(%dx)` is the port register for in/out/ins/outs in GNU; keystone rejects it."""
+    same_as_gnu(source, gnu)
+
+
+@departure("""\
+    .code16
+    L1: call .
+    sub $L1-L0, %ax
+    loop L1
+    jcxz L1
+    sub $L0-L1, %ax
+    L0: hlt
+""", "e8 fd ff 2d f3 ff e2 f8 e3 f6 2d 0d 00 f4")
+def test_call_and_loop_do_not_end_a_fragment(source, gnu):
+    """Only jmp/jcc are relaxed: across a call or loop a label difference is still a constant,
+    so GNU gives `sub $L1-L0, %ax` an imm8 where a relaxable branch would force imm16."""
+    same_as_gnu(source, gnu)
+
+
+def test_displacement_beyond_32_bits_in_64bit_code_is_an_error():
+    """GNU rejects these; keystone would drop the high bits silently."""
+    for text in ("incl 0x80000000(%rax)", "incl 0xffffffff(%rip)", "incl 0x80000000"):
+        with pytest.raises(SourceError, match="out of range of a signed 32-bit displacement"):
+            build_source(f".code64\n{text}\n")
+
+
+def test_addr16_absolute_address_in_32bit_code_is_refused():
+    """Keystone ignores addr16 on an absolute address (writing a disp32); kasm says so."""
+    with pytest.raises(SourceError, match="addr16 in 32-bit code is not supported"):
+        build_source(".code32\naddr16 incl 0x1234\n")
 
 
 def test_boot_sector_fill_and_signature():
