@@ -36,7 +36,13 @@ _IGNORED = {".file", ".ident", ".type", ".size", ".hidden", ".protected", ".inte
 _BLOCK_OPEN = (".macro", ".rept", ".irp", ".irpc")
 MAX_EXPANSION_DEPTH = 100
 _END_OF_EXPANSION = "\x00end of macro expansion"  # queued after each expansion's statements
-MAX_STATEMENTS = 2_000_000
+MAX_STATEMENTS = 500_000  # 3-10 s of assembling: a runaway .rept or recursion stops here
+_TOO_MANY = (f"too many statements (more than {MAX_STATEMENTS}: runaway .rept or macro "
+             "recursion?)")
+
+
+class _Runaway(AsmError):
+    """Too many statements: the build stops here."""
 
 
 @dataclass
@@ -80,9 +86,11 @@ class Parser:
             st = self._queue.popleft()
             self._statements += 1
             if self._statements > MAX_STATEMENTS:
-                raise AsmError("too many statements (runaway .rept or macro recursion?)", st.loc)
+                raise _Runaway(_TOO_MANY, st.loc)
             try:
                 self._statement(st)
+            except _Runaway:
+                raise  # nothing after it would mean anything
             except AsmError as e:
                 self.log.error(e.message, e.loc or st.loc)
             except RecursionError:
@@ -133,6 +141,12 @@ class Parser:
             self._expand_macro(self.macros[word], rest, loc)
             return
         self.asm.emit_instruction(parse_instruction(text, loc))
+
+    def _queue_expansion(self, expanded: list[Statement], loc: Location) -> None:
+        """Queue an expansion's statements to run next, unless that makes too many."""
+        if self._statements + len(self._queue) + len(expanded) > MAX_STATEMENTS:
+            raise _Runaway(_TOO_MANY, loc)
+        self._queue.extendleft(reversed(expanded))
 
     # ------------------------------------------------------------------ directives
     def _directive(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
@@ -316,7 +330,8 @@ class Parser:
             return self.asm.const(expr.parse(parts[i][1], parts[i][0]), parts[i][0])
 
         n = value(0)
-        assert n is not None
+        if n is None:  # `.align , 5`
+            raise AsmError(f"{name} needs an alignment", loc)
         if name.startswith(".p2align"):
             if not 0 <= n < 32:
                 raise AsmError(f"alignment 2**{n} is too large", parts[0][0])
@@ -402,6 +417,11 @@ class Parser:
         body: list[Statement] = []
         while self._queue:
             st = self._queue.popleft()
+            if st.text is _END_OF_EXPANSION:
+                # GNU reads on past the end of the macro that opened the block: that
+                # expansion is over, and the block goes on with the lines after it
+                self._expansions.pop()
+                continue
             text = _LABEL.sub("", st.text, count=1).strip() if _LABEL.match(st.text) \
                 else st.text
             word = text.split(None, 1)[0].lower() if text else ""
@@ -421,10 +441,11 @@ class Parser:
             return
         if name == ".rept":
             count = self.asm.const(expr.parse(args, args_loc), args_loc, ".rept count")
-            if count > 1_000_000:
+            if count > MAX_STATEMENTS:
                 raise AsmError(f".rept count {count} is too large", args_loc)
-            expanded = [st for _ in range(max(count, 0)) for st in body]
-            self._queue.extendleft(reversed(expanded))
+            if count * len(body) > MAX_STATEMENTS:
+                raise _Runaway(_TOO_MANY, loc)
+            self._queue_expansion([st for _ in range(max(count, 0)) for st in body], loc)
             return
         parts = self._args(args, args_loc)
         if not parts or not _NAME.match(parts[0][1]):
@@ -436,9 +457,11 @@ class Parser:
             values = list(parts[1][1]) if len(parts) > 1 else []
         values = values or [""]  # GNU assembles the body once with an empty value
         expanded = []
+        if len(values) * len(body) > MAX_STATEMENTS:
+            raise _Runaway(_TOO_MANY, loc)
         for v in values:
             expanded += [self._substitute(st, {param: v}, None) for st in body]
-        self._queue.extendleft(reversed(expanded))
+        self._queue_expansion(expanded, loc)
 
     def _define_macro(self, args: str, body: list[Statement], loc: Location,
                       args_loc: Location) -> None:
@@ -491,10 +514,10 @@ class Parser:
                            f"got {len(given)}", loc)
         # \@ is GNU's count of macro expansions so far: 0 in the first one
         expanded = [self._substitute(st, values, (macro.name, loc)) for st in macro.body]
+        expanded.append(Statement(_END_OF_EXPANSION, loc))
+        self._queue_expansion(expanded, loc)
         self._counter += 1
         self._expansions.append(len(self._conds))
-        expanded.append(Statement(_END_OF_EXPANSION, loc))
-        self._queue.extendleft(reversed(expanded))
 
     def _exit_macro(self, loc: Location) -> None:
         """`.exitm`: drop the rest of the innermost expansion and the .ifs opened in it."""

@@ -18,6 +18,7 @@ _DIRECTIVE = re.compile(
 
 PACKAGE_INCLUDE = Path(__file__).parent / "include"
 MAX_INCLUDE_DEPTH = 200  # GNU cpp's limit too
+MAX_MACRO_TOKENS = 1_000_000  # a #define bomb (each macro twice the one before) stops here
 
 
 def needs_preprocessing(text: str) -> bool:
@@ -57,6 +58,25 @@ def preprocess(text: str, filename: str, include_dirs: list[Path],
                 raise AsmError(f"#include nested more than {MAX_INCLUDE_DEPTH} deep "
                                "(recursive include?)", _where(directive, filename))
             return super().on_directive_handle(directive, toks, ifpassthru, precedingtoks)
+
+        expanded_tokens = 0
+        expanding = None  # the token where the current top-level expansion starts
+
+        def expand_macros(self, tokens, expanding_from=[]):  # noqa: B006 - pcpp's signature
+            if not expanding_from and tokens:
+                self.expanding = tokens[0]
+            try:
+                result = super().expand_macros(tokens, expanding_from)
+            except RecursionError:
+                raise AsmError("#define macros nested too deeply to expand",
+                               _where(self.expanding, filename)) from None
+            if expanding_from:  # one macro replaced by its body: count what it made
+                self.expanded_tokens += len(result)
+                if self.expanded_tokens > MAX_MACRO_TOKENS:
+                    raise AsmError(f"#define macros expand to more than {MAX_MACRO_TOKENS} "
+                                   "tokens (runaway macro expansion?)",
+                                   _where(self.expanding, filename))
+            return result
 
     pre = _Pre()
     pre.line_directive = "#line"

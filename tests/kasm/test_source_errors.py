@@ -141,6 +141,21 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
     'data_in_bss': [('data_in_bss.S', 4, 'section .bss holds no data: only zeros can be reserved in it')],
     'incbin_out_of_range': [('incbin_out_of_range.S', 3, '.incbin skip (0) or count (99999) invalid for file size (66)')],
     # found by fuzzing (tests/kasm/test_source_fuzz.py): each was a traceback before
+    'fuzz_align_without_alignment': [
+        ('fuzz_align_without_alignment.S', 4, '.align needs an alignment'),
+    ],
+    'fuzz_rept_runaway': [
+        ('fuzz_rept_runaway.S', 6, 'too many statements (more than 500000: runaway .rept or macro recursion?)'),
+    ],
+    'fuzz_irp_closed_after_macro': [
+        ('fuzz_irp_closed_after_macro.S', 10, '.endr without a matching .rept/.irp'),
+    ],
+    'fuzz_cpp_macro_bomb': [
+        ('fuzz_cpp_macro_bomb.S', 33, '#define macros expand to more than 1000000 tokens (runaway macro expansion?)'),
+    ],
+    'fuzz_cpp_define_chain': [
+        ('fuzz_cpp_define_chain.S', 1503, '#define macros nested too deeply to expand'),
+    ],
     'fuzz_char_escaped_quote': [('fuzz_char_escaped_quote.S', 4, "junk '1' after expression")],
     'fuzz_cpp_include_itself': [
         ('fuzz_cpp_include_itself.S', 2, '#include nested more than 200 deep (recursive include?)'),

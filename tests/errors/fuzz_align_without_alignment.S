@@ -1,0 +1,4 @@
+# fuzz: .align with an empty alignment failed an assertion
+.code16
+    hlt
+    .align , 5
