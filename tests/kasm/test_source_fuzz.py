@@ -67,6 +67,12 @@ def test_random_instruction_programs(worker, rng):
     assert_clean(worker, sf.random_program(rng))
 
 
+@FUZZ
+@given(st.randoms(use_true_random=False))
+def test_plausible_instruction_programs(worker, rng):
+    assert_clean(worker, sf.plausible_program(rng))
+
+
 HOSTILE = [
     "hlt\n.byte " + "(" * 5000 + "1" + ")" * 5000,  # deep nesting
     "hlt\n.byte " + "-" * 5000 + "1",

@@ -168,6 +168,43 @@ def random_instruction(rng: random.Random) -> str:
     return line
 
 
+PLAUSIBLE_REGS = {16: ["%ax", "%bx", "%cx", "%dx", "%si", "%di", "%bp", "%sp", "%al", "%bh"],
+                  32: ["%eax", "%ebx", "%ecx", "%esi", "%edi", "%esp", "%ebp", "%ax", "%cl"],
+                  64: ["%rax", "%rbx", "%rcx", "%rsi", "%rdi", "%rsp", "%r8", "%r15d", "%eax"]}
+PLAUSIBLE_MEM = {16: ["(%bx)", "(%si)", "(%di)", "(%bp)", "(%bx,%si)", "(%bp,%di)"],
+                 32: ["(%eax)", "(%esp)", "(%ebp)", "(%eax,%ebx,4)", "(,%ecx,8)", "(%esi)"],
+                 64: ["(%rax)", "(%rsp)", "(%rip)", "(%rax,%rbx,2)", "(,%r9,8)", "(%rdi)"]}
+
+
+def plausible_instruction(rng: random.Random, bits: int) -> str:
+    """A real mnemonic with operands of realistic shapes: these reach keystone."""
+    def operand() -> str:
+        r = rng.random()
+        if r < 0.4:
+            return rng.choice(PLAUSIBLE_REGS[bits])
+        if r < 0.65:
+            return "$" + rng.choice(["0", "1", "0x7f", "0x80", "255", "0xffff", "-1", "start",
+                                     "start+2", "1f", "'a'", "0x12345678", "end-start"])
+        disp = rng.choice(["", "", "4", "-8", "0x100", "start", "1b", "end-start"])
+        seg = rng.choice(["", "", "", "%es:", "%fs:"])
+        return seg + disp + rng.choice(PLAUSIBLE_MEM[bits] + [""] if disp else PLAUSIBLE_MEM[bits])
+    mnemonic = _pick(rng, MNEMONICS[:MNEMONICS.index("movz")])
+    n = rng.choice([0, 1, 1, 2, 2, 2, 3])
+    ops = [operand() for _ in range(n)]
+    return f"{mnemonic} {', '.join(ops)}".strip()
+
+
+def plausible_program(rng: random.Random) -> str:
+    bits = rng.choice([16, 32, 64])
+    lines = [f".code{bits}", "start:"]
+    for _ in range(rng.randrange(1, 30)):
+        lines.append(plausible_instruction(rng, bits))
+        if rng.random() < 0.1:
+            lines.append(f"{rng.randrange(3)}:")
+    lines.append("end:")
+    return "\n".join(lines) + "\n"
+
+
 def random_directive(rng: random.Random) -> str:
     name = _pick(rng, DIRECTIVES)
     n = rng.choice([0, 1, 1, 2, 3])
@@ -330,10 +367,12 @@ def mutate(rng: random.Random, text: str) -> str:
 
 def random_source(rng: random.Random, sources: list[str]) -> str:
     r = rng.random()
-    if r < 0.2:
+    if r < 0.15:
         return random_text(rng)
-    if r < 0.6:
+    if r < 0.5:
         return mutate(rng, sources[rng.randrange(len(sources))])
+    if r < 0.75:
+        return plausible_program(rng)
     return random_program(rng)
 
 
