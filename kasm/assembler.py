@@ -580,7 +580,7 @@ class Assembler(SymbolEnv):
         """Warn, as GNU as does, when an immediate does not fit its operand; keep it in range
         so keystone encodes the truncated value GNU would. Also says whether GNU keeps the
         full-width immediate for a value that keystone would put in an imm8 (see gnu_narrow)."""
-        width = _operand_width(insn)
+        width = _operand_width(insn, self.bits)
         if width is None or width >= 64:
             return value, False
         lo, hi = -(1 << (width - 1)), (1 << width) - 1
@@ -590,7 +590,10 @@ class Assembler(SymbolEnv):
             return value, False
         short = value & ((1 << width) - 1)
         self.log.warning(f"value 0x{value & MASK:x} truncated to 0x{short:x}", insn.loc)
-        return short, gnu_narrow(value, width, self.bits)[1]
+        if insn.mnemonic == "push" and self.bits == 32 and not -(1 << 31) <= value < (1 << 32):
+            # GNU's suffix-less push does not sign-convert a value it cut to 32 bits
+            return short, 0x7F < short and short >= 0xFFFFFF80
+        return short, gnu_narrow(value, width, self.bits, immediate=True)[1]
 
     def _displacement(self, value: int, op: Operand, pre: bytes,
                       insn: Instruction) -> tuple[int, bool]:
@@ -609,7 +612,7 @@ class Assembler(SymbolEnv):
             # keystone ignores addr16 on an absolute address (it writes a disp32)
             raise AsmError("an absolute address with addr16 in 32-bit code is not supported",
                            insn.loc)
-        short, full = gnu_narrow(value, width, bits)
+        short, full = gnu_narrow(value, width, bits, immediate=False)
         if not -(1 << width) < value < (1 << width) and not (
                 bits != 64 and -(1 << 31) <= value < (1 << 32)):
             self.log.warning(f"0x{value & MASK:x} shortened to 0x{short & ((1 << width) - 1):x}",
@@ -679,7 +682,10 @@ class Assembler(SymbolEnv):
                 if not diff or diff != list(range(diff[0], diff[-1] + 1)):
                     ok = False
                     break
-                fields.append((diff[0], len(diff)))
+                width = len(diff)
+                if width == 4 and _is_mov_imm64(base_code, diff[0]):
+                    width = 8  # the placeholders fill only the low half of an imm64
+                fields.append((diff[0], width))
             if ok:
                 code = bytearray(base_code)
                 for offset, width in fields:
@@ -892,6 +898,12 @@ def _render(mnemonic: str, operands: list[Operand], values: list[str | None]) ->
     return mnemonic + " " + ", ".join(op.render(v) for op, v in zip(operands, values, strict=False))
 
 
+def _is_mov_imm64(code: bytes, offset: int) -> bool:
+    """Whether a field at `offset` starts the imm64 of `movabs $imm, %r64` (REX.W B8+r)."""
+    return (offset >= 2 and len(code) == offset + 8 and code[offset - 1] & 0xF8 == 0xB8
+            and code[offset - 2] & 0xF8 == 0x48)
+
+
 def _width_choices(widths: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     choices: list[tuple[int, ...]] = [()]
     for options in widths:
@@ -924,7 +936,7 @@ _IMM8_OPS = {"in", "out", "rol", "ror", "shl", "shr", "sal", "sar", "rcl", "rcr"
              "btr", "btc"}
 
 
-def _operand_width(insn: Instruction) -> int | None:
+def _operand_width(insn: Instruction, bits: int) -> int | None:
     """The width an immediate is encoded in: the register operand's, else the suffix's."""
     if insn.mnemonic in ("int", "enter", "ret", "lret", "retw", "retl", "lretw", "lretl"):
         return 16 if insn.mnemonic != "int" else 8
@@ -932,6 +944,8 @@ def _operand_width(insn: Instruction) -> int | None:
     if name in _IMM8_OPS or (name[:-1] in _IMM8_OPS and name[-1] in _SUFFIX_WIDTH):
         return 8
     regs = [op.reg for op in insn.operands if op.kind == "reg" and op.reg in REGISTER_WIDTH]
+    if name == "push" and bits != 64:
+        return bits  # GNU pushes an immediate at the mode's size
     if regs:
         return REGISTER_WIDTH[regs[-1]]
     if insn.mnemonic[-1] in _SUFFIX_WIDTH and len(insn.mnemonic) > 2:

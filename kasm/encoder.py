@@ -179,18 +179,22 @@ def rip_to_absolute(code: bytes, disp_at: int) -> bytes:
     return code[:disp_at - 1] + bytes([(modrm & 0x38) | 0x04, 0x25]) + code[disp_at:]
 
 
-def gnu_narrow(value: int, width: int, bits: int) -> tuple[int, bool]:
+def gnu_narrow(value: int, width: int, bits: int, immediate: bool) -> tuple[int, bool]:
     """A constant immediate or displacement of a `width`-bit field as GNU as reads it.
 
     Returns the value to encode (sign-extended from `width` bits) and whether GNU keeps the
-    full-width form although that value fits a byte. GNU (optimize_imm/optimize_disp) first
-    cuts a value to 32 bits outside 64-bit code, then sign-converts it only if it fits the
-    field unsigned, and chooses imm8/disp8 from what it has then: `addw $0x1ffff, %bx` is
-    `81 c3 ff ff` and `0x10000(%bx)` a zero disp16, where keystone, handed the truncated
-    value, would pick the short form (and garbles fields wider than 32 bits).
+    full-width form although that value fits a byte. GNU (optimize_imm/optimize_disp)
+    sign-converts a value that fits 32 bits unsigned (0xffffffff is -1), outside 64-bit code
+    cuts a wider one to 32 bits (sign-converting an immediate, not a displacement), then
+    sign-converts it again only if it fits the field unsigned, and chooses imm8/disp8 from
+    what it has then: `addw $0x1ffff, %bx` is `81 c3 ff ff` and `0x10000(%bx)` a zero
+    disp16, where keystone, handed the truncated value, would pick the short form (and
+    garbles fields wider than 32 bits).
     """
-    if bits != 64 and not -(1 << 31) <= value < (1 << 32):
-        value &= 0xFFFFFFFF
+    if 0 <= value < (1 << 32):
+        value = _signed(value, 32)
+    elif bits != 64 and not -(1 << 31) <= value < 0:
+        value = _signed(value, 32) if immediate else value & 0xFFFFFFFF
     mask = (1 << width) - 1
     if 0 <= value <= mask:
         value = _signed(value, width)

@@ -810,6 +810,36 @@ def test_call_and_loop_do_not_end_a_fragment(source, gnu):
     same_as_gnu(source, gnu)
 
 
+@departure("""\
+    .code16
+    push $0xffffffff
+    push $0x10000
+    addw $0x1ffffffff, %bx
+    .code32
+    xor $0xffffffff, %cx
+    push $0x100000000
+    push $0x1ffffff80
+    pushl $0x1ffffff80
+""", "6a ff 68 00 00 83 c3 ff 66 83 f1 ff 6a 00 68 80 ff ff ff 6a 80")
+def test_immediates_are_32_bit_values_outside_64bit_code(source, gnu):
+    """GNU reads 0xffffffff as -1 (an imm8 even for a 16-bit operand) and cuts wider values
+    to 32 bits; a push without suffix is sized by the mode (and keeps an imm32 for a value
+    it cut)."""
+    same_as_gnu(source, gnu)
+
+
+@departure("""\
+    .code64
+    L1: call x
+    x: movabs $L1-L0, %r9
+    L0: movabs $D0-0x100000, %rax
+    D0:
+""", "e8 00 00 00 00 49 b9 f1 ff ff ff ff ff ff ff 48 b8 19 10 f0 ff ff ff ff ff")
+def test_movabs_label_immediate_is_a_64_bit_field(source, gnu):
+    """A negative label expression in `movabs $x, %r64` fills all 8 bytes, not the low 4."""
+    same_as_gnu(source, gnu)
+
+
 def test_displacement_beyond_32_bits_in_64bit_code_is_an_error():
     """GNU rejects these; keystone would drop the high bits silently."""
     for text in ("incl 0x80000000(%rax)", "incl 0xffffffff(%rip)", "incl 0x80000000"):
