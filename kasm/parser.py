@@ -443,6 +443,8 @@ class Parser:
             count = self.asm.const(expr.parse(args, args_loc), args_loc, ".rept count")
             if count > MAX_STATEMENTS:
                 raise AsmError(f".rept count {count} is too large", args_loc)
+            if count <= 0 or not body:
+                return
             if count * len(body) > MAX_STATEMENTS:
                 raise _Runaway(_TOO_MANY, loc)
             self._queue_expansion([st for _ in range(max(count, 0)) for st in body], loc)

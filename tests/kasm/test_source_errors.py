@@ -156,6 +156,7 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
     'fuzz_cpp_define_chain': [
         ('fuzz_cpp_define_chain.S', 1503, '#define macros nested too deeply to expand'),
     ],
+    'fuzz_rept_empty_body': [('fuzz_rept_empty_body.S', 9, '.err encountered')],
     'fuzz_char_escaped_quote': [('fuzz_char_escaped_quote.S', 4, "junk '1' after expression")],
     'fuzz_cpp_include_itself': [
         ('fuzz_cpp_include_itself.S', 2, '#include nested more than 200 deep (recursive include?)'),
