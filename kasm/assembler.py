@@ -314,6 +314,10 @@ class Assembler(SymbolEnv):
     def label(self, frag: Fragment, offset: int) -> Value:
         return Value(offset, ((frag.base, 1),))
 
+    def undefined(self, name: str, loc: Location | None) -> Value:
+        # not defined yet: a symbol of its own, so `L - L` is 0 now, as it is to GNU as
+        return Value(0, ((("undef", name), 1),))
+
     def dot(self) -> Value:
         return self.label(self.frag, len(self.frag.data))
 

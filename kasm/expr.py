@@ -299,6 +299,8 @@ def evaluate(node: Node, env: Env, loc: Location | None = None) -> Value:
         if node[1] == "-":
             return Value(0) - a
         if not a.is_const:
+            if _has_unknown(a):
+                raise Unknown()
             raise AsmError(f"operator '{node[1]}' needs an absolute value", loc)
         return Value(wrap64(~a.const) if node[1] == "~" else int(not a.const))
     op, left, right = node[1], evaluate(node[2], env, loc), evaluate(node[3], env, loc)
@@ -324,5 +326,7 @@ def evaluate(node: Node, env: Env, loc: Location | None = None) -> Value:
 
 
 def _has_unknown(*values: Value) -> bool:
-    return any(isinstance(base, tuple) and base[:1] == ("frag",)
+    """Whether a value still depends on something only later known (a label's fragment, a
+    symbol not defined yet), rather than on a section address."""
+    return any(isinstance(base, tuple) and base[:1] in (("frag",), ("undef",))
                for v in values for base, _ in v.terms)
