@@ -27,6 +27,7 @@ from .encoder import (
     nop_fill,
     prefix_bytes,
     rip_to_absolute,
+    string_instruction,
 )
 from .expr import Unknown, Value
 from .operands import REGISTER_WIDTH, Instruction, Operand, without_default_segment
@@ -428,6 +429,10 @@ class Assembler(SymbolEnv):
             insn.mnemonic in ("jmp", "call") and len(insn.operands) == 2
         ):
             self._emit_far(insn, pre)
+            return
+        string = string_instruction(insn, bits)
+        if string is not None:
+            self.frag.data += merge_prefixes(pre, string)
             return
         if insn.mnemonic.startswith("mov") and self._emit_moffs(insn, pre):
             return

@@ -178,6 +178,7 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
     ],
     'fuzz_symbol_chain_too_deep': [('fuzz_symbol_chain_too_deep.S', 305, 'expression nests too deeply to evaluate (symbols defined in terms of each other, hundreds deep?)')],
     'fuzz_symbol_chain_too_deep_at_link': [('fuzz_symbol_chain_too_deep_at_link.S', 4, 'expression nests too deeply to evaluate (symbols defined in terms of each other, hundreds deep?)')],
+    'string_operands_checked': [('string_operands_checked.S', 3, "'(%bx)' is not valid here for 'movsb' (expected (%si) or (%di))"), ('string_operands_checked.S', 4, "'movs' needs a size suffix (b, w, l or q): its operands don't say"), ('string_operands_checked.S', 5, "'stosb': the destination segment is always %es")],
 }
 
 
