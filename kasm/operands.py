@@ -124,6 +124,8 @@ def split_operands(text: str) -> list[tuple[int, str]]:
 
 def parse_instruction(text: str, loc: Location) -> Instruction:
     words = text.split(None, 1)
+    if not words:
+        raise AsmError("instruction expected", loc)
     prefixes: list[str] = []
     col = 0
     while words and words[0].lower() in PREFIXES and len(words) > 1:
