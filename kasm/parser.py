@@ -442,7 +442,8 @@ class Parser:
         if name == ".rept":
             count = self.asm.const(expr.parse(args, args_loc), args_loc, ".rept count")
             if count > MAX_STATEMENTS:
-                raise AsmError(f".rept count {count} is too large", args_loc)
+                raise AsmError(f".rept count {count} is too large (kasm expands at most "
+                               f"{MAX_STATEMENTS:,} statements)", args_loc)
             if count <= 0 or not body:
                 return
             if count * len(body) > MAX_STATEMENTS:
