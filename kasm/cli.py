@@ -122,6 +122,10 @@ def build(
     image = result.image
     bin_path = output or file.with_suffix(".bin")
     elf_path = bin_path.with_suffix(".elf")
+    if bin_path == elf_path:  # `-o prog.elf`: the ELF there, the flat image beside it
+        bin_path = bin_path.with_suffix(".bin")
+    if file.resolve() in (bin_path.resolve(), elf_path.resolve()):
+        raise typer.BadParameter(f"would overwrite the source {file}", param_hint="'-o'")
     from .elf import write_elf
 
     try:
