@@ -135,3 +135,11 @@ def test_page_fault_without_idt_in_long_mode_names_cr2(kvm_device, tmp_path):
     assert "shutdown" in r.stderr.lower() or "triple" in r.stderr.lower()
     assert "cr2 0000100000000000" in r.stderr.lower()
     no_traceback(r)
+
+
+def test_closed_stdout_and_stdin_are_not_an_error(kvm_device):
+    r = subprocess.run(["bash", "-c", f"'{sys.executable}' -m kasm run examples/hello.S >&- <&-"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60,
+                       env={"KASM_NO_CACHE": "1", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0
+    no_traceback(r)

@@ -23,6 +23,13 @@ DEFAULT_MEM_SIZE = 2 << 20
 DEFAULT_BASE = 0x1000
 
 
+def _stdout() -> BinaryIO:
+    """The process's stdout, or a sink that drops everything when there is none (`>&-`)."""
+    if sys.stdout is not None:
+        return sys.stdout.buffer
+    return open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the process
+
+
 class Machine:
     """Owns every resource of one VM; `close()` (or `with`) releases all of them."""
 
@@ -51,7 +58,7 @@ class Machine:
         except BaseException:
             self.close()
             raise
-        self.output = ConsoleOutput(output if output is not None else sys.stdout.buffer)
+        self.output = ConsoleOutput(output if output is not None else _stdout())
         self.input = ConsoleInput(input, cancelled=self._stopping)
         self.bus = IoBus()
         self.bus.register(Uart(self.output, self.input), UART_PORT, UART_PORTS)
