@@ -143,3 +143,15 @@ def test_closed_stdout_and_stdin_are_not_an_error(kvm_device):
                        env={"KASM_NO_CACHE": "1", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0
     no_traceback(r)
+
+
+def test_guest_stops_when_the_output_reader_goes_away(kvm_device, tmp_path):
+    src = guest(tmp_path, "1:  hc_putchar $0x41\n    jmp 1b")
+    start = time.monotonic()
+    r = subprocess.run(["bash", "-c", f"set -o pipefail; '{sys.executable}' -m kasm run "
+                        f"--timeout 30 '{src}' | head -c 10"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=60, env={"KASM_NO_CACHE": "1", "PATH": "/usr/bin:/bin"})
+    assert time.monotonic() - start < 10  # not the 30 s timeout
+    assert r.stdout == "A" * 10
+    assert r.returncode == 141  # as if by SIGPIPE
+    no_traceback(r)

@@ -17,6 +17,10 @@ class Stop:
     status: int
 
 
+# Stdout's reader went away (`kasm run ... | head`): stop the guest, as SIGPIPE would.
+OUTPUT_CLOSED = Stop("output_closed", 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Fault:
     """End the run as a guest fault: `kind` is the stats end name, `message` says what happened."""

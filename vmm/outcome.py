@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
     # bad hypercall, unowned port under --strict, bad guest pointer
     TIMEOUT = 124  # the guest ran past --timeout (like timeout(1))
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+    OUTPUT_CLOSED = 141  # stdout's reader went away (128 + SIGPIPE): the guest was stopped
 
 
 # Run ends that are guest faults (exit code 120).
@@ -47,6 +48,8 @@ def exit_code_for(end: str, status: int = 0) -> int:
         return ExitCode.TIMEOUT
     if end == "interrupted":
         return ExitCode.INTERRUPTED
+    if end == "output_closed":
+        return ExitCode.OUTPUT_CLOSED
     return ExitCode.GUEST_FAULT
 
 

@@ -22,8 +22,11 @@ class ConsoleOutput:
         self._buf = bytearray()
         self._capacity = capacity
         self.bytes_written = 0
+        self.closed = False  # the reader went away (`| head`): devices stop the guest
 
     def write(self, data: bytes) -> None:
+        if self.closed:
+            return
         self._buf += data
         self.bytes_written += len(data)
         if len(self._buf) >= self._capacity:
@@ -37,7 +40,7 @@ class ConsoleOutput:
                 self._sink.write(data)
                 self._sink.flush()
             except (BrokenPipeError, ValueError):
-                pass  # the reader went away (`| head`) or the sink was closed: drop output
+                self.closed = True  # the reader went away (`| head`) or the sink was closed
 
 
 class ConsoleInput:

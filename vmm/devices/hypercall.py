@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vmm.bus import Action, CpuView, Fault, Return, Stop
+from vmm.bus import OUTPUT_CLOSED, Action, CpuView, Fault, Return, Stop
 from vmm.devices.console import ConsoleInput, ConsoleOutput
 
 HYPERCALL_PORT = 0x500
@@ -100,7 +100,8 @@ class HypercallDevice:
                 f"unknown hypercall {function} (AL={function:#04x}) on port "
                 f"{HYPERCALL_PORT + offset:#x}",
             )
-        return handler(cpu)
+        action = handler(cpu)
+        return OUTPUT_CLOSED if action is None and self._out.closed else action
 
     def io_read(self, offset: int, size: int) -> bytes:
         return bytes(size)

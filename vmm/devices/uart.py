@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vmm.bus import Action, CpuView
+from vmm.bus import OUTPUT_CLOSED, Action, CpuView
 from vmm.devices.console import ConsoleInput, ConsoleOutput
 
 UART_PORT = 0x3F8
@@ -45,7 +45,7 @@ class Uart:
     def io_write(self, offset: int, data: bytes, cpu: CpuView) -> Action | None:
         for i, value in enumerate(data):
             self._write_byte(offset + i, value)
-        return None
+        return OUTPUT_CLOSED if self._out.closed else None
 
     def _write_byte(self, offset: int, value: int) -> None:
         dlab = self._regs[LCR] & LCR_DLAB
