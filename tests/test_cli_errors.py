@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+ENV = {"KASM_NO_CACHE": "1", "PATH": "/usr/bin:/bin"}  # every run builds; no user settings
 
 
 def kasm(*args: str, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kasm", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL,
-                          env={"KASM_NO_CACHE": "1", "PATH": "/usr/bin:/bin"})
+                          env=ENV)
 
 
 def guest(tmp_path: Path, body: str, name: str = "g.S") -> str:
@@ -118,8 +119,7 @@ def test_ctrl_c_stops_the_guest_with_exit_130_and_stats(kvm_device, tmp_path):
     src = guest(tmp_path, "1: jmp 1b")
     p = subprocess.Popen([sys.executable, "-m", "kasm", "run", "--timeout", "0", "--stats", src],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                         stdin=subprocess.DEVNULL, env={"KASM_NO_CACHE": "1",
-                                                        "PATH": "/usr/bin:/bin"})
+                         stdin=subprocess.DEVNULL, env=ENV)
     time.sleep(1.5)  # past start-up and into the guest
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=10)
@@ -140,7 +140,7 @@ def test_page_fault_without_idt_in_long_mode_names_cr2(kvm_device, tmp_path):
 def test_closed_stdout_and_stdin_are_not_an_error(kvm_device):
     r = subprocess.run(["bash", "-c", f"'{sys.executable}' -m kasm run examples/hello.S >&- <&-"],
                        capture_output=True, text=True, cwd=ROOT, timeout=60,
-                       env={"KASM_NO_CACHE": "1", "PATH": "/usr/bin:/bin"})
+                       env=ENV)
     assert r.returncode == 0
     no_traceback(r)
 
@@ -150,7 +150,7 @@ def test_guest_stops_when_the_output_reader_goes_away(kvm_device, tmp_path):
     start = time.monotonic()
     r = subprocess.run(["bash", "-c", f"set -o pipefail; '{sys.executable}' -m kasm run "
                         f"--timeout 30 '{src}' | head -c 10"], capture_output=True, text=True,
-                       cwd=ROOT, timeout=60, env={"KASM_NO_CACHE": "1", "PATH": "/usr/bin:/bin"})
+                       cwd=ROOT, timeout=60, env=ENV)
     assert time.monotonic() - start < 10  # not the 30 s timeout
     assert r.stdout == "A" * 10
     assert r.returncode == 141  # as if by SIGPIPE
