@@ -723,7 +723,7 @@ class Assembler(SymbolEnv):
                 frag.var_size = self._var_size(frag, addr, env)
                 addr += frag.var_size
                 if addr > MAX_SECTION_SIZE:
-                    check_size(addr, getattr(frag.var, "loc", None))
+                    check_size(addr, frag.var.loc if frag.var is not None else None)
             grew = False
             for frag in sec.frags:
                 var = frag.var
