@@ -19,8 +19,9 @@ import json
 import os
 import struct
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from vmm.values import Record
 
 from .image import Image, Mode, Section, Symbol
 
@@ -30,23 +31,25 @@ _PACKAGE = Path(__file__).parent
 _PACKAGE_INCLUDE = _PACKAGE / "include"
 
 
-@dataclass
-class CachedBuild:
+class CachedBuild(Record):
     """What a cache hit gives back: the same shape `kasm.cli` uses from a BuildResult."""
 
-    image: Image
-    warnings: list[str] = field(default_factory=list)  # already formatted diagnostics
+    __slots__ = ("image", "warnings")
+
+    def __init__(self, image: Image, warnings: list[str]) -> None:
+        self.image = image
+        self.warnings = warnings  # already formatted diagnostics
 
 
-@dataclass
-class Ticket:
+class Ticket(Record):
     """The result of a lookup: the key to store under after a miss."""
 
-    key: str
-    path: Path
-    source_digest: str
-    search_dirs: list[Path]
-    hit: CachedBuild | None = None
+    __slots__ = ("key", "path", "source_digest", "search_dirs", "hit")
+
+    def __init__(self, key: str, path: Path, source_digest: str, search_dirs: list[Path]) -> None:
+        self.key, self.path, self.source_digest = key, path, source_digest
+        self.search_dirs = search_dirs
+        self.hit: CachedBuild | None = None
 
 
 def enabled() -> bool:

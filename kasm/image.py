@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
+
+from vmm.values import Record  # not dataclasses: a cached `kasm run` loads this at start-up
 
 
 class Mode(str, Enum):
@@ -18,16 +19,18 @@ class Mode(str, Enum):
         return {Mode.REAL: 16, Mode.PROTECTED: 32, Mode.LONG: 64}[self]
 
 
-@dataclass
-class Section:
+class Section(Record):
     """One output section placed at its final address; `.bss` has `size` but no `data`."""
 
-    name: str
-    address: int
-    data: bytes
-    align: int = 1
-    nobits: bool = False  # .bss: occupies memory, not file bytes
-    size_override: int | None = None
+    __slots__ = ("name", "address", "data", "align", "nobits", "size_override")
+
+    def __init__(
+        self, name: str, address: int, data: bytes, align: int = 1, nobits: bool = False,
+        size_override: int | None = None,
+    ) -> None:  # fmt: skip
+        self.name, self.address, self.data, self.align = name, address, data, align
+        self.nobits = nobits  # .bss: occupies memory, not file bytes
+        self.size_override = size_override
 
     @property
     def size(self) -> int:
@@ -40,23 +43,25 @@ class Section:
         return self.address + self.size
 
 
-@dataclass
-class Symbol:
-    name: str
-    value: int
-    section: str | None  # None for absolute symbols (.equ/.set)
-    is_global: bool = False
+class Symbol(Record):
+    __slots__ = ("name", "value", "section", "is_global")
+
+    def __init__(self, name: str, value: int, section: str | None, is_global: bool = False) -> None:
+        self.name, self.value, self.is_global = name, value, is_global
+        self.section = section  # None for absolute symbols (.equ/.set)
 
 
-@dataclass
-class Image:
+class Image(Record):
     """A linked guest: sections at final addresses, symbols, the entry point and boot mode."""
 
-    base: int
-    sections: list[Section]
-    symbols: list[Symbol] = field(default_factory=list)
-    entry: int = 0
-    mode: Mode = Mode.REAL
+    __slots__ = ("base", "sections", "symbols", "entry", "mode")
+
+    def __init__(
+        self, base: int, sections: list[Section], symbols: list[Symbol] | None = None,
+        entry: int = 0, mode: Mode = Mode.REAL,
+    ) -> None:  # fmt: skip
+        self.base, self.sections, self.entry, self.mode = base, sections, entry, mode
+        self.symbols = [] if symbols is None else symbols
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)

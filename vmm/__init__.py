@@ -3,7 +3,7 @@
 Importing this package is cheap (no lief, no /dev/kvm access until a Machine is created).
 """
 
-from vmm.bus import Action, CpuView, Device, Fault, IoBus, Return, Stop
+from vmm.bus import Action, Fault, IoBus, Return, Stop
 from vmm.devices.hypercall import HYPERCALL_PORT, HYPERCALLS, Hypercall
 from vmm.devices.uart import UART_PORT
 from vmm.errors import GuestMemoryError, ImageError, KvmApiError, KvmUnavailable, VmmError
@@ -46,3 +46,12 @@ __all__ = [
     "run_elf",
     "run_flat",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The device interfaces load on first use: they need `typing`, which a run does not."""
+    if name in ("CpuView", "Device"):
+        from vmm import device
+
+        return getattr(device, name)
+    raise AttributeError(f"module 'vmm' has no attribute {name!r}")

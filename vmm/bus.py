@@ -2,82 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
-
 from vmm.errors import VmmError
+from vmm.values import Value
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms of start-up
+if TYPE_CHECKING:
+    from vmm.device import CpuView, Device
 
 
-@dataclass(frozen=True, slots=True)
-class Stop:
+class Stop(Value):
     """End the run normally: `end` is the stats end name ("hc_exit"), `status` the guest's."""
 
-    end: str
-    status: int
+    __slots__ = ("end", "status")
+
+    def __init__(self, end: str, status: int) -> None:
+        self.end = end
+        self.status = status
 
 
 # Stdout's reader went away (`kasm run ... | head`): stop the guest, as SIGPIPE would.
 OUTPUT_CLOSED = Stop("output_closed", 0)
 
 
-@dataclass(frozen=True, slots=True)
-class Fault:
+class Fault(Value):
     """End the run as a guest fault: `kind` is the stats end name, `message` says what happened."""
 
-    kind: str
-    message: str
+    __slots__ = ("kind", "message")
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class Return:
+class Return(Value):
     """Give the guest a result in AX/EAX/RAX (the width of the mode at the call)."""
 
-    value: int
+    __slots__ = ("value",)
+
+    def __init__(self, value: int) -> None:
+        self.value = value
 
 
 Action = Stop | Fault | Return
-
-
-class CpuView(Protocol):
-    """What a device may know about the vCPU at the access: registers, mode, guest memory.
-
-    Pointers are guest linear addresses (segment base applied by `linear`), translated through
-    the guest's page tables when paging is on; bad ones raise GuestMemoryError.
-    """
-
-    rax: int
-    rbx: int
-    rcx: int
-    rdx: int
-    rsi: int
-    rdi: int
-    rsp: int
-    rbp: int
-    rip: int
-
-    @property
-    def mode(self) -> str: ...
-
-    @property
-    def width(self) -> int: ...
-
-    def linear(self, offset: int, segment: str = "ds") -> int: ...
-
-    def read(self, address: int, length: int) -> bytes: ...
-
-    def read_chunks(self, address: int, length: int) -> Iterator[bytes]: ...
-
-    def read_cstring(self, address: int, limit: int = 1 << 16) -> bytes: ...
-
-
-@runtime_checkable
-class Device(Protocol):
-    """A port-I/O device: offsets are relative to the base it was registered at."""
-
-    def io_write(self, offset: int, data: bytes, cpu: CpuView) -> Action | None: ...
-
-    def io_read(self, offset: int, size: int) -> bytes: ...
 
 
 class IoBus:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from vmm.values import Record
 
 REGISTER_NAMES: tuple[str, ...] = (
     "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp",
@@ -21,78 +21,70 @@ EFER_LME = 1 << 8
 EFER_LMA = 1 << 10
 
 
-@dataclass
-class Registers:
+class Registers(Record):
     """General-purpose registers, RIP and RFLAGS (struct kvm_regs)."""
 
-    rax: int = 0
-    rbx: int = 0
-    rcx: int = 0
-    rdx: int = 0
-    rsi: int = 0
-    rdi: int = 0
-    rsp: int = 0
-    rbp: int = 0
-    r8: int = 0
-    r9: int = 0
-    r10: int = 0
-    r11: int = 0
-    r12: int = 0
-    r13: int = 0
-    r14: int = 0
-    r15: int = 0
-    rip: int = 0
-    rflags: int = 0x2
+    __slots__ = REGISTER_NAMES
+
+    def __init__(
+        self, rax: int = 0, rbx: int = 0, rcx: int = 0, rdx: int = 0, rsi: int = 0,
+        rdi: int = 0, rsp: int = 0, rbp: int = 0, r8: int = 0, r9: int = 0, r10: int = 0,
+        r11: int = 0, r12: int = 0, r13: int = 0, r14: int = 0, r15: int = 0, rip: int = 0,
+        rflags: int = 0x2,
+    ) -> None:  # fmt: skip
+        self.rax, self.rbx, self.rcx, self.rdx = rax, rbx, rcx, rdx
+        self.rsi, self.rdi, self.rsp, self.rbp = rsi, rdi, rsp, rbp
+        self.r8, self.r9, self.r10, self.r11 = r8, r9, r10, r11
+        self.r12, self.r13, self.r14, self.r15 = r12, r13, r14, r15
+        self.rip, self.rflags = rip, rflags
 
 
-@dataclass
-class Segment:
+class Segment(Record):
     """A segment register with its hidden descriptor cache (struct kvm_segment)."""
 
-    base: int = 0
-    limit: int = 0xFFFF
-    selector: int = 0
-    type: int = 3
-    present: int = 1
-    dpl: int = 0
-    db: int = 0
-    s: int = 1
-    l: int = 0  # noqa: E741 - the kernel's field name
-    g: int = 0
-    avl: int = 0
-    unusable: int = 0
+    __slots__ = ("base", "limit", "selector", "type", "present", "dpl", "db", "s", "l", "g",
+                 "avl", "unusable")
+
+    def __init__(
+        self, base: int = 0, limit: int = 0xFFFF, selector: int = 0, type: int = 3,  # noqa: A002
+        present: int = 1, dpl: int = 0, db: int = 0, s: int = 1, l: int = 0,  # noqa: E741
+        g: int = 0, avl: int = 0, unusable: int = 0,
+    ) -> None:  # fmt: skip - the kernel's field names
+        self.base, self.limit, self.selector, self.type = base, limit, selector, type
+        self.present, self.dpl, self.db, self.s = present, dpl, db, s
+        self.l, self.g, self.avl, self.unusable = l, g, avl, unusable
 
 
-@dataclass
-class DescriptorTable:
+class DescriptorTable(Record):
     """GDTR/IDTR: base and limit."""
 
-    base: int = 0
-    limit: int = 0
+    __slots__ = ("base", "limit")
+
+    def __init__(self, base: int = 0, limit: int = 0) -> None:
+        self.base = base
+        self.limit = limit
 
 
-@dataclass
-class SpecialRegisters:
+class SpecialRegisters(Record):
     """Segments, descriptor tables and control registers (struct kvm_sregs)."""
 
-    cs: Segment = field(default_factory=Segment)
-    ds: Segment = field(default_factory=Segment)
-    es: Segment = field(default_factory=Segment)
-    fs: Segment = field(default_factory=Segment)
-    gs: Segment = field(default_factory=Segment)
-    ss: Segment = field(default_factory=Segment)
-    tr: Segment = field(default_factory=Segment)
-    ldt: Segment = field(default_factory=Segment)
-    gdt: DescriptorTable = field(default_factory=DescriptorTable)
-    idt: DescriptorTable = field(default_factory=DescriptorTable)
-    cr0: int = 0
-    cr2: int = 0
-    cr3: int = 0
-    cr4: int = 0
-    cr8: int = 0
-    efer: int = 0
-    apic_base: int = 0
-    interrupt_bitmap: tuple[int, int, int, int] = (0, 0, 0, 0)
+    __slots__ = (*SEGMENT_NAMES, "gdt", "idt", "cr0", "cr2", "cr3", "cr4", "cr8", "efer",
+                 "apic_base", "interrupt_bitmap")
+
+    def __init__(
+        self, cs: Segment | None = None, ds: Segment | None = None, es: Segment | None = None,
+        fs: Segment | None = None, gs: Segment | None = None, ss: Segment | None = None,
+        tr: Segment | None = None, ldt: Segment | None = None,
+        gdt: DescriptorTable | None = None, idt: DescriptorTable | None = None,
+        cr0: int = 0, cr2: int = 0, cr3: int = 0, cr4: int = 0, cr8: int = 0, efer: int = 0,
+        apic_base: int = 0, interrupt_bitmap: tuple[int, int, int, int] = (0, 0, 0, 0),
+    ) -> None:  # fmt: skip
+        self.cs, self.ds, self.es = cs or Segment(), ds or Segment(), es or Segment()
+        self.fs, self.gs, self.ss = fs or Segment(), gs or Segment(), ss or Segment()
+        self.tr, self.ldt = tr or Segment(), ldt or Segment()
+        self.gdt, self.idt = gdt or DescriptorTable(), idt or DescriptorTable()
+        self.cr0, self.cr2, self.cr3, self.cr4, self.cr8 = cr0, cr2, cr3, cr4, cr8
+        self.efer, self.apic_base, self.interrupt_bitmap = efer, apic_base, interrupt_bitmap
 
 
 def mode_of(cr0: int, efer: int, cs_l: int, cs_db: int) -> str:

@@ -2,88 +2,99 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from vmm.values import Value
 
 
-@dataclass(frozen=True, slots=True)
-class IoOut:
+class IoOut(Value):
     """OUT/OUTS: `data` holds every repetition (len == size * count) in order."""
 
-    kvm_name: ClassVar[str] = "io"
-    port: int
-    size: int
-    data: bytes
+    __slots__ = ("port", "size", "data")
+    kvm_name = "io"
+
+    def __init__(self, port: int, size: int, data: bytes) -> None:
+        self.port = port
+        self.size = size
+        self.data = data
 
     @property
     def count(self) -> int:
         return len(self.data) // self.size if self.size else 0
 
 
-@dataclass(frozen=True, slots=True)
-class IoIn:
+class IoIn(Value):
     """IN/INS: the VMM must answer with size * count bytes before the next run."""
 
-    kvm_name: ClassVar[str] = "io"
-    port: int
-    size: int
-    count: int = 1
+    __slots__ = ("port", "size", "count")
+    kvm_name = "io"
+
+    def __init__(self, port: int, size: int, count: int = 1) -> None:
+        self.port = port
+        self.size = size
+        self.count = count
 
 
-@dataclass(frozen=True, slots=True)
-class Mmio:
+class Mmio(Value):
     """An access to guest-physical memory that is not RAM."""
 
-    kvm_name: ClassVar[str] = "mmio"
-    address: int
-    data: bytes
-    size: int
-    is_write: bool
+    __slots__ = ("address", "data", "size", "is_write")
+    kvm_name = "mmio"
+
+    def __init__(self, address: int, data: bytes, size: int, is_write: bool) -> None:
+        self.address = address
+        self.data = data
+        self.size = size
+        self.is_write = is_write
 
 
-@dataclass(frozen=True, slots=True)
-class Hlt:
-    kvm_name: ClassVar[str] = "hlt"
+class Hlt(Value):
+    __slots__ = ()
+    kvm_name = "hlt"
 
 
-@dataclass(frozen=True, slots=True)
-class Shutdown:
+class Shutdown(Value):
     """Triple fault (or a reset request): the guest is dead."""
 
-    kvm_name: ClassVar[str] = "shutdown"
+    __slots__ = ()
+    kvm_name = "shutdown"
 
 
-@dataclass(frozen=True, slots=True)
-class FailEntry:
+class FailEntry(Value):
     """The CPU refused to enter the guest (invalid guest state)."""
 
-    kvm_name: ClassVar[str] = "fail_entry"
-    reason: int
+    __slots__ = ("reason",)
+    kvm_name = "fail_entry"
+
+    def __init__(self, reason: int) -> None:
+        self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class InternalError:
+class InternalError(Value):
     """KVM gave up, e.g. its instruction emulator does not know an instruction."""
 
-    kvm_name: ClassVar[str] = "internal_error"
-    suberror: int
-    data: tuple[int, ...] = ()
+    __slots__ = ("suberror", "data")
+    kvm_name = "internal_error"
+
+    def __init__(self, suberror: int, data: tuple[int, ...] = ()) -> None:
+        self.suberror = suberror
+        self.data = data
 
 
-@dataclass(frozen=True, slots=True)
-class Interrupted:
+class Interrupted(Value):
     """KVM_RUN returned EINTR: a signal or immediate_exit stopped it (watchdog, Ctrl-C)."""
 
-    kvm_name: ClassVar[str] = "intr"
+    __slots__ = ()
+    kvm_name = "intr"
 
 
-@dataclass(frozen=True, slots=True)
-class Unknown:
+class Unknown(Value):
     """Any exit reason this VMM does not handle; `name` is KVM's, when known."""
 
-    kvm_name: ClassVar[str] = "unknown"
-    reason: int
-    name: str = "unknown"
+    __slots__ = ("reason", "name")
+    kvm_name = "unknown"
+
+    def __init__(self, reason: int, name: str = "unknown") -> None:
+        self.reason = reason
+        self.name = name
 
 
 Exit = IoOut | IoIn | Mmio | Hlt | Shutdown | FailEntry | InternalError | Interrupted | Unknown

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from vmm.errors import ImageError
 from vmm.memory import GuestMemory
 from vmm.modes import BootMode
+from vmm.values import Value
 
 
-@dataclass(frozen=True)
-class LoadedRange:
+class LoadedRange(Value):
     """Guest-physical bytes an image occupies (to check against the system area)."""
 
-    address: int
-    size: int
+    __slots__ = ("address", "size")
+
+    def __init__(self, address: int, size: int) -> None:
+        self.address = address
+        self.size = size
 
 
 def load_flat(memory: GuestMemory, data: bytes, address: int) -> LoadedRange:

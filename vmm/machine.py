@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import BinaryIO
 
 from vmm import loader
 from vmm.bus import IoBus
@@ -18,6 +17,10 @@ from vmm.memory import GuestMemory
 from vmm.modes import BootMode, SystemLayout, boot_state
 from vmm.outcome import RunResult
 from vmm.runloop import run as run_loop
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 DEFAULT_MEM_SIZE = 2 << 20
 DEFAULT_BASE = 0x1000

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import mmap
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from vmm.errors import GuestMemoryError, VmmError
+from vmm.values import Value
 
 PAGE_SIZE = 0x1000
 MIN_MEM_SIZE = 64 << 10
@@ -14,14 +14,16 @@ MAX_MEM_SIZE = 64 << 30
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
 
 
-@dataclass(frozen=True)
-class MemoryRegion:
+class MemoryRegion(Value):
     """One KVM memory slot: guest-physical range backed by host memory at host_address."""
 
-    slot: int
-    guest_address: int
-    size: int
-    host_address: int
+    __slots__ = ("slot", "guest_address", "size", "host_address")
+
+    def __init__(self, slot: int, guest_address: int, size: int, host_address: int) -> None:
+        self.slot = slot
+        self.guest_address = guest_address
+        self.size = size
+        self.host_address = host_address
 
 
 def parse_size(text: str) -> int:

@@ -8,7 +8,6 @@ and long mode stacks grow down from just below it. Real mode writes nothing into
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from vmm.cpu import (
     CR0_ET,
@@ -25,6 +24,7 @@ from vmm.cpu import (
 )
 from vmm.errors import ImageError
 from vmm.memory import GuestMemory
+from vmm.values import Value
 
 REAL_MODE_STACK = 0xFFFE
 APIC_BASE_DEFAULT = 0xFEE0_0900  # the reset value: xAPIC enabled, bootstrap processor
@@ -54,8 +54,7 @@ class BootMode(enum.Enum):
     LONG = "long"
 
 
-@dataclass(frozen=True)
-class SystemLayout:
+class SystemLayout(Value):
     """Where boot_state puts its tables: fixed offsets from `base` = mem_size - size.
 
     base + 0x0000  GDT (3 descriptors: null, code 0x08, data 0x10), rest of the page unused
@@ -67,9 +66,12 @@ class SystemLayout:
     The protected/long mode stack pointer starts at `base` and grows down.
     """
 
-    mem_size: int
-    base: int
-    pd_count: int
+    __slots__ = ("mem_size", "base", "pd_count")
+
+    def __init__(self, mem_size: int, base: int, pd_count: int) -> None:
+        self.mem_size = mem_size
+        self.base = base
+        self.pd_count = pd_count
 
     @classmethod
     def for_memory(cls, mem_size: int) -> SystemLayout:

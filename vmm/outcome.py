@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from vmm.stats import ExitStats
+from vmm.values import Record
 
 
 class ExitCode(enum.IntEnum):
@@ -53,17 +53,17 @@ def exit_code_for(end: str, status: int = 0) -> int:
     return ExitCode.GUEST_FAULT
 
 
-@dataclass
-class RunResult:
+class RunResult(Record):
     """What happened: `end` as in ExitStats, the guest `status`, and for faults the report."""
 
-    end: str
-    status: int
-    exit_code: int
-    stats: ExitStats
-    fault: str | None = None
-    register_dump: str | None = None
-    rip: int | None = None
+    __slots__ = ("end", "status", "exit_code", "stats", "fault", "register_dump", "rip")
+
+    def __init__(
+        self, end: str, status: int, exit_code: int, stats: ExitStats, fault: str | None = None,
+        register_dump: str | None = None, rip: int | None = None,
+    ) -> None:  # fmt: skip
+        self.end, self.status, self.exit_code, self.stats = end, status, exit_code, stats
+        self.fault, self.register_dump, self.rip = fault, register_dump, rip
 
     @property
     def is_fault(self) -> bool:

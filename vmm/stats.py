@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from vmm.values import Record
 
 STATS_KEYS = (
     "total_exits",
@@ -15,21 +14,26 @@ STATS_KEYS = (
 )
 
 
-@dataclass
-class ExitStats:
+class ExitStats(Record):
     """Every return from KVM_RUN counts as one exit, the final HLT or HC_EXIT included."""
 
-    total_exits: int = 0
-    exits_by_reason: dict[str, int] = field(default_factory=dict)
-    exits_by_port: dict[int, int] = field(default_factory=dict)
-    guest_wall_s: float = 0.0
-    end: str = ""
+    __slots__ = ("total_exits", "exits_by_reason", "exits_by_port", "guest_wall_s", "end")
+
+    def __init__(
+        self, total_exits: int = 0, exits_by_reason: dict[str, int] | None = None,
+        exits_by_port: dict[int, int] | None = None, guest_wall_s: float = 0.0, end: str = "",
+    ) -> None:  # fmt: skip
+        self.total_exits = total_exits
+        self.exits_by_reason = {} if exits_by_reason is None else exits_by_reason
+        self.exits_by_port = {} if exits_by_port is None else exits_by_port
+        self.guest_wall_s = guest_wall_s
+        self.end = end
 
     @property
     def us_per_exit(self) -> float:
         return self.guest_wall_s * 1e6 / self.total_exits if self.total_exits else 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """JSON-ready; port keys are hex strings like "0x3f8"."""
         return {
             "total_exits": self.total_exits,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import select
 from collections.abc import Callable
-from typing import BinaryIO
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 DEFAULT_BUFFER = 8192
 

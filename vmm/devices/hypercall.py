@@ -9,24 +9,32 @@ function; the argument is BX / EBX / RBX according to the mode the vCPU is in at
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from vmm.bus import OUTPUT_CLOSED, Action, CpuView, Fault, Return, Stop
+from vmm.bus import OUTPUT_CLOSED, Action, Fault, Return, Stop
 from vmm.devices.console import ConsoleInput, ConsoleOutput
+from vmm.values import Value
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from vmm.device import CpuView
 
 HYPERCALL_PORT = 0x500
 STRING_LIMIT = 1 << 16  # PUTS gives up (a guest fault) without a NUL in this many bytes
 
 
-@dataclass(frozen=True)
-class Hypercall:
+class Hypercall(Value):
     """One row of the ABI table."""
 
-    number: int
-    name: str
-    arguments: dict[str, str]  # register(s) by width: "16", "32", "64"
-    result: str
-    description: str
+    __slots__ = ("number", "name", "arguments", "result", "description")
+
+    def __init__(
+        self, number: int, name: str, arguments: dict[str, str], result: str, description: str
+    ) -> None:
+        self.number = number
+        self.name = name
+        self.arguments = arguments  # register(s) by width: "16", "32", "64"
+        self.result = result
+        self.description = description
 
 
 HYPERCALLS: tuple[Hypercall, ...] = (

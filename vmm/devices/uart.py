@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from vmm.bus import OUTPUT_CLOSED, Action, CpuView
+from vmm.bus import OUTPUT_CLOSED, Action
 from vmm.devices.console import ConsoleInput, ConsoleOutput
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from vmm.device import CpuView
 
 UART_PORT = 0x3F8
 UART_PORTS = 8

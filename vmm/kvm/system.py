@@ -1,6 +1,6 @@
 """Kvm, Vm and Vcpu: one object per KVM file descriptor, closed deterministically.
 
-Everything cffi stays in this package: callers get plain dataclasses (vmm.cpu) and exit values
+Everything cffi stays in this package: callers get plain value classes (vmm.cpu) and exit values
 (vmm.exits). Vcpu.run() is the hot path of the VMM, so it reuses pre-built cdata and caches
 exit values instead of allocating per exit.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import mmap
 import os
-from dataclasses import dataclass
 
 from vmm import exits as ex
 from vmm.cpu import (
@@ -28,6 +27,7 @@ from vmm.cpu import (
 from vmm.errors import KvmApiError, KvmUnavailable, VmmError
 from vmm.kvm import _abi as abi
 from vmm.kvm._abi import ffi
+from vmm.values import Value
 
 _ioctl = abi.libc.ioctl
 _NO_ARG = ffi.cast("unsigned long", 0)
@@ -53,17 +53,16 @@ def _check(rc: int, what: str) -> int:
     return rc
 
 
-@dataclass(frozen=True)
-class CpuidEntry:
+class CpuidEntry(Value):
     """One leaf of struct kvm_cpuid_entry2."""
 
-    function: int
-    index: int
-    flags: int
-    eax: int
-    ebx: int
-    ecx: int
-    edx: int
+    __slots__ = ("function", "index", "flags", "eax", "ebx", "ecx", "edx")
+
+    def __init__(
+        self, function: int, index: int, flags: int, eax: int, ebx: int, ecx: int, edx: int
+    ) -> None:
+        self.function, self.index, self.flags = function, index, flags
+        self.eax, self.ebx, self.ecx, self.edx = eax, ebx, ecx, edx
 
 
 class Kvm:
