@@ -1,3 +1,3 @@
-from kasm.cli import main
+from kasm.entry import main
 
 main()

@@ -1,21 +1,20 @@
-"""The `kasm` command: `kasm build FILE.S` and `kasm run FILE.S`.
+"""The `kasm` command line (typer): options and help for `kasm build` and `kasm run`.
 
-Heavy imports (keystone, lief, the VMM) happen inside the commands that need them, so
-`kasm --help` stays fast.
+The work is in kasm.commands; a plain `kasm run FILE` does not even come here (kasm.entry).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
+
+from . import commands
+from .commands import DEFAULT_BASE, DEFAULT_MEM, DEFAULT_TIMEOUT, MAX_TIMEOUT
 
 app = typer.Typer(
     add_completion=False,
@@ -25,39 +24,7 @@ app = typer.Typer(
     help="Assemble a tiny x86 program (GNU as syntax) and boot it in a KVM virtual machine.",
 )
 
-BUILD_ERROR = 1
-VMM_ERROR = 3
-MAX_TIMEOUT = 1e6  # seconds; longer than any run, short enough for every timer API
-
-
-class ModeChoice(str, Enum):
-    real = "real"
-    protected = "protected"
-    paged32 = "paged32"
-    long = "long"
-
-
-def _address(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise typer.BadParameter(f"'{text}' is not an address (use e.g. 0x1000)") from None
-    if not 0 <= value < 1 << 64:
-        raise typer.BadParameter(f"'{text}' is out of range")
-    return value
-
-
-def _defines(values: list[str]) -> dict[str, str]:
-    out = {}
-    for v in values:
-        name, _, value = v.partition("=")
-        out[name] = value or "1"
-    return out
-
-
-def _err(message: str) -> None:
-    typer.echo(f"kasm: error: {message}", err=True)
-
+ModeChoice = Enum("ModeChoice", {m: m for m in commands.MODES}, type=str)  # type: ignore[misc]
 
 IncludeOpt = Annotated[list[Path], typer.Option("-I", "--include", help="Add a directory to "
                                                 "the include search path.", metavar="DIR")]
@@ -65,44 +32,17 @@ DefineOpt = Annotated[list[str], typer.Option("-D", "--define", help="Define a p
                                               "macro (NAME or NAME=VALUE).", metavar="NAME[=V]")]
 BaseOpt = Annotated[str, typer.Option("--base", help="Load address of .text.", metavar="ADDR")]
 
+T = TypeVar("T")
 
-def _read_source(path: Path) -> None:
-    if not path.exists():
-        _err(f"{path}: no such file")
-        raise typer.Exit(BUILD_ERROR)
-    if path.is_dir():
-        _err(f"{path}: is a directory")
-        raise typer.Exit(BUILD_ERROR)
+
+def _carry_out(command: Callable[..., T], *args: object) -> T:
+    """Run a kasm.commands function, turning its outcomes into typer's exits."""
     try:
-        path.open("rb").close()
-    except OSError as e:
-        _err(f"{path}: cannot read ({e.strerror})")
-        raise typer.Exit(BUILD_ERROR) from None
-
-
-def _build(path: Path, base: int, include: list[Path], define: list[str]):  # noqa: ANN202
-    from . import cache
-
-    _read_source(path)
-    defines = _defines(define)
-    ticket = cache.lookup(path, base, list(include), defines)
-    if ticket is not None and ticket.hit is not None:  # no keystone/pcpp import on a hit
-        for text in ticket.hit.warnings:
-            typer.echo(text, err=True)
-        return ticket.hit
-    from .build import build_file
-    from .diagnostics import SourceError
-
-    try:
-        result = build_file(path, base=base, include_dirs=list(include), defines=defines)
-    except SourceError as e:
-        for d in e.diagnostics:
-            typer.echo(d.format(), err=True)
-        raise typer.Exit(BUILD_ERROR) from None
-    cache.store(ticket, result)
-    for w in result.warnings:
-        typer.echo(w.format(), err=True)
-    return result
+        return command(*args)
+    except commands.UsageError as e:
+        raise typer.BadParameter(e.message, param_hint=e.param) from None
+    except commands.Failed as e:
+        raise typer.Exit(e.code) from None
 
 
 @app.command()
@@ -111,58 +51,27 @@ def build(
                                                 metavar="FILE")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Flat image path "
                       "(default FILE.bin); the ELF goes beside it as .elf.")] = None,
-    base: BaseOpt = "0x1000",
+    base: BaseOpt = DEFAULT_BASE,
     map_: Annotated[bool, typer.Option("--map", help="Print each section's range and each "
                                        "symbol's address.")] = False,
     include: IncludeOpt = [],  # noqa: B006 - typer reads the default
     define: DefineOpt = [],  # noqa: B006
 ) -> None:
     """Assemble and link FILE into a flat image (FILE.bin) and an ELF with symbols (FILE.elf)."""
-    result = _build(file, _address(base), include, define)
-    image = result.image
-    bin_path = output or file.with_suffix(".bin")
-    elf_path = bin_path.with_suffix(".elf")
-    if bin_path == elf_path:  # `-o prog.elf`: the ELF there, the flat image beside it
-        bin_path = bin_path.with_suffix(".bin")
-    if file.resolve() in (bin_path.resolve(), elf_path.resolve()):
-        raise typer.BadParameter(f"would overwrite the source {file}", param_hint="'-o'")
-    from .elf import write_elf
-
-    try:
-        bin_path.write_bytes(image.flat())
-        elf_path.write_bytes(write_elf(image))
-    except OSError as e:
-        _err(f"cannot write {e.filename}: {e.strerror}")
-        raise typer.Exit(BUILD_ERROR) from None
-    if map_:
-        typer.echo(format_map(image))
-
-
-def format_map(image) -> str:  # noqa: ANN001 - kasm.image.Image, imported lazily
-    lines = ["Sections:"]
-    for s in image.sections:
-        kind = "nobits" if s.nobits else "bytes"
-        lines.append(f"  {s.name:<8} 0x{s.address:08x}-0x{s.end:08x}  {s.size:6d} {kind}"
-                     f"  align {s.align}")
-    lines.append("Symbols:")
-    for sym in sorted(image.symbols, key=lambda s: (s.value, s.name)):
-        where = sym.section or "*ABS*"
-        bind = "global" if sym.is_global else "local"
-        lines.append(f"  0x{sym.value:08x}  {where:<8} {bind:<6} {sym.name}")
-    lines.append(f"Entry: 0x{image.entry:x}  Mode: {image.mode.value}")
-    return "\n".join(lines)
+    _carry_out(commands.build, file, output, base, map_, include, define)
 
 
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="Assembly source, or a .bin/.elf image.",
                                               metavar="FILE")],
-    base: BaseOpt = "0x1000",
-    mem: Annotated[str, typer.Option("--mem", help="Guest RAM size (e.g. 2M, 64M, 4G).")] = "2M",
+    base: BaseOpt = DEFAULT_BASE,
+    mem: Annotated[str, typer.Option("--mem", help="Guest RAM size (e.g. 2M, 64M, 4G).")] = (
+        DEFAULT_MEM),
     mode: Annotated[ModeChoice | None, typer.Option("--mode", help="CPU mode to boot in "
                     "(default: from the source's first .code16/.code32/.code64).")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Stop the guest after this many "
-                       "seconds (0: never).", min=0)] = 10.0,
+                       f"seconds (0: never; at most {MAX_TIMEOUT:g}).", min=0)] = DEFAULT_TIMEOUT,
     stats: Annotated[bool, typer.Option("--stats", help="Print exit statistics to stderr "
                      "after the run.")] = False,
     stats_json: Annotated[Path | None, typer.Option("--stats-json", help="Write exit "
@@ -178,81 +87,14 @@ def run(
 
     The exit code is the guest's HC_EXIT status (0 after HLT), or one of the VMM's codes
     (see README)."""
-    load_address = _address(base)
-    if not math.isfinite(timeout) or timeout > MAX_TIMEOUT:
-        raise typer.BadParameter(f"{timeout} is not a number of seconds up to {MAX_TIMEOUT:g} "
-                                 "(0 means never)", param_hint="'--timeout'")
-    import vmm
-
-    try:
-        mem_size = vmm.parse_size(mem)
-    except vmm.VmmError as e:
-        raise typer.BadParameter(str(e), param_hint="'--mem'") from None
-    suffix = file.suffix.lower()
-    boot = vmm.BootMode(mode.value) if mode is not None else None
-    guest_input = sys.stdin.buffer if sys.stdin is not None else None
-    try:
-        if suffix == ".elf":
-            _read_source(file)
-            with _terminal_for_guest():
-                result = vmm.run_elf(str(file), mode=boot, mem_size=mem_size,
-                                     timeout=timeout or None, strict=strict, input=guest_input)
-        else:
-            if suffix == ".bin":
-                _read_source(file)
-                data, entry, image_mode = file.read_bytes(), load_address, vmm.BootMode.REAL
-            else:
-                image = _build(file, load_address, include, define).image
-                if image.memory_end > mem_size:
-                    _err(f"{file}: the program needs memory up to 0x{image.memory_end:x}, but the "
-                         f"guest has {mem} (0x{mem_size:x} bytes); use a larger --mem")
-                    raise typer.Exit(BUILD_ERROR)
-                data, entry = image.flat(), image.entry
-                load_address = min((s.address for s in image.loadable), default=load_address)
-                image_mode = vmm.BootMode(image.mode.value)
-            with _terminal_for_guest():
-                result = vmm.run_flat(data, base=load_address, entry=entry,
-                                      mode=boot or image_mode, mem_size=mem_size,
-                                      timeout=timeout or None, strict=strict, input=guest_input)
-    except vmm.VmmError as e:
-        _err(str(e))
-        raise typer.Exit(VMM_ERROR) from None
-    if result.fault or result.end in ("timeout", "interrupted"):
-        report = result.report() if (verbose or result.is_fault) else (result.fault or "")
-        if report:
-            typer.echo(f"kasm: {report}", err=True)
-    if stats:
-        typer.echo(result.stats.format_text(), err=True)
-    if stats_json is not None:
-        try:
-            stats_json.write_text(json.dumps(result.stats.to_dict(), indent=2) + "\n")
-        except OSError as e:
-            _err(f"cannot write {stats_json}: {e.strerror}")
-    raise typer.Exit(result.exit_code)
-
-
-@contextlib.contextmanager
-def _terminal_for_guest() -> Iterator[None]:
-    """On a terminal, hand keys to the guest as typed (no line editing, no echo) while it
-    runs; Ctrl-C still interrupts. The terminal is restored on every way out."""
-    fd = sys.stdin.fileno() if sys.stdin is not None and sys.stdin.isatty() else None
-    if fd is None:
-        yield
-        return
-    import termios
-    import tty
-
-    saved = termios.tcgetattr(fd)
-    try:
-        tty.setcbreak(fd)
-        yield
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+    code = _carry_out(commands.run, file, base, mem, mode.value if mode else None, timeout,
+                      stats, stats_json, strict, verbose, include, define)
+    raise typer.Exit(code)
 
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="kasm")
     except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a guest run
-        typer.echo("kasm: interrupted", err=True)
+        commands.say("kasm: interrupted")
         sys.exit(130)

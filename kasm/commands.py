@@ -1,0 +1,243 @@
+"""What `kasm build` and `kasm run` do, apart from the command line that asks for it.
+
+kasm.cli (typer) turns options into these calls; kasm.entry calls `run` directly for the plain
+`kasm run FILE`, whose whole cached run costs less than importing typer (~40 ms). Errors are
+reported on stderr here; the caller only turns `Failed` into the exit code and `UsageError`
+into its usage message. Heavy imports (keystone, lief) happen inside the paths that need them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+BUILD_ERROR = 1
+USAGE_ERROR = 2
+VMM_ERROR = 3
+MAX_TIMEOUT = 1e6  # seconds; longer than any run, short enough for every timer API
+DEFAULT_BASE = "0x1000"
+DEFAULT_MEM = "2M"
+DEFAULT_TIMEOUT = 10.0
+MODES = ("real", "protected", "paged32", "long")
+
+
+class UsageError(Exception):
+    """A bad option value; `param` names the option ('--mem') when there is one."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class Failed(Exception):
+    """The command already said what went wrong on stderr: exit with `code`."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def say(text: str) -> None:
+    """One message on stderr (a closed stderr loses it rather than raising)."""
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            print(text, file=sys.stderr, flush=True)
+
+
+def error(message: str) -> None:
+    say(f"kasm: error: {message}")
+
+
+def parse_address(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise UsageError(f"'{text}' is not an address (use e.g. 0x1000)") from None
+    if not 0 <= value < 1 << 64:
+        raise UsageError(f"'{text}' is out of range")
+    return value
+
+
+def parse_defines(values: list[str]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        name, _, value = v.partition("=")
+        out[name] = value or "1"
+    return out
+
+
+def check_readable(path: Path) -> None:
+    if not path.exists():
+        error(f"{path}: no such file")
+        raise Failed(BUILD_ERROR)
+    if path.is_dir():
+        error(f"{path}: is a directory")
+        raise Failed(BUILD_ERROR)
+    try:
+        path.open("rb").close()
+    except OSError as e:
+        error(f"{path}: cannot read ({e.strerror})")
+        raise Failed(BUILD_ERROR) from None
+
+
+def build_image(path: Path, base: int, include: list[Path], define: list[str]):  # noqa: ANN201
+    """A BuildResult, or the cache's CachedBuild of an unchanged source (then keystone and
+    pcpp are never imported). Diagnostics go to stderr; errors raise Failed."""
+    from . import cache
+
+    check_readable(path)
+    defines = parse_defines(define)
+    ticket = cache.lookup(path, base, list(include), defines)
+    if ticket is not None and ticket.hit is not None:
+        for text in ticket.hit.warnings:
+            say(text)
+        return ticket.hit
+    from .build import build_file
+    from .diagnostics import SourceError
+
+    try:
+        result = build_file(path, base=base, include_dirs=list(include), defines=defines)
+    except SourceError as e:
+        for d in e.diagnostics:
+            say(d.format())
+        raise Failed(BUILD_ERROR) from None
+    cache.store(ticket, result)
+    for w in result.warnings:
+        say(w.format())
+    return result
+
+
+def build(
+    file: Path,
+    output: Path | None = None,
+    base: str = DEFAULT_BASE,
+    show_map: bool = False,
+    include: list[Path] | None = None,
+    define: list[str] | None = None,
+) -> None:
+    """`kasm build`: FILE.bin (or `output`) and the ELF beside it."""
+    result = build_image(file, parse_address(base), include or [], define or [])
+    image = result.image
+    bin_path = output or file.with_suffix(".bin")
+    elf_path = bin_path.with_suffix(".elf")
+    if bin_path == elf_path:  # `-o prog.elf`: the ELF there, the flat image beside it
+        bin_path = bin_path.with_suffix(".bin")
+    if file.resolve() in (bin_path.resolve(), elf_path.resolve()):
+        raise UsageError(f"would overwrite the source {file}", "'-o'")
+    from .elf import write_elf
+
+    try:
+        bin_path.write_bytes(image.flat())
+        elf_path.write_bytes(write_elf(image))
+    except OSError as e:
+        error(f"cannot write {e.filename}: {e.strerror}")
+        raise Failed(BUILD_ERROR) from None
+    if show_map:
+        print(format_map(image))
+
+
+def format_map(image) -> str:  # noqa: ANN001 - kasm.image.Image, imported lazily
+    lines = ["Sections:"]
+    for s in image.sections:
+        kind = "nobits" if s.nobits else "bytes"
+        lines.append(f"  {s.name:<8} 0x{s.address:08x}-0x{s.end:08x}  {s.size:6d} {kind}"
+                     f"  align {s.align}")
+    lines.append("Symbols:")
+    for sym in sorted(image.symbols, key=lambda s: (s.value, s.name)):
+        where = sym.section or "*ABS*"
+        bind = "global" if sym.is_global else "local"
+        lines.append(f"  0x{sym.value:08x}  {where:<8} {bind:<6} {sym.name}")
+    lines.append(f"Entry: 0x{image.entry:x}  Mode: {image.mode.value}")
+    return "\n".join(lines)
+
+
+def run(
+    file: Path,
+    base: str = DEFAULT_BASE,
+    mem: str = DEFAULT_MEM,
+    mode: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    stats: bool = False,
+    stats_json: Path | None = None,
+    strict: bool = False,
+    verbose: bool = False,
+    include: list[Path] | None = None,
+    define: list[str] | None = None,
+) -> int:
+    """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it, and return the exit
+    code: the guest's HC_EXIT status, or one of the VMM's codes (README)."""
+    load_address = parse_address(base)
+    if not math.isfinite(timeout) or not 0 <= timeout <= MAX_TIMEOUT:
+        raise UsageError(f"{timeout} is not a number of seconds up to {MAX_TIMEOUT:g} "
+                         "(0 means never)", "'--timeout'")
+    import vmm
+
+    try:
+        mem_size = vmm.parse_size(mem)
+    except vmm.VmmError as e:
+        raise UsageError(str(e), "'--mem'") from None
+    suffix = file.suffix.lower()
+    boot = vmm.BootMode(mode) if mode is not None else None
+    guest_input = sys.stdin.buffer if sys.stdin is not None else None
+    try:
+        if suffix == ".elf":
+            check_readable(file)
+            with terminal_for_guest():
+                result = vmm.run_elf(str(file), mode=boot, mem_size=mem_size,
+                                     timeout=timeout or None, strict=strict, input=guest_input)
+        else:
+            if suffix == ".bin":
+                check_readable(file)
+                data, entry, image_mode = file.read_bytes(), load_address, vmm.BootMode.REAL
+            else:
+                image = build_image(file, load_address, include or [], define or []).image
+                if image.memory_end > mem_size:
+                    error(f"{file}: the program needs memory up to 0x{image.memory_end:x}, but "
+                          f"the guest has {mem} (0x{mem_size:x} bytes); use a larger --mem")
+                    raise Failed(BUILD_ERROR)
+                data, entry = image.flat(), image.entry
+                load_address = min((s.address for s in image.loadable), default=load_address)
+                image_mode = vmm.BootMode(image.mode.value)
+            with terminal_for_guest():
+                result = vmm.run_flat(data, base=load_address, entry=entry,
+                                      mode=boot or image_mode, mem_size=mem_size,
+                                      timeout=timeout or None, strict=strict, input=guest_input)
+    except vmm.VmmError as e:
+        error(str(e))
+        raise Failed(VMM_ERROR) from None
+    if result.fault or result.end in ("timeout", "interrupted"):
+        report = result.report() if (verbose or result.is_fault) else (result.fault or "")
+        if report:
+            say(f"kasm: {report}")
+    if stats:
+        say(result.stats.format_text())
+    if stats_json is not None:
+        try:
+            stats_json.write_text(json.dumps(result.stats.to_dict(), indent=2) + "\n")
+        except OSError as e:
+            error(f"cannot write {stats_json}: {e.strerror}")
+    return result.exit_code
+
+
+@contextlib.contextmanager
+def terminal_for_guest() -> Iterator[None]:
+    """On a terminal, hand keys to the guest as typed (no line editing, no echo) while it
+    runs; Ctrl-C still interrupts. The terminal is restored on every way out."""
+    fd = sys.stdin.fileno() if sys.stdin is not None and sys.stdin.isatty() else None
+    if fd is None:
+        yield
+        return
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)

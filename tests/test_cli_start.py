@@ -1,0 +1,67 @@
+"""`kasm run FILE` starts without typer (kasm.entry) yet behaves exactly like the full CLI."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kasm(args: list[str], env: dict[str, str], python_flags: tuple[str, ...] = ()):  # noqa: ANN201
+    return subprocess.run([sys.executable, *python_flags, "-m", "kasm", *args], cwd=ROOT,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
+                          timeout=60)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+
+CASES = {
+    "hello": ".code16\n_start:\n hc_puts $msg\n hc_exit $3\nmsg: .asciz \"hi\\n\"\n",
+    "source_error": ".code16\n_start:\n movx %ax, %bx\n",
+    "guest_fault": ".code16\n_start:\n mov $0x99, %ax\n out %ax, $0x500\n hlt\n",
+    "warning": ".code16\n_start:\n .warning \"careful\"\n hlt\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_plain_run_matches_the_full_command_line(case, kvm_device, tmp_path, env):
+    src = tmp_path / f"{case}.S"
+    src.write_text("#include <hypercall.h>\n" + CASES[case])
+    plain = kasm(["run", str(src)], env)
+    full = kasm(["run", "--timeout", "10", "--mem", "2M", str(src)], env)  # through typer
+    assert (plain.returncode, plain.stdout, plain.stderr) == (
+        full.returncode, full.stdout, full.stderr)
+    assert "Traceback" not in plain.stderr
+
+
+def test_plain_run_of_a_missing_file_matches_the_full_command_line(env):
+    plain = kasm(["run", "no/such.S"], env)
+    full = kasm(["run", "--timeout", "10", "no/such.S"], env)
+    assert (plain.returncode, plain.stderr) == (full.returncode, full.stderr) == (
+        1, "kasm: error: no/such.S: no such file\n")
+
+
+def test_cached_plain_run_imports_no_cli_framework_assembler_or_elf_library(kvm_device, env):
+    example = str(ROOT / "examples" / "hello.S")
+    assert kasm(["run", example], env).returncode == 0  # fills the cache
+    r = kasm(["run", example], env, ("-X", "importtime"))
+    assert r.returncode == 0 and r.stdout == "Hello, KVM!\n"
+    loaded = set(re.findall(r"\|\s*(\S+)$", r.stderr, re.M))
+    heavy = {"typer", "keystone", "pcpp", "lief", "dataclasses", "typing"}
+    assert heavy & loaded == set()
+
+
+@pytest.mark.parametrize("args", [["run"], ["run", "--help"], ["run", "--bogus", "x.S"],
+                                  ["--help"]])
+def test_other_command_lines_go_through_the_full_cli(args, env):
+    r = kasm(args, env)
+    assert "Traceback" not in r.stderr
+    assert "Usage: kasm" in r.stdout + r.stderr
