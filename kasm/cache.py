@@ -1,12 +1,18 @@
 """Build cache for `kasm run` / `kasm build`: a repeated run of an unchanged source skips the
 assembler (and its keystone/pcpp imports) entirely.
 
-An entry is found by a key over everything known before building: kasm's own code (a hash of
-its .py files and headers), the keystone and pcpp installs, the source's path and content, the
-base address, -I dirs and -D macros. Files the build read besides the source (BuildResult.inputs:
-#include, .include, .incbin) are only known after building, so the entry records their content
-hashes and a lookup re-checks them; it also records the earlier search-path locations where a
-new file would shadow an included one. Entries live in $XDG_CACHE_HOME/kasm (~/.cache/kasm).
+An entry is named by a checksum of everything known before building: kasm's own code (its .py
+files and headers), the keystone and pcpp installs, the source's path and content, the base
+address, -I dirs and -D macros. The entry keeps all of that in full and a lookup compares it
+exactly, so a checksum collision is only a miss. Files the build read besides the source
+(BuildResult.inputs: #include, .include, .incbin) are only known after building, so the entry
+keeps their content too and a lookup re-reads them; it also records the earlier search-path
+locations where a new file would shadow an included one. Entries live in $XDG_CACHE_HOME/kasm
+(~/.cache/kasm).
+
+A hit is on the start-up path of every repeated `kasm run`, so lookups use only os.path, zlib
+and marshal: pathlib, json and hashlib together cost ~14 ms to import, a third of a cached run.
+marshal's format belongs to one Python version, which is part of the key.
 
 The cache is an optimisation only: every failure (corrupt entry, unwritable directory) is
 ignored silently and the build simply runs. KASM_NO_CACHE=1 turns it off.
@@ -14,25 +20,27 @@ ignored silently and the build simply runs. KASM_NO_CACHE=1 turns it off.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import marshal
 import os
-import struct
 import sys
-from pathlib import Path
+import zlib
 
 from vmm.values import Record
 
 from .image import Image, Mode, Section, Symbol
 
-FORMAT = b"KASMCACHE2\n"
+FORMAT = b"KASMCACHE3\n"
 MAX_ENTRIES = 256  # oldest entries beyond this are removed when a new one is stored
-_PACKAGE = Path(__file__).parent
-_PACKAGE_INCLUDE = _PACKAGE / "include"
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_INCLUDE = os.path.join(_PACKAGE, "include")
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from os import PathLike
 
 
 class CachedBuild(Record):
-    """What a cache hit gives back: the same shape `kasm.cli` uses from a BuildResult."""
+    """What a cache hit gives back: the same shape `kasm.commands` uses from a BuildResult."""
 
     __slots__ = ("image", "warnings")
 
@@ -42,12 +50,16 @@ class CachedBuild(Record):
 
 
 class Ticket(Record):
-    """The result of a lookup: the key to store under after a miss."""
+    """The result of a lookup: what to store after a miss, and the hit if there was one."""
 
-    __slots__ = ("key", "path", "source_digest", "search_dirs", "hit")
+    __slots__ = ("entry", "key", "path", "source", "search_dirs", "hit")
 
-    def __init__(self, key: str, path: Path, source_digest: str, search_dirs: list[Path]) -> None:
-        self.key, self.path, self.source_digest = key, path, source_digest
+    def __init__(
+        self, entry: str, key: tuple, path: str, source: bytes, search_dirs: list[str]
+    ) -> None:
+        self.entry = entry  # the entry's file name in cache_dir()
+        self.key = key  # everything the entry must match, compared in full
+        self.path, self.source = path, source
         self.search_dirs = search_dirs
         self.hit: CachedBuild | None = None
 
@@ -56,29 +68,33 @@ def enabled() -> bool:
     return os.environ.get("KASM_NO_CACHE", "") in ("", "0")
 
 
-def cache_dir() -> Path:
+def cache_dir() -> str:
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "kasm"
+    return os.path.join(root, "kasm")
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _checksum(data: bytes) -> str:
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 _code_version: str | None = None
 
 
 def code_version() -> str:
-    """Hash of kasm's own sources and headers, plus the keystone and pcpp installs (by file
-    name, size and mtime: importing keystone just to ask its version would cost ~70 ms)."""
+    """kasm's own sources and headers (by checksum), the Python version, and the keystone and
+    pcpp installs (by file name, size and mtime: importing keystone just to ask its version
+    would cost more than a cached run)."""
     global _code_version
     if _code_version is None:
-        h = hashlib.sha256(sys.version.encode())
-        for p in sorted([*_PACKAGE.glob("*.py"), *_PACKAGE_INCLUDE.glob("*")]):
-            h.update(p.name.encode() + b"\0" + p.read_bytes())
-        for module in ("keystone", "pcpp"):
-            h.update(_install_signature(module).encode())
-        _code_version = h.hexdigest()
+        parts = [sys.version]
+        for directory, suffix in ((_PACKAGE, ".py"), (_PACKAGE_INCLUDE, "")):
+            for name in sorted(os.listdir(directory)):
+                path = os.path.join(directory, name)
+                if name.endswith(suffix) and os.path.isfile(path):
+                    with open(path, "rb") as f:
+                        parts.append(f"{name}:{_checksum(f.read())}")
+        parts += [_install_signature(m) for m in ("keystone", "pcpp")]
+        _code_version = "|".join(parts)
     return _code_version
 
 
@@ -91,86 +107,82 @@ def _install_signature(module: str) -> str:
         spec = None
     if spec is None or spec.origin is None:
         return f"{module}:missing"
-    root = Path(spec.origin).parent if spec.submodule_search_locations else Path(spec.origin)
-    files = sorted(root.iterdir()) if root.is_dir() else [root]
+    root = os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin
+    names = sorted(os.listdir(root)) if os.path.isdir(root) else [""]
     parts = [module]
-    for f in files:
+    for name in names:
         try:
-            st = f.stat()
+            st = os.stat(os.path.join(root, name))
         except OSError:
             continue
-        parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+        parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
     return "|".join(parts)
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def lookup(
-    path: Path, base: int, include_dirs: list[Path], defines: dict[str, str]
+    path: str | PathLike[str], base: int, include_dirs: list, defines: dict[str, str]
 ) -> Ticket | None:
     """A ticket whose `hit` is the cached build when there is a valid one. None when the
     cache is off or the source cannot be read (the build then reports the problem)."""
     if not enabled():
         return None
     try:
-        path = Path(path).resolve()
-        source = path.read_bytes()
-        search = [path.parent, *(Path(d).resolve() for d in include_dirs), _PACKAGE_INCLUDE]
-        material = json.dumps(
-            [code_version(), str(path), _digest(source), base, [str(d) for d in search],
-             sorted(defines.items())]
-        ).encode()
-        ticket = Ticket(_digest(material)[:40], path, _digest(source), search)
-        ticket.hit = _load(cache_dir() / f"{ticket.key}.bin")
+        file = os.path.realpath(path)
+        source = _read(file)
+        search = [os.path.dirname(file), *(os.path.realpath(d) for d in include_dirs),
+                  _PACKAGE_INCLUDE]
+        key = (code_version(), file, base, tuple(search), tuple(sorted(defines.items())))
+        name = _checksum(repr(key).encode() + b"\0" + source) + ".bin"
+        ticket = Ticket(name, key, file, source, search)
+        ticket.hit = _load(os.path.join(cache_dir(), name), key, source)
         return ticket
     except Exception:  # noqa: BLE001 - the cache must never break a build
         return None
 
 
-def _load(entry: Path) -> CachedBuild | None:
+def _load(entry: str, key: tuple, source: bytes) -> CachedBuild | None:
     try:
-        raw = entry.read_bytes()
+        raw = _read(entry)
     except OSError:
         return None
     try:
-        if not raw.startswith(FORMAT):
+        body = raw[len(FORMAT) + 16 :]
+        if not raw.startswith(FORMAT) or raw[len(FORMAT) : len(FORMAT) + 16] != \
+                _checksum(body).encode():
+            return None  # truncated or damaged: never hand it to marshal
+        meta = marshal.loads(body)
+        if meta["key"] != key or meta["source"] != source:
             return None
-        off = len(FORMAT)
-        (n,) = struct.unpack_from("<I", raw, off)
-        meta = json.loads(raw[off + 4 : off + 4 + n])
-        payload = raw[off + 4 + n :]
-        if len(payload) != meta["payload_size"] or _digest(payload) != meta["payload_sha256"]:
-            return None
-        for name, digest in meta["inputs"]:
+        for name, content in meta["inputs"]:
             try:
-                if _digest(Path(name).read_bytes()) != digest:
+                if _read(name) != content:
                     return None
             except OSError:
                 return None
         if any(os.path.exists(p) for p in meta["shadows"]):
             return None
-        sections = []
-        pos = 0
-        for s in meta["sections"]:
-            data = payload[pos : pos + s["length"]]
-            pos += s["length"]
-            sections.append(Section(s["name"], s["address"], data, s["align"], s["nobits"],
-                                    s["size_override"]))
-        symbols = [Symbol(*sym) for sym in meta["symbols"]]
+        sections = [Section(*s) for s in meta["sections"]]
+        symbols = [Symbol(*s) for s in meta["symbols"]]
         image = Image(meta["base"], sections, symbols, meta["entry"], Mode(meta["mode"]))
         return CachedBuild(image, list(meta["warnings"]))
     except Exception:  # noqa: BLE001 - corrupt or foreign entry: a miss
         return None
 
 
-def _shadows(inputs: list[Path], search: list[Path]) -> list[str]:
+def _shadows(inputs: list[str], search: list[str]) -> list[str]:
     """Paths in earlier search dirs that, once created, an include would find instead."""
     out: list[str] = []
     for p in inputs:
         for i, d in enumerate(search):
-            try:
-                rel = p.relative_to(d)
-            except ValueError:
+            if not p.startswith(d.rstrip(os.sep) + os.sep):
                 continue
-            out += [str(e / rel) for e in search[:i] if e != d]
+            rel = os.path.relpath(p, d)
+            out += [os.path.join(e, rel) for e in search[:i] if e != d]
             break
     return out
 
@@ -180,38 +192,35 @@ def store(ticket: Ticket | None, result: object) -> None:
     if ticket is None or not enabled():
         return
     try:
-        if _digest(ticket.path.read_bytes()) != ticket.source_digest:
+        if _read(ticket.path) != ticket.source:
             return  # the source changed while it was being built
         image: Image = result.image  # type: ignore[attr-defined]
-        inputs = [Path(p).resolve() for p in result.inputs]  # type: ignore[attr-defined]
+        read = result.inputs  # type: ignore[attr-defined]
+        inputs = list(dict.fromkeys(os.path.realpath(p) for p in read))
         meta = {
+            "key": ticket.key,
+            "source": ticket.source,
+            "inputs": [(p, _read(p)) for p in inputs if p != ticket.path],
+            "shadows": _shadows(inputs, ticket.search_dirs),
             "base": image.base,
             "entry": image.entry,
             "mode": image.mode.value,
-            "sections": [
-                {"name": s.name, "address": s.address, "length": len(s.data), "align": s.align,
-                 "nobits": s.nobits, "size_override": s.size_override}
-                for s in image.sections
-            ],
-            "symbols": [[s.name, s.value, s.section, s.is_global] for s in image.symbols],
+            "sections": [(s.name, s.address, bytes(s.data), s.align, s.nobits, s.size_override)
+                         for s in image.sections],
+            "symbols": [(s.name, s.value, s.section, s.is_global) for s in image.symbols],
             "warnings": [w.format() for w in result.warnings],  # type: ignore[attr-defined]
-            "inputs": [[str(p), _digest(p.read_bytes())] for p in dict.fromkeys(inputs)],
-            "shadows": _shadows(inputs, ticket.search_dirs),
         }
-        payload = b"".join(bytes(s.data) for s in image.sections)
-        meta["payload_size"] = len(payload)
-        meta["payload_sha256"] = _digest(payload)
-        header = json.dumps(meta).encode()
-        blob = FORMAT + struct.pack("<I", len(header)) + header + payload
+        body = marshal.dumps(meta)
+        blob = FORMAT + _checksum(body).encode() + body
         directory = cache_dir()
-        directory.mkdir(parents=True, exist_ok=True)
+        os.makedirs(directory, exist_ok=True)
         import tempfile  # only when storing: it pulls in random and shutil
 
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(blob)
-            os.replace(tmp, directory / f"{ticket.key}.bin")
+            os.replace(tmp, os.path.join(directory, ticket.entry))
         except BaseException:
             os.unlink(tmp)
             raise
@@ -220,10 +229,13 @@ def store(ticket: Ticket | None, result: object) -> None:
         return
 
 
-def _prune(directory: Path) -> None:
-    entries = list(directory.glob("*.bin"))
+def _prune(directory: str) -> None:
+    entries = [e for e in os.scandir(directory) if e.name.endswith(".bin")]
     if len(entries) <= MAX_ENTRIES:
         return
-    entries.sort(key=lambda p: p.stat().st_mtime)
-    for p in entries[: len(entries) - MAX_ENTRIES]:
-        p.unlink(missing_ok=True)
+    entries.sort(key=lambda e: e.stat().st_mtime)
+    for e in entries[: len(entries) - MAX_ENTRIES]:
+        try:
+            os.unlink(e.path)
+        except OSError:
+            pass

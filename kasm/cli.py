@@ -35,6 +35,14 @@ BaseOpt = Annotated[str, typer.Option("--base", help="Load address of .text.", m
 T = TypeVar("T")
 
 
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _texts(paths: list[Path]) -> list[str]:
+    return [str(p) for p in paths]
+
+
 def _carry_out(command: Callable[..., T], *args: object) -> T:
     """Run a kasm.commands function, turning its outcomes into typer's exits."""
     try:
@@ -47,7 +55,7 @@ def _carry_out(command: Callable[..., T], *args: object) -> T:
 
 @app.command()
 def build(
-    file: Annotated[Path, typer.Argument(help="Assembly source (.S is C-preprocessed).",
+    file: Annotated[str, typer.Argument(help="Assembly source (.S is C-preprocessed).",
                                                 metavar="FILE")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Flat image path "
                       "(default FILE.bin); the ELF goes beside it as .elf.")] = None,
@@ -58,12 +66,12 @@ def build(
     define: DefineOpt = [],  # noqa: B006
 ) -> None:
     """Assemble and link FILE into a flat image (FILE.bin) and an ELF with symbols (FILE.elf)."""
-    _carry_out(commands.build, file, output, base, map_, include, define)
+    _carry_out(commands.build, file, _text(output), base, map_, _texts(include), define)
 
 
 @app.command()
 def run(
-    file: Annotated[Path, typer.Argument(help="Assembly source, or a .bin/.elf image.",
+    file: Annotated[str, typer.Argument(help="Assembly source, or a .bin/.elf image.",
                                               metavar="FILE")],
     base: BaseOpt = DEFAULT_BASE,
     mem: Annotated[str, typer.Option("--mem", help="Guest RAM size (e.g. 2M, 64M, 4G).")] = (
@@ -88,7 +96,7 @@ def run(
     The exit code is the guest's HC_EXIT status (0 after HLT), or one of the VMM's codes
     (see README)."""
     code = _carry_out(commands.run, file, base, mem, mode.value if mode else None, timeout,
-                      stats, stats_json, strict, verbose, include, define)
+                      stats, _text(stats_json), strict, verbose, _texts(include), define)
     raise typer.Exit(code)
 
 

@@ -8,7 +8,6 @@ line, options included, goes to kasm.cli, which parses and documents it.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 
 def _is_plain_run(args: list[str]) -> bool:
@@ -25,7 +24,7 @@ def main() -> None:
     from kasm import commands
 
     try:
-        code = commands.run(Path(args[1]))
+        code = commands.run(args[1])
     except commands.Failed as e:
         code = e.code
     except commands.UsageError as e:  # pragma: no cover - the defaults are valid

@@ -137,3 +137,28 @@ def test_cli_run_hit_shows_warnings_and_same_output(tmp_path: Path) -> None:
     assert "warning" in runs[0].stderr
     assert runs[1].stderr == runs[0].stderr
     assert len(list((tmp_path / "xdg" / "kasm").glob("*.bin"))) == 1
+
+
+def test_miss_when_a_new_file_would_shadow_an_include(tmp_path: Path) -> None:
+    proj, lib = tmp_path / "proj", tmp_path / "lib"
+    proj.mkdir()
+    lib.mkdir()
+    (lib / "defs.h").write_text("#define VALUE 1\n")
+    p = proj / "prog.S"
+    p.write_text('#include "defs.h"\n.code16\n_start:\n    mov $VALUE, %ax\n    hlt\n')
+    ticket = cache.lookup(p, 0x1000, [lib], {})
+    assert ticket is not None
+    cache.store(ticket, build_file(p, include_dirs=[lib]))
+    assert cache.lookup(p, 0x1000, [lib], {}).hit is not None
+    (proj / "defs.h").write_text("#define VALUE 2\n")  # the source's directory is searched first
+    assert cache.lookup(p, 0x1000, [lib], {}).hit is None
+
+
+def test_entry_from_another_key_with_the_same_name_is_a_miss(src: Path, _cache_home) -> None:
+    _build_and_store(src)
+    (entry,) = (_cache_home / "kasm").glob("*.bin")
+    other = src.parent / "other.S"
+    other.write_text(SOURCE)
+    ticket = cache.lookup(other, 0x1000, [], {})
+    entry.rename(_cache_home / "kasm" / ticket.entry)  # as if the checksums collided
+    assert cache.lookup(other, 0x1000, [], {}).hit is None
