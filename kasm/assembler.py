@@ -10,7 +10,8 @@ treats it as one; that decides which encoding an instruction gets.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field, replace
+
+from vmm.values import Record
 
 from . import expr
 from .diagnostics import AsmError, DiagnosticLog, Location
@@ -35,25 +36,29 @@ from .operands import REGISTER_WIDTH, Instruction, Operand, without_default_segm
 KNOWN_SECTIONS = (".text", ".rodata", ".data", ".bss")
 
 
-@dataclass
-class Fixup:
+class Fixup(Record):
     """A field whose value is only known after layout or linking."""
 
-    offset: int  # within the fragment's fixed bytes
-    width: int  # bytes
-    node: expr.Node
-    loc: Location
-    pcrel_end: int | None = None  # PC-relative: offset (in fragment) the CPU counts from
-    signed: bool | None = None  # None: either signed or unsigned fits (GNU "bitfield")
-    short_branch: bool = False  # loop/jcxz rel8: the target must be within -128..127
+    __slots__ = ("offset", "width", "node", "loc", "pcrel_end", "signed", "short_branch")
+
+    def __init__(
+        self, offset: int, width: int, node: expr.Node, loc: Location,
+        pcrel_end: int | None = None, signed: bool | None = None, short_branch: bool = False,
+    ) -> None:  # fmt: skip
+        self.offset = offset  # within the fragment's fixed bytes
+        self.width = width  # bytes
+        self.node, self.loc = node, loc
+        self.pcrel_end = pcrel_end  # PC-relative: offset (in fragment) the CPU counts from
+        self.signed = signed  # None: either signed or unsigned fits (GNU "bitfield")
+        self.short_branch = short_branch  # loop/jcxz rel8: the target must be within -128..127
 
 
-@dataclass
-class Branch:
-    form: BranchForm
-    target: expr.Node
-    loc: Location
-    long: bool = False
+class Branch(Record):
+    __slots__ = ("form", "target", "loc", "long")
+
+    def __init__(self, form: BranchForm, target: expr.Node, loc: Location, long: bool = False
+                 ) -> None:
+        self.form, self.target, self.loc, self.long = form, target, loc, long
 
     def size(self) -> int:
         if self.long:
@@ -63,49 +68,58 @@ class Branch:
         return len(self.form.short) + 1
 
 
-@dataclass
-class Align:
-    alignment: int
-    fill: int | None  # None: NOPs in code, zeros in data
-    max_skip: int | None
-    code: bool
-    fill_size: int = 1
-    loc: Location | None = None
+class Align(Record):
+    __slots__ = ("alignment", "fill", "max_skip", "code", "fill_size", "loc")
+
+    def __init__(
+        self, alignment: int, fill: int | None, max_skip: int | None, code: bool,
+        fill_size: int = 1, loc: Location | None = None,
+    ) -> None:  # fmt: skip
+        self.alignment = alignment
+        self.fill = fill  # None: NOPs in code, zeros in data
+        self.max_skip, self.code, self.fill_size, self.loc = max_skip, code, fill_size, loc
 
 
-@dataclass
-class Space:
-    count: expr.Node  # bytes
-    fill: bytes  # the pattern repeated over them (one byte but for a `.fill` unit)
-    loc: Location
-    is_org: bool = False  # .org: count is the target offset
+class Space(Record):
+    __slots__ = ("count", "fill", "loc", "is_org")
+
+    def __init__(self, count: expr.Node, fill: bytes, loc: Location, is_org: bool = False
+                 ) -> None:
+        self.count = count  # bytes
+        self.fill = fill  # the pattern repeated over them (one byte but for a `.fill` unit)
+        self.loc = loc
+        self.is_org = is_org  # .org: count is the target offset
 
 
-@dataclass
-class Fragment:
-    section: str
-    index: int  # unique id, the parse-time base of labels inside it
-    data: bytearray = field(default_factory=bytearray)
-    fixups: list[Fixup] = field(default_factory=list)
-    var: Branch | Align | Space | None = None
-    address: int = 0  # section-relative, set by layout
-    var_size: int = 0
+class Fragment(Record):
+    __slots__ = ("section", "index", "data", "fixups", "var", "address", "var_size")
+
+    def __init__(self, section: str, index: int) -> None:
+        self.section = section
+        self.index = index  # unique id, the parse-time base of labels inside it
+        self.data = bytearray()
+        self.fixups: list[Fixup] = []
+        self.var: Branch | Align | Space | None = None
+        self.address = 0  # section-relative, set by layout
+        self.var_size = 0
 
     @property
     def base(self) -> Hashable:
         return ("frag", self.index)
 
 
-@dataclass
-class SymbolDef:
-    name: str
-    loc: Location
-    frag: Fragment | None = None  # labels
-    offset: int = 0
-    node: expr.Node | None = None  # .equ/.set
-    is_global: bool = False
-    is_set: bool = False
-    evaluating: bool = False  # guards against `.equ A, A+1`
+class SymbolDef(Record):
+    __slots__ = ("name", "loc", "frag", "offset", "node", "is_global", "is_set", "evaluating")
+
+    def __init__(
+        self, name: str, loc: Location, frag: Fragment | None = None, offset: int = 0,
+        node: expr.Node | None = None, is_global: bool = False, is_set: bool = False,
+    ) -> None:  # fmt: skip
+        self.name, self.loc = name, loc
+        self.frag, self.offset = frag, offset  # labels
+        self.node = node  # .equ/.set
+        self.is_global, self.is_set = is_global, is_set
+        self.evaluating = False  # guards against `.equ A, A+1`
 
     @property
     def defined(self) -> bool:
@@ -168,11 +182,11 @@ class SymbolEnv(expr.Env):
             sym.evaluating = False
 
 
-@dataclass
-class SectionState:
-    name: str
-    frags: list[Fragment]
-    align: int = 1
+class SectionState(Record):
+    __slots__ = ("name", "frags", "align")
+
+    def __init__(self, name: str, frags: list[Fragment], align: int = 1) -> None:
+        self.name, self.frags, self.align = name, frags, align
 
     @property
     def is_code(self) -> bool:
@@ -183,14 +197,15 @@ class SectionState:
         return self.name == ".bss" or self.name.startswith(".bss.")
 
 
-@dataclass
-class ObjectSection:
-    name: str
-    data: bytes
-    align: int
-    nobits: bool
-    size: int
-    fixups: list[tuple[int, Fixup]]  # (offset in section, fixup)
+class ObjectSection(Record):
+    __slots__ = ("name", "data", "align", "nobits", "size", "fixups")
+
+    def __init__(
+        self, name: str, data: bytes, align: int, nobits: bool, size: int,
+        fixups: list[tuple[int, Fixup]],
+    ) -> None:  # fmt: skip
+        self.name, self.data, self.align, self.nobits, self.size = name, data, align, nobits, size
+        self.fixups = fixups  # (offset in section, fixup)
 
 
 class Assembler(SymbolEnv):
@@ -407,7 +422,7 @@ class Assembler(SymbolEnv):
                 self.log.warning(f"skipping prefixes on '{insn.mnemonic}'", insn.loc)
             if 0x66 in kept and bits != 64 and form.long is not None:
                 # data16/data32 flips the displacement size, as a w/l suffix would
-                form = replace(form, long_width=6 - form.long_width)
+                form = form.replace(long_width=6 - form.long_width)
             self.frag.data += kept
             target = self.bind(insn.operands[0].disp, insn.loc)
             if form.short is None or form.long is None:
@@ -512,14 +527,14 @@ class Assembler(SymbolEnv):
         if bits == 16 and any(op.kind == "mem" and op.disp is None and op.base_index
                               and not op.base_index.startswith("(%") for op in insn.operands):
             # `(,%eax,4)` has a disp32 of zero (which keystone needs spelled out; see below)
-            insn = replace(insn, operands=[
-                replace(op, disp=("num", 0), disp_text="0") if op.kind == "mem"
+            insn = insn.replace(operands=[
+                op.replace(disp=("num", 0), disp_text="0") if op.kind == "mem"
                 and op.disp is None and op.base_index and not op.base_index.startswith("(%")
                 else op for op in insn.operands])
         if insn.mnemonic.rstrip("bwl") in ("in", "out", "ins", "outs") and any(
                 op.base_index == "(%dx)" and op.disp is None for op in insn.operands):
             # GNU takes `(%dx)` for the port register %dx; keystone only `%dx`
-            insn = replace(insn, operands=[
+            insn = insn.replace(operands=[
                 Operand("reg", op.text, reg="%dx") if op.kind == "mem" and op.disp is None
                 and op.base_index == "(%dx)" and not op.segment else op
                 for op in insn.operands])
@@ -528,14 +543,14 @@ class Assembler(SymbolEnv):
         absolute64 = {i for i, op in enumerate(insn.operands) if bits == 64 and
                       op.kind == "mem" and not op.base_index and op.disp is not None}
         if absolute64:
-            insn = replace(insn, operands=[replace(op, base_index="(%rip)") if i in absolute64
+            insn = insn.replace(operands=[op.replace(base_index="(%rip)") if i in absolute64
                                            else op for i, op in enumerate(insn.operands)])
         if any(op.segment for op in insn.operands):
             ops = [without_default_segment(op) for op in insn.operands]
             if any(op.segment == "%ds:" for op in ops):  # keystone drops every %ds: override
-                ops = [replace(op, segment="") if op.segment == "%ds:" else op for op in ops]
+                ops = [op.replace(segment="") if op.segment == "%ds:" else op for op in ops]
                 pre += b"\x3e"
-            insn = replace(insn, operands=ops)
+            insn = insn.replace(operands=ops)
         values: list[str | None] = []
         deferred: list[int] = []
         known: dict[int, int] = {}

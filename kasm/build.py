@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from vmm.values import Record
 
 from .assembler import Assembler
 from .diagnostics import AsmError, Diagnostic, DiagnosticLog, Location, SourceError
@@ -16,11 +17,13 @@ from .preprocess import PACKAGE_INCLUDE, needs_preprocessing, preprocess
 DEFAULT_BASE = 0x1000
 
 
-@dataclass
-class BuildResult:
-    image: Image
-    warnings: list[Diagnostic] = field(default_factory=list)
-    inputs: list[Path] = field(default_factory=list)  # every file the build read
+class BuildResult(Record):
+    __slots__ = ("image", "warnings", "inputs")
+
+    def __init__(self, image: Image, warnings: list[Diagnostic], inputs: list[Path]) -> None:
+        self.image = image
+        self.warnings = warnings
+        self.inputs = inputs  # every file the build read besides the source
 
 
 def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_BASE,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from vmm.values import Record, Value
 
 # The message for a RecursionError met while evaluating: expressions themselves are limited to
 # expr.MAX_DEPTH levels, but a symbol defined through hundreds of others still nests each one.
@@ -10,27 +10,32 @@ NESTED_TOO_DEEPLY = ("expression nests too deeply to evaluate (symbols defined i
                      "each other, hundreds deep?)")
 
 
-@dataclass(slots=True)
-class Location:
+class Location(Record):
     """Where a piece of text came from, in the user's file (not the preprocessed text)."""
 
-    file: str
-    line: int
-    col: int = 1
-    text: str = ""  # the user's source line, for the caret display
-    macro: str | None = None  # "in expansion of macro X"
-    parent: Location | None = None  # where the macro was invoked
+    __slots__ = ("file", "line", "col", "text", "macro", "parent")
+
+    def __init__(
+        self, file: str, line: int, col: int = 1, text: str = "", macro: str | None = None,
+        parent: Location | None = None,
+    ) -> None:  # fmt: skip
+        self.file, self.line, self.col = file, line, col
+        self.text = text  # the user's source line, for the caret display
+        self.macro = macro  # "in expansion of macro X"
+        self.parent = parent  # where the macro was invoked
 
     def with_col(self, col: int) -> Location:
         # called for every operand and expression: a plain positional constructor is cheapest
         return Location(self.file, self.line, col, self.text, self.macro, self.parent)
 
 
-@dataclass
-class Diagnostic:
-    severity: str  # "error" or "warning"
-    message: str
-    loc: Location | None
+class Diagnostic(Value):
+    __slots__ = ("severity", "message", "loc")
+
+    def __init__(self, severity: str, message: str, loc: Location | None) -> None:
+        self.severity = severity  # "error" or "warning"
+        self.message = message
+        self.loc = loc
 
     def format(self) -> str:
         if self.loc is None:
@@ -69,13 +74,13 @@ class AsmError(Exception):
         self.loc = loc
 
 
-@dataclass
 class DiagnosticLog:
     """Collects errors and warnings so that one run reports all of a file's problems."""
 
-    max_errors: int = 50
-    filename: str = "<string>"
-    items: list[Diagnostic] = field(default_factory=list)
+    def __init__(self, max_errors: int = 50, filename: str = "<string>") -> None:
+        self.max_errors = max_errors
+        self.filename = filename
+        self.items: list[Diagnostic] = []
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -8,7 +8,7 @@ branches (encoded here entirely, with GNU's short/long relaxation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vmm.values import Value
 
 from .diagnostics import AsmError, Location
 from .operands import (
@@ -82,13 +82,15 @@ def nop_fill(count: int, final_bits: int) -> bytes:
     return bytes(out)
 
 
-@dataclass(frozen=True)
-class BranchForm:
+class BranchForm(Value):
     """How a relative branch is encoded: short (rel8) and long forms."""
 
-    short: bytes | None  # opcode bytes before a rel8, None when there is no short form
-    long: bytes | None  # opcode bytes before a rel16/rel32, None when there is no long form
-    long_width: int  # 2 or 4
+    __slots__ = ("short", "long", "long_width")
+
+    def __init__(self, short: bytes | None, long: bytes | None, long_width: int) -> None:
+        self.short = short  # opcode bytes before a rel8, None when there is no short form
+        self.long = long  # opcode bytes before a rel16/rel32, None when there is no long form
+        self.long_width = long_width  # 2 or 4
 
 
 def branch_form(mnemonic: str, bits: int, loc: Location) -> BranchForm | None:

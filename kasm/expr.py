@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+
+from vmm import values
 
 from .diagnostics import AsmError, Location
 
@@ -43,11 +44,12 @@ def char_value(body: str) -> int:
     return CHAR_ESCAPES.get(body[1:], ord(body[1:]))
 
 
-@dataclass(frozen=True)
-class Tok:
-    kind: str
-    text: str
-    col: int  # 0-based offset within the expression text
+class Tok(values.Value):
+    __slots__ = ("kind", "text", "col")
+
+    def __init__(self, kind: str, text: str, col: int) -> None:
+        self.kind, self.text = kind, text
+        self.col = col  # 0-based offset within the expression text
 
 
 def tokenize(text: str, loc: Location | None = None) -> list[Tok]:
@@ -186,12 +188,14 @@ def parse(text: str, loc: Location | None = None) -> Node:
 
 
 # ----------------------------------------------------------------------------- values
-@dataclass(frozen=True)
-class Value:
+class Value(values.Value):
     """const + sum(coeff * base): constant when no base is left."""
 
-    const: int
-    terms: tuple[tuple[Hashable, int], ...] = field(default=())
+    __slots__ = ("const", "terms")
+
+    def __init__(self, const: int, terms: tuple[tuple[Hashable, int], ...] = ()) -> None:
+        self.const = const
+        self.terms = terms
 
     @property
     def is_const(self) -> bool:

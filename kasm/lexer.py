@@ -7,8 +7,9 @@ comments (`#`, `//`, `/* */`) and `;` statement separators, never inside strings
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+from vmm.values import Value
 
 from .diagnostics import AsmError, Location
 
@@ -16,10 +17,12 @@ _SPECIAL = re.compile(r"[\"'#;/]")  # where a line may need more than copying
 _LINE_MARKER = re.compile(r'^\s*#\s*(?:line\s+)?(\d+)\s+"((?:[^"\\]|\\.)*)"')
 
 
-@dataclass(frozen=True)
-class Statement:
-    text: str  # comment-free, stripped
-    loc: Location  # col points at the statement's first character
+class Statement(Value):
+    __slots__ = ("text", "loc")
+
+    def __init__(self, text: str, loc: Location) -> None:
+        self.text = text  # comment-free, stripped
+        self.loc = loc  # col points at the statement's first character
 
 
 def read_source(path: str | Path) -> str:

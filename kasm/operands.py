@@ -8,7 +8,8 @@ whose field position is found by encoding twice (see encoder.py).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+
+from vmm.values import Record
 
 from . import expr
 from .diagnostics import AsmError, Location
@@ -40,16 +41,21 @@ REGISTERS = set(REGISTER_WIDTH) | SEGMENT_REGISTERS | {
 } | {"%st"} | {f"%st({i})" for i in range(8)}
 
 
-@dataclass
-class Operand:
-    kind: str  # "reg", "imm", "mem"
-    text: str  # as written
-    star: bool = False  # indirect jump/call operand
-    segment: str = ""  # "%es:" override on a memory operand
-    reg: str = ""  # register name for kind "reg"
-    disp: expr.Node | None = None  # immediate value or displacement
-    disp_text: str = ""
-    base_index: str = ""  # "(%bx,%si)" verbatim, validated
+class Operand(Record):
+    __slots__ = ("kind", "text", "star", "segment", "reg", "disp", "disp_text", "base_index")
+
+    def __init__(
+        self, kind: str, text: str, star: bool = False, segment: str = "", reg: str = "",
+        disp: expr.Node | None = None, disp_text: str = "", base_index: str = "",
+    ) -> None:  # fmt: skip
+        self.kind = kind  # "reg", "imm", "mem"
+        self.text = text  # as written
+        self.star = star  # indirect jump/call operand
+        self.segment = segment  # "%es:" override on a memory operand
+        self.reg = reg  # register name for kind "reg"
+        self.disp = disp  # immediate value or displacement
+        self.disp_text = disp_text
+        self.base_index = base_index  # "(%bx,%si)" verbatim, validated
 
     @property
     def is_rip_relative(self) -> bool:
@@ -88,15 +94,16 @@ def without_default_segment(op: Operand) -> Operand:
         return op
     base = op.base_index[1:].split(",")[0].strip(")") if op.base_index else ""
     default = "%ss:" if base in _STACK_BASES else "%ds:"
-    return replace(op, segment="") if op.segment == default else op
+    return op.replace(segment="") if op.segment == default else op
 
 
-@dataclass
-class Instruction:
-    prefixes: list[str]
-    mnemonic: str
-    operands: list[Operand]
-    loc: Location
+class Instruction(Record):
+    __slots__ = ("prefixes", "mnemonic", "operands", "loc")
+
+    def __init__(
+        self, prefixes: list[str], mnemonic: str, operands: list[Operand], loc: Location
+    ) -> None:
+        self.prefixes, self.mnemonic, self.operands, self.loc = prefixes, mnemonic, operands, loc
 
 
 def split_operands(text: str) -> list[tuple[int, str]]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from vmm.values import Record
 
 from . import expr
 from .assembler import KNOWN_SECTIONS, Assembler
@@ -45,33 +46,41 @@ class _Runaway(AsmError):
     """Too many statements: the build stops here."""
 
 
-@dataclass
-class Macro:
-    name: str
-    params: list[tuple[str, str | None, str]]  # (name, default, qualifier)
-    body: list[Statement]
-    loc: Location
+class Macro(Record):
+    __slots__ = ("name", "params", "body", "loc")
+
+    def __init__(
+        self, name: str, params: list[tuple[str, str | None, str]], body: list[Statement],
+        loc: Location,
+    ) -> None:  # fmt: skip
+        self.name = name
+        self.params = params  # (name, default, qualifier)
+        self.body, self.loc = body, loc
 
 
-@dataclass
-class _Cond:
-    active: bool  # this branch is being assembled
-    taken: bool  # some branch of this .if was true
-    parent_active: bool
-    loc: Location
-    seen_else: bool = False
+class _Cond(Record):
+    __slots__ = ("active", "taken", "parent_active", "loc", "seen_else")
+
+    def __init__(
+        self, active: bool, taken: bool, parent_active: bool, loc: Location, seen_else: bool = False
+    ) -> None:
+        self.active = active  # this branch is being assembled
+        self.taken = taken  # some branch of this .if was true
+        self.parent_active, self.loc, self.seen_else = parent_active, loc, seen_else
 
 
-@dataclass
 class Parser:
-    asm: Assembler
-    log: DiagnosticLog
-    sources: SourceLines
-    include_dirs: list[Path] = field(default_factory=list)
-    macros: dict[str, Macro] = field(default_factory=dict)
-    included: list[Path] = field(default_factory=list)  # every file read, for the build cache
+    """Reads statements, expands macros and conditionals, and streams the rest to the
+    Assembler."""
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self, asm: Assembler, log: DiagnosticLog, sources: SourceLines,
+        include_dirs: list[Path] | None = None,
+    ) -> None:  # fmt: skip
+        self.asm, self.log, self.sources = asm, log, sources
+        self.include_dirs = [] if include_dirs is None else include_dirs
+        self.macros: dict[str, Macro] = {}
+        self.included: list[Path] = []  # every file read, for the build cache
         self._queue: deque[Statement] = deque()
         self._conds: list[_Cond] = []
         self._counter = 0

@@ -4,6 +4,10 @@ on every exit. A class lists its fields in `__slots__` and writes its own `__ini
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing is what this module avoids
+if TYPE_CHECKING:
+    from typing import Self
+
 
 class Value:
     """Equality, hashing and repr from `__slots__`; treat instances as immutable."""
@@ -24,6 +28,16 @@ class Value:
     def __repr__(self) -> str:
         fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
         return f"{type(self).__name__}({fields})"
+
+    def replace(self, **changes: object) -> Self:
+        """A copy with some fields changed (what dataclasses.replace does)."""
+        unknown = changes.keys() - set(self.__slots__)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
+        new = object.__new__(type(self))
+        for name in self.__slots__:
+            setattr(new, name, changes[name] if name in changes else getattr(self, name))
+        return new
 
 
 class Record(Value):
