@@ -10,6 +10,7 @@ sizes: it only checks that the benchmark still works (CI), its numbers mean noth
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -378,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {info['cpu']}, {info['cores']} cores; kernel {info['kernel']}; "
           f"KVM: {info['kvm']}; Python {info['python']}" + ("  [smoke run]" if args.smoke else ""))
     build_seed_vmm()
+    # Bytecode for every module, as an installed package has: with PYTHONDONTWRITEBYTECODE set
+    # (as on these machines) an editable install would otherwise compile at every start.
+    for package in ("kasm", "vmm"):
+        compileall.compile_dir(str(ROOT / package), quiet=1)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="kasm-bench-") as tmp:
         work = Path(tmp)
