@@ -52,16 +52,18 @@ class Tok(values.Value):
         self.col = col  # 0-based offset within the expression text
 
 
-def tokenize(text: str, loc: Location | None = None) -> list[Tok]:
+def tokenize(text: str, loc: Location | None = None, shift: int = 0) -> list[Tok]:
+    """`shift`: the text's column minus loc.col (errors point into the line)."""
     toks: list[Tok] = []
     pos = 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
-            raise AsmError(f"unexpected character '{text[pos]}' in expression", _at(loc, pos))
+            raise AsmError(f"unexpected character '{text[pos]}' in expression",
+                           _at(loc, shift + pos))
         kind = m.lastgroup or ""
         if kind == "badnum":
-            raise AsmError(f"invalid number '{m.group()}'", _at(loc, pos))
+            raise AsmError(f"invalid number '{m.group()}'", _at(loc, shift + pos))
         if kind != "ws":
             toks.append(Tok(kind, m.group(), pos))
         pos = m.end()
@@ -91,10 +93,11 @@ MAX_DEPTH = 200
 
 
 class _Parser:
-    def __init__(self, toks: list[Tok], loc: Location | None):
+    def __init__(self, toks: list[Tok], loc: Location | None, shift: int = 0):
         self.toks = toks
         self.i = 0
         self.loc = loc
+        self.shift = shift  # the text's column minus loc.col
 
     def peek(self) -> Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -105,7 +108,7 @@ class _Parser:
         return tok
 
     def error(self, message: str, tok: Tok | None) -> AsmError:
-        return AsmError(message, _at(self.loc, tok.col if tok else 0))
+        return AsmError(message, _at(self.loc, self.shift + (tok.col if tok else 0)))
 
     def too_deep(self, tok: Tok | None) -> AsmError:
         return self.error(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", tok)
@@ -174,12 +177,26 @@ class _Parser:
         raise self.error(f"unexpected '{tok.text}' in expression", tok)
 
 
-def parse(text: str, loc: Location | None = None) -> Node:
-    """Parse a whole expression; anything left over is an error."""
-    toks = tokenize(text, loc)
+# A whole expression that is one number or one symbol, as the tokenizer reads them: most are
+_SIMPLE = re.compile(r"([1-9][0-9]*|0)|([A-Za-z_.$][A-Za-z0-9_.$@]*)|0[xX]([0-9a-fA-F]+)")
+
+
+def parse(text: str, loc: Location | None = None, col: int | None = None) -> Node:
+    """Parse a whole expression; anything left over is an error. The text starts at column
+    `col` of loc's line (loc.col if None): a Location for an error is made only then."""
+    m = _SIMPLE.fullmatch(text)
+    if m:  # the same node the tokenizer and parser make, without them
+        kind = m.lastindex
+        if kind == 1:
+            return ("num", int(text))
+        if kind == 2:
+            return ("dot",) if text == "." else ("sym", text, 0)
+        return ("num", int(m.group(3), 16))
+    shift = 0 if col is None or loc is None else col - loc.col
+    toks = tokenize(text, loc, shift)
     if not toks:
-        raise AsmError("expression expected", loc)
-    p = _Parser(toks, loc)
+        raise AsmError("expression expected", _at(loc, shift) if shift else loc)
+    p = _Parser(toks, loc, shift)
     node, _ = p.expr()
     rest = p.peek()
     if rest is not None:

@@ -66,8 +66,17 @@ def split_statements(
     out: list[Statement] = []
     cur_file, line_no = file, first_line - 1
     in_block: Location | None = None
+    special = _SPECIAL.search
     for raw in text.split("\n"):
         line_no += 1
+        if in_block is None and not special(raw):
+            # the common case: no comment, string or ';' (nor a #line marker) to look at
+            stripped = raw.strip()
+            if stripped:
+                orig = sources.line(cur_file, line_no) if cur_file != "<string>" else raw
+                out.append(Statement(stripped, Location(
+                    cur_file, line_no, len(raw) - len(raw.lstrip()) + 1, orig or raw)))
+            continue
         if in_block is None:
             m = _LINE_MARKER.match(raw)
             if m:

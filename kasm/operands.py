@@ -109,6 +109,12 @@ class Instruction(Record):
 def split_operands(text: str) -> list[tuple[int, str]]:
     """Split at top-level commas (not inside parentheses or character constants)."""
     parts: list[tuple[int, str]] = []
+    if "(" not in text and ")" not in text and "'" not in text:  # the common case: every comma
+        start = 0
+        for part in text.split(","):
+            parts.append((start, part))
+            start += len(part) + 1
+        return parts
     depth, start, i = 0, 0, 0
     while i < len(text):
         c = text[i]
@@ -148,29 +154,32 @@ def parse_instruction(text: str, loc: Location) -> Instruction:
     if text.count("(") != text.count(")"):
         raise AsmError("unbalanced parentheses in operands", loc)
     if len(words) > 1:
-        op_col = text.index(words[1], col + len(mnemonic))
+        op_col = loc.col + text.index(words[1], col + len(mnemonic))
         for start, part in split_operands(words[1]):
-            operands.append(parse_operand(part, loc.with_col(loc.col + op_col + start)))
+            operands.append(parse_operand(part, loc, op_col + start))
     return Instruction(prefixes, mnemonic.lower(), operands, loc)
 
 
-def parse_operand(text: str, loc: Location) -> Operand:
+def parse_operand(text: str, loc: Location, col: int | None = None) -> Operand:
+    """One operand starting at column `col` of loc's line (loc.col if None). Columns stay
+    numbers: a Location is made only for an error (there are several operands a line)."""
     raw = text
-    lead = len(text) - len(text.lstrip())
-    loc = loc.with_col(loc.col + lead)
+    col = (loc.col if col is None else col) + len(text) - len(text.lstrip())
     text = text.strip()
     if not text:
-        raise AsmError("missing operand", loc)
+        raise AsmError("missing operand", loc.with_col(col))
+    if text in REGISTERS:  # the common case, as written (lower case, no blanks)
+        return Operand("reg", raw, reg=text)
     star = text.startswith("*")
     if star:
         text = text[1:].strip()
     if text.startswith("$"):
-        node = expr.parse(text[1:], loc.with_col(loc.col + 1 + star))
+        node = expr.parse(text[1:], loc, col + 1 + star)
         return Operand("imm", raw, star, disp=node, disp_text=text[1:])
     if _REGISTER.match(text):
         reg = text.lower().replace(" ", "")
         if reg not in REGISTERS:
-            raise AsmError(f"bad register name '{text}'", loc)
+            raise AsmError(f"bad register name '{text}'", loc.with_col(col))
         return Operand("reg", raw, star, reg=reg)
     segment = ""
     m = _SEGMENT.match(text)
@@ -184,15 +193,15 @@ def parse_operand(text: str, loc: Location) -> Operand:
         if open_at >= 0 and "%" in inner:
             m_bi = _BASE_INDEX.match(inner)
             if not m_bi:
-                raise AsmError(f"invalid memory operand '{raw.strip()}'", loc)
+                raise AsmError(f"invalid memory operand '{raw.strip()}'", loc.with_col(col))
             for reg in m_bi.group(1, 2):
                 if reg and reg.lower() not in REGISTERS:
-                    raise AsmError(f"bad register name '{reg}'", loc)
+                    raise AsmError(f"bad register name '{reg}'", loc.with_col(col))
             base_index = re.sub(r"\s+", "", inner).lower()
             text = text[:open_at].strip()
     if "%" in text:
-        raise AsmError(f"invalid operand '{raw.strip()}'", loc)
-    node = expr.parse(text, loc) if text else None
+        raise AsmError(f"invalid operand '{raw.strip()}'", loc.with_col(col))
+    node = expr.parse(text, loc, col) if text else None
     return Operand("mem", raw, star, segment=segment, disp=node, disp_text=text,
                    base_index=base_index)
 

@@ -121,8 +121,8 @@ class Parser:
                 # .elseif evaluates its condition: hand it the arguments, not the statement
                 self._conditional(word, text[len(word):].strip(), loc)
             return
-        # labels
-        while True:
+        # labels (a statement without a ':' has none, nor a '=' an assignment: most have neither)
+        while ":" in text:
             m = _LABEL.match(text)
             if not m:
                 break
@@ -134,20 +134,20 @@ class Parser:
             if not text:
                 return
             word = text.split(None, 1)[0].lower()
-        m = _ASSIGN.match(text)
+        m = _ASSIGN.match(text) if "=" in text else None
         if m and not word.startswith("."):
             node = expr.parse(m.group(3), loc.with_col(loc.col + m.start(3)))
             self.asm.assign(m.group(1), node, loc, redefinable=m.group(2) == "=",
                             equiv=m.group(2) == "==")
             return
-        rest = text[len(word):].strip() if text else ""
-        rest_col = loc.col + (len(text) - len(text[len(word):].lstrip()) if rest else len(word))
-        rest_loc = loc.with_col(rest_col)
         if word.startswith("."):
-            self._directive(word, rest, loc, rest_loc)
+            rest = text[len(word):].strip()
+            rest_col = loc.col + (len(text) - len(text[len(word):].lstrip()) if rest
+                                  else len(word))
+            self._directive(word, rest, loc, loc.with_col(rest_col))
             return
         if word in self.macros:
-            self._expand_macro(self.macros[word], rest, loc)
+            self._expand_macro(self.macros[word], text[len(word):].strip(), loc)
             return
         self.asm.emit_instruction(parse_instruction(text, loc))
 
