@@ -8,6 +8,8 @@ branches (encoded here entirely, with GNU's short/long relaxation).
 
 from __future__ import annotations
 
+import re
+
 from vmm.values import Value
 
 from .diagnostics import AsmError, Location
@@ -305,8 +307,9 @@ class Keystone:
 
     def __init__(self) -> None:
         self._engines: dict[int, object] = {}
-        self._cache: dict[tuple[int, str], bytes | AsmError] = {}
+        self._cache: dict[tuple[int, str], bytes | int] = {}
         self._known: dict[str, bool] = {}
+        self._templates: dict[tuple, tuple[bytes, int, bytes] | None] = {}
 
     def _engine(self, bits: int):  # noqa: ANN202 - keystone has no type stubs
         eng = self._engines.get(bits)
@@ -324,6 +327,8 @@ class Keystone:
         key = (bits, text)
         hit = self._cache.get(key)
         if hit is None:
+            hit = self._from_template(bits, text)
+        if hit is None:
             hit = self._raw(bits, text)
             self._cache[key] = hit
         if isinstance(hit, int) or not hit:
@@ -339,6 +344,64 @@ class Keystone:
         except keystone.KsError as e:
             return int(e.errno)
         return bytes(encoding or b"")
+
+    def _from_template(self, bits: int, text: str) -> bytes | None:
+        """The encoding of an instruction whose one number is an immediate, from an encoding
+        of the same instruction with another value of its class (see _value_class): most
+        distinct texts in a big program differ only in such a constant, and each keystone
+        call costs ~25 us. None (ask keystone) when the text or value does not qualify."""
+        m = _IMMEDIATE.search(text)
+        if m is None or "0x" in text[m.end():] or "0x" in text[:m.start()]:
+            return None  # no immediate, or another number (a displacement) as well
+        value = int(m.group(1), 16)
+        cls = _value_class(value)
+        if cls is None:
+            return None
+        shape = (bits, text[:m.start(1)], text[m.end():], cls)
+        template = self._templates.get(shape, False)
+        if template is False:
+            template = self._make_template(bits, text, m, value, cls)
+            if template is False:
+                return None  # not decided by this value: another one may make the template
+            self._templates[shape] = template
+        if template is None:
+            return None
+        head, width, tail = template
+        if not (-(1 << (8 * width - 1)) <= value < (1 << (8 * width)) or cls[2]):
+            return None  # keystone would cut the value to the field: let it decide the form
+        return head + _field_bytes(value, width) + tail
+
+    def _make_template(self, bits: int, text: str, m: re.Match[str], value: int,
+                       cls: tuple) -> tuple[bytes, int, bytes] | None | bool:
+        """(bytes before the immediate, its width, bytes after), checked against keystone's
+        encodings of `text` and of the same text with a partner value of the class: both
+        must be the same bytes around a field that holds exactly the value. None when there
+        is no template for the class, False when this value has no partner in it."""
+        other = _partner(value, cls)
+        if _value_class(other) != cls:
+            return False
+        code = self._raw(bits, text)
+        self._cache[(bits, text)] = code
+        if not _is_encoding(code):
+            return None
+        other_text = text[:m.start(1)] + (f"-0x{-other:x}" if other < 0 else f"0x{other:x}") \
+            + text[m.end():]
+        other_code = self._cache.get((bits, other_text))
+        if other_code is None:
+            other_code = self._cache[(bits, other_text)] = self._raw(bits, other_text)
+        if not _is_encoding(other_code) or len(other_code) != len(code):
+            return None
+        assert isinstance(code, bytes) and isinstance(other_code, bytes)
+        # the partner differs from the value in every bit that varies within the class, so
+        # every reading that fits both encodings gives the same bytes for the whole class
+        fields = [(at, width) for width in (1, 2, 4, 8) for at in range(len(code) - width + 1)
+                  if code[:at] == other_code[:at] and code[at + width:] == other_code[at + width:]
+                  and code[at:at + width] == _field_bytes(value, width)
+                  and other_code[at:at + width] == _field_bytes(other, width)]
+        if not fields or len({at for at, _ in fields}) != 1:
+            return None
+        at, width = fields[-1]  # the widest: the value must fit it (a cut value is not sure)
+        return code[:at], width, code[at + width:]
 
     def knows_mnemonic(self, mnemonic: str) -> bool:
         """Keystone says "mnemonic failed" both for unknown names and for bad operand
@@ -375,6 +438,37 @@ class Keystone:
 
 def _is_encoding(result: bytes | int) -> bool:
     return isinstance(result, bytes) and bool(result)
+
+
+# kasm's rendering of an immediate (assembler._hex): `$0x1f`, `$-0x1f`
+_IMMEDIATE = re.compile(r"\$(-?0x[0-9a-f]+)")
+_MASK16, _MASK32, _MASK64 = (1 << 16) - 1, (1 << 32) - 1, (1 << 64) - 1
+
+
+def _value_class(value: int) -> tuple | None:
+    """Immediates that keystone (LLVM's x86 matcher) encodes in one form: the same sign and
+    bit length, and the same answer to whether the value, cut to 16, 32 or 64 bits, is a
+    sign-extended imm8 (isImmSExti16i8 and the like: `addw $0xff80` is an imm8). None for
+    what a template must not cover: small values, where the special forms are (shift by 1,
+    `int $3`, imm8), and values beyond a signed 64-bit number."""
+    if -256 <= value <= 256 or not -(1 << 63) <= value < (1 << 63):
+        return None
+    length = (value if value >= 0 else ~value).bit_length()
+    wraps = tuple(0 <= value <= mask and (value + 0x80) & mask < 0x100
+                  for mask in (_MASK16, _MASK32, _MASK64))
+    return (value < 0, length, any(wraps), wraps)
+
+
+def _partner(value: int, cls: tuple) -> int:
+    """The value with every bit flipped that varies within its class (for a template's check):
+    all bits below the top one, or for a wrapped imm8 (cls[2]) the low seven."""
+    if cls[2]:
+        return value ^ 0x7F
+    return value ^ ((1 << (cls[1] - 1)) - 1)
+
+
+def _field_bytes(value: int, width: int) -> bytes:
+    return (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little")
 
 
 _PROBES = ("", "%al", "%ax", "%eax", "%rax", "$0x1", "%ax, %bx", "%al, %bl", "%eax, %ebx",

@@ -1,0 +1,88 @@
+"""Immediate templates (encoder.Keystone._from_template) give keystone's own bytes.
+
+A template is made from keystone's encodings of two values of a class and then fills in any
+other value of that class without asking keystone. Here one engine with templates encodes
+many values of many instruction shapes, in every mode, and each result is compared with a
+fresh keystone call on the same text (the values straddle every bit length, sign and
+sign-extended-imm8 boundary, in an order that makes templates from the first ones met).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from kasm.diagnostics import AsmError, Location
+from kasm.encoder import Keystone, _value_class
+from kasm.operands import Instruction
+
+SHAPES = {
+    16: ["addw $V, %bx", "addl $V, %ebx", "add $V, %ax", "pushw $V", "push $V", "pushl $V",
+         "movw $V, %si", "movl $V, %eax", "imul $V, %bx, %cx", "cmpb $V, %al", "andw $V, (%bx)",
+         "ret $V", "lret $V", "testw $V, %dx", "sub $V, %sp", "orl $V, (%bx,%si)"],
+    32: ["addl $V, %ebx", "addw $V, %bx", "andl $V, %eax", "push $V", "pushw $V",
+         "movl $V, %ecx", "movl $V, (%ebx)", "imul $V, %eax, %edx", "cmpl $V, %esp",
+         "xorl $V, (%esi,%edi,4)", "testl $V, %eax", "retw $V", "sbbl $V, %edi", "adcw $V, %ax"],
+    64: ["addq $V, %rbx", "addl $V, %r9d", "movq $V, %rax", "movabs $V, %rax",
+         "movabsq $V, %r12", "push $V", "pushq $V", "imul $V, %rax, %r8", "andq $V, (%rbx)",
+         "cmpq $V, %rsp", "movl $V, %r15d", "orw $V, %r10w", "testq $V, %rdi", "xorq $V, %rax"],
+}
+
+
+def _hex(v: int) -> str:
+    return f"-0x{-v:x}" if v < 0 else f"0x{v:x}"
+
+
+def _values(rng: random.Random) -> list[int]:
+    values = set()
+    for k in range(8, 65):
+        for edge in (1 << k, -(1 << k)):
+            values.update({edge - 1, edge, edge + 1, edge - 0x80, edge + 0x7F})
+    for top in ((1 << 16), (1 << 32), (1 << 64)):  # the imm8s written as 16/32/64-bit numbers
+        values.update({top - 0x80, top - 0x7F, top - 1, top - 0x81, top - 0x100})
+    for _ in range(300):
+        k = rng.randrange(9, 65)
+        values.add(rng.choice((1, -1)) * rng.randrange(1 << (k - 1), 1 << k))
+    out = sorted(values)
+    rng.shuffle(out)
+    return out
+
+
+def _result(ks: Keystone, bits: int, text: str) -> bytes | str:
+    insn = Instruction([], text.split()[0], [], Location("t.s", 1))
+    try:
+        return ks.encode(bits, text, insn)
+    except AsmError as e:
+        return "error: " + e.message
+
+
+@pytest.mark.parametrize("bits", [16, 32, 64])
+def test_templates_give_keystones_bytes(bits: int) -> None:
+    rng = random.Random(bits)
+    values = _values(rng)
+    plain = Keystone()
+    plain._from_template = lambda bits, text: None  # type: ignore[method-assign]
+    hits = 0
+    for shape in SHAPES[bits]:
+        templated = Keystone()  # one per shape: its first values of a class make the template
+        calls = 0
+        raw = templated._raw
+
+        def counted(bits: int, text: str, raw=raw) -> bytes | int:
+            nonlocal calls
+            calls += 1
+            return raw(bits, text)
+
+        templated._raw = counted  # type: ignore[method-assign]
+        for v in values:
+            text = shape.replace("V", _hex(v))
+            before, cached = calls, (bits, text) in templated._cache
+            assert _result(templated, bits, text) == _result(plain, bits, text), text
+            hits += calls == before and not cached
+    assert hits > 80 * len(SHAPES[bits])  # templates made many of them
+
+
+def test_small_values_are_not_templated() -> None:
+    assert all(_value_class(v) is None for v in range(-256, 257))
+    assert _value_class(257) is not None and _value_class(0xFF80) != _value_class(0xFF7F)
