@@ -20,19 +20,21 @@ DEFAULT_BASE = 0x1000
 class BuildResult(Record):
     __slots__ = ("image", "warnings", "inputs")
 
-    def __init__(self, image: Image, warnings: list[Diagnostic], inputs: list[Path]) -> None:
+    def __init__(self, image: Image, warnings: list[Diagnostic] | None = None,
+                 inputs: list[Path] | None = None) -> None:
         self.image = image
-        self.warnings = warnings
-        self.inputs = inputs  # every file the build read besides the source
+        self.warnings = [] if warnings is None else warnings
+        self.inputs = [] if inputs is None else inputs  # every file read besides the source
 
 
 def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_BASE,
-                 include_dirs: list[Path] | None = None, defines: dict[str, str] | None = None,
+                 include_dirs: list[str | Path] | None = None,
+                 defines: dict[str, str] | None = None,
                  cpp: bool | None = None) -> BuildResult:
     """Assemble and link source text. Raises SourceError with every diagnostic found."""
     log = DiagnosticLog(filename=filename)
     here = Path(filename).parent if filename != "<string>" else Path.cwd()
-    dirs = [here, *(include_dirs or []), PACKAGE_INCLUDE]
+    dirs = [here, *(Path(d) for d in include_dirs or []), PACKAGE_INCLUDE]
     sources = SourceLines()
     sources.add(filename, text)
     inputs: list[Path] = []

@@ -5,7 +5,6 @@ The work is in kasm.commands; a plain `kasm run FILE` does not even come here (k
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -51,6 +50,9 @@ def _carry_out(command: Callable[..., T], *args: object) -> T:
         raise typer.BadParameter(e.message, param_hint=e.param) from None
     except commands.Failed as e:
         raise typer.Exit(e.code) from None
+    except KeyboardInterrupt:  # Ctrl-C while building (a guest run reports it itself)
+        commands.say("kasm: interrupted")
+        raise typer.Exit(130) from None
 
 
 @app.command()
@@ -101,8 +103,4 @@ def run(
 
 
 def main() -> None:
-    try:
-        app(prog_name="kasm")
-    except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a guest run
-        commands.say("kasm: interrupted")
-        sys.exit(130)
+    app(prog_name="kasm")

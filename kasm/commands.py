@@ -54,6 +54,21 @@ def error(message: str) -> None:
     say(f"kasm: error: {message}")
 
 
+def settle_stdout() -> None:
+    """Flush stdout now. If that fails (its reader went away, the disk is full), the failure
+    has been reported already: point the descriptor at /dev/null so that the interpreter's
+    own flush at exit does not fail again (it would print "Exception ignored" and exit 120)."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+
 def parse_address(text: str) -> int:
     try:
         value = int(text, 0)
@@ -141,7 +156,16 @@ def build(
         error(f"cannot write {e.filename}: {e.strerror}")
         raise Failed(BUILD_ERROR) from None
     if show_map:
-        print(format_map(image))
+        try:
+            if sys.stdout is not None:  # `>&-`: nothing to print to, and no error
+                print(format_map(image))
+                sys.stdout.flush()
+        except (OSError, ValueError) as e:
+            if not isinstance(e, BrokenPipeError | ValueError):  # a closed reader: as head(1)
+                error(f"cannot write the map: {getattr(e, 'strerror', e)}")
+                raise Failed(BUILD_ERROR) from None
+        finally:
+            settle_stdout()
 
 
 def format_map(image) -> str:  # noqa: ANN001 - kasm.image.Image, imported lazily
@@ -215,6 +239,8 @@ def run(
     except vmm.VmmError as e:
         error(str(e))
         raise Failed(VMM_ERROR) from None
+    finally:
+        settle_stdout()
     if result.fault or result.end in ("timeout", "interrupted"):
         report = result.report() if (verbose or result.is_fault) else (result.fault or "")
         if report:

@@ -9,28 +9,34 @@ from __future__ import annotations
 
 import sys
 
+INTERRUPTED = 130  # 128 + SIGINT
+
 
 def _is_plain_run(args: list[str]) -> bool:
     return len(args) == 2 and args[0] == "run" and not args[1].startswith("-")
 
 
-def main() -> None:
-    args = sys.argv[1:]
-    if not _is_plain_run(args):
-        from kasm.cli import main as cli_main
-
-        cli_main()
-        return
+def _plain_run(file: str) -> int:
     from kasm import commands
 
     try:
-        code = commands.run(args[1])
+        return commands.run(file)
     except commands.Failed as e:
-        code = e.code
+        return e.code
     except commands.UsageError as e:  # pragma: no cover - the defaults are valid
         commands.error(e.message)
-        code = commands.USAGE_ERROR
-    except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a guest run
-        commands.say("kasm: interrupted")
-        code = 130
-    sys.exit(code)
+        return commands.USAGE_ERROR
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    try:
+        if _is_plain_run(args):
+            sys.exit(_plain_run(args[1]))
+        from kasm.cli import main as cli_main
+
+        cli_main()
+    except KeyboardInterrupt:  # Ctrl-C outside a guest run (a guest run reports it itself)
+        if sys.stderr is not None:
+            print("kasm: interrupted", file=sys.stderr)
+        sys.exit(INTERRUPTED)

@@ -15,7 +15,7 @@ from vmm.kvm import Kvm, Vcpu, Vm
 from vmm.kvm.system import DEFAULT_KVM_PATH
 from vmm.memory import GuestMemory
 from vmm.modes import BootMode, SystemLayout, boot_state
-from vmm.outcome import RunResult
+from vmm.outcome import ExitCode, RunResult
 from vmm.runloop import run as run_loop
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -132,9 +132,13 @@ class Machine:
         self.vcpu.set_sregs(sregs)
         self.vcpu.set_regs(regs)
         try:
-            return run_loop(self.vcpu, self.bus, self.memory, timeout=timeout, strict=strict)
+            result = run_loop(self.vcpu, self.bus, self.memory, timeout=timeout, strict=strict)
         finally:
             self.output.flush()
+        if self.output.failure is not None:  # the guest's output is lost: not a clean run
+            result.fault = self.output.failure
+            result.exit_code = ExitCode.VMM_ERROR
+        return result
 
 
 def run_flat(

@@ -14,6 +14,13 @@ class Value:
 
     __slots__ = ()
 
+    def __init_subclass__(cls) -> None:
+        # eq/hash/repr/replace read only the class's own __slots__: a field inherited from a
+        # Value subclass would silently drop out of all four
+        super().__init_subclass__()
+        if any(getattr(base, "__slots__", ()) for base in cls.__mro__[1:]):
+            raise TypeError(f"{cls.__name__}: subclass Value or Record directly")
+
     def _fields(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self.__slots__)
 

@@ -26,6 +26,7 @@ class ConsoleOutput:
         self._capacity = capacity
         self.bytes_written = 0
         self.closed = False  # the reader went away (`| head`): devices stop the guest
+        self.failure: str | None = None  # why writing failed otherwise (a full disk)
 
     def write(self, data: bytes) -> None:
         if self.closed:
@@ -44,6 +45,9 @@ class ConsoleOutput:
                 self._sink.flush()
             except (BrokenPipeError, ValueError):
                 self.closed = True  # the reader went away (`| head`) or the sink was closed
+            except OSError as e:
+                self.closed = True
+                self.failure = f"cannot write the guest's output: {e.strerror or e}"
 
 
 class ConsoleInput:
