@@ -6,9 +6,11 @@ files and headers), the keystone and pcpp installs, the source's path and conten
 address, -I dirs and -D macros. The entry keeps all of that in full and a lookup compares it
 exactly, so a checksum collision is only a miss. Files the build read besides the source
 (BuildResult.inputs: #include, .include, .incbin) are only known after building, so the entry
-keeps their content too and a lookup re-reads them; it also records the earlier search-path
-locations where a new file would shadow an included one. Entries live in $XDG_CACHE_HOME/kasm
-(~/.cache/kasm).
+keeps their content too and a lookup re-reads them; it also records every place where a new
+file would shadow an included one (the same relative name in a search directory or beside an
+including file). A build whose inputs change while it runs is not stored. The source is keyed
+by the path as given (not through symlinks): includes are looked up beside it, and its suffix
+decides whether it is preprocessed. Entries live in $XDG_CACHE_HOME/kasm (~/.cache/kasm).
 
 A hit is on the start-up path of every repeated `kasm run`, so lookups use only os.path, zlib
 and marshal: pathlib, json and hashlib together cost ~14 ms to import, a third of a cached run.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+import time
 import zlib
 
 from vmm.values import Record
@@ -52,7 +55,7 @@ class CachedBuild(Record):
 class Ticket(Record):
     """The result of a lookup: what to store after a miss, and the hit if there was one."""
 
-    __slots__ = ("entry", "key", "path", "source", "search_dirs", "hit")
+    __slots__ = ("entry", "key", "path", "source", "search_dirs", "started", "hit")
 
     def __init__(
         self, entry: str, key: tuple, path: str, source: bytes, search_dirs: list[str]
@@ -61,6 +64,7 @@ class Ticket(Record):
         self.key = key  # everything the entry must match, compared in full
         self.path, self.source = path, source
         self.search_dirs = search_dirs
+        self.started = time.time_ns()  # inputs modified after this may not be what was built
         self.hit: CachedBuild | None = None
 
 
@@ -132,9 +136,9 @@ def lookup(
     if not enabled():
         return None
     try:
-        file = os.path.realpath(path)
+        file = os.path.abspath(path)
         source = _read(file)
-        search = [os.path.dirname(file), *(os.path.realpath(d) for d in include_dirs),
+        search = [os.path.dirname(file), *(os.path.abspath(d) for d in include_dirs),
                   _PACKAGE_INCLUDE]
         key = (code_version(), file, base, tuple(search), tuple(sorted(defines.items())))
         name = _checksum(repr(key).encode() + b"\0" + source) + ".bin"
@@ -169,22 +173,25 @@ def _load(entry: str, key: tuple, source: bytes) -> CachedBuild | None:
         sections = [Section(*s) for s in meta["sections"]]
         symbols = [Symbol(*s) for s in meta["symbols"]]
         image = Image(meta["base"], sections, symbols, meta["entry"], Mode(meta["mode"]))
-        return CachedBuild(image, list(meta["warnings"]))
+        if not (all(isinstance(s.data, bytes) and isinstance(s.address, int) for s in sections)
+                and isinstance(image.entry, int) and isinstance(image.base, int)):
+            return None  # well-formed but not ours: only what the image is used for is checked
+        return CachedBuild(image, [str(w) for w in meta["warnings"]])
     except Exception:  # noqa: BLE001 - corrupt or foreign entry: a miss
         return None
 
 
 def _shadows(inputs: list[str], search: list[str]) -> list[str]:
-    """Paths in earlier search dirs that, once created, an include would find instead."""
-    out: list[str] = []
-    for p in inputs:
-        for i, d in enumerate(search):
-            if not p.startswith(d.rstrip(os.sep) + os.sep):
-                continue
-            rel = os.path.relpath(p, d)
-            out += [os.path.join(e, rel) for e in search[:i] if e != d]
-            break
-    return out
+    """Files that do not exist now but that an include could find instead of what it read,
+    once created: the same relative name in any search directory or beside any file read
+    (an include looks beside the including file first). Conservative: a miss too many is
+    only a rebuild."""
+    roots = list(dict.fromkeys([*search, *(os.path.dirname(p) for p in inputs)]))
+    names = {os.path.relpath(p, d) for p in inputs for d in roots
+             if p.startswith(d.rstrip(os.sep) + os.sep)}
+    read = set(inputs)
+    candidates = {os.path.join(d, n) for d in roots for n in names}
+    return sorted(c for c in candidates - read if not os.path.exists(c))
 
 
 def store(ticket: Ticket | None, result: object) -> None:
@@ -196,12 +203,14 @@ def store(ticket: Ticket | None, result: object) -> None:
             return  # the source changed while it was being built
         image: Image = result.image  # type: ignore[attr-defined]
         read = result.inputs  # type: ignore[attr-defined]
-        inputs = list(dict.fromkeys(os.path.realpath(p) for p in read))
+        inputs = list(dict.fromkeys(os.path.abspath(p) for p in read))
+        if any(os.stat(p).st_mtime_ns >= ticket.started for p in [ticket.path, *inputs]):
+            return  # edited while being built: the build may have read either version
         meta = {
             "key": ticket.key,
             "source": ticket.source,
             "inputs": [(p, _read(p)) for p in inputs if p != ticket.path],
-            "shadows": _shadows(inputs, ticket.search_dirs),
+            "shadows": _shadows([ticket.path, *inputs], ticket.search_dirs),
             "base": image.base,
             "entry": image.entry,
             "mode": image.mode.value,

@@ -162,3 +162,50 @@ def test_entry_from_another_key_with_the_same_name_is_a_miss(src: Path, _cache_h
     ticket = cache.lookup(other, 0x1000, [], {})
     entry.rename(_cache_home / "kasm" / ticket.entry)  # as if the checksums collided
     assert cache.lookup(other, 0x1000, [], {}).hit is None
+
+
+def test_miss_when_a_new_file_would_shadow_a_nested_include(tmp_path: Path) -> None:
+    """`sub/a.h` includes "b.h" from -I inc; a new sub/b.h, beside a.h, would win."""
+    proj, inc = tmp_path / "proj", tmp_path / "inc"
+    (proj / "sub").mkdir(parents=True)
+    inc.mkdir()
+    (proj / "sub" / "a.h").write_text('#include "b.h"\n')
+    (inc / "b.h").write_text("#define VAL 1\n")
+    p = proj / "main.S"
+    p.write_text('#include "sub/a.h"\n.code16\n_start:\n    mov $VAL, %ax\n    hlt\n')
+    ticket = cache.lookup(p, 0x1000, [inc], {})
+    cache.store(ticket, build_file(p, include_dirs=[inc]))
+    assert cache.lookup(p, 0x1000, [inc], {}).hit is not None
+    (proj / "sub" / "b.h").write_text("#define VAL 2\n")
+    assert cache.lookup(p, 0x1000, [inc], {}).hit is None
+
+
+def test_symlinked_sources_in_different_directories_do_not_share_an_entry(tmp_path: Path) -> None:
+    real = tmp_path / "real.s"
+    real.write_text('.code16\n_start:\n    .include "defs.inc"\n    hlt\n')
+    images = []
+    for name, value in (("d1", 1), ("d2", 2)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "defs.inc").write_text(f"    mov ${value}, %ax\n")
+        (d / "prog.s").symlink_to(real)
+        ticket = cache.lookup(d / "prog.s", 0x1000, [], {})
+        assert ticket is not None and ticket.hit is None
+        result = build_file(d / "prog.s")
+        cache.store(ticket, result)
+        images.append(result.image.flat())
+    assert images[0] != images[1]
+    for i, name in enumerate(("d1", "d2")):
+        assert _hit(tmp_path / name / "prog.s").image.flat() == images[i]
+
+
+def test_a_build_whose_input_changed_meanwhile_is_not_stored(src: Path) -> None:
+    import os
+    import time
+
+    ticket = cache.lookup(src, 0x1000, [], {})
+    result = build_file(src)
+    later = time.time_ns() + 10**9
+    os.utime(src.parent / "consts.h", ns=(later, later))  # edited while the build ran
+    cache.store(ticket, result)
+    assert _hit(src) is None
