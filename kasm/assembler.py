@@ -31,7 +31,13 @@ from .encoder import (
     string_instruction,
 )
 from .expr import Unknown, Value
-from .operands import REGISTER_WIDTH, Instruction, Operand, without_default_segment
+from .operands import (
+    REGISTER_WIDTH,
+    Instruction,
+    Operand,
+    parse_instruction,
+    without_default_segment,
+)
 
 KNOWN_SECTIONS = (".text", ".rodata", ".data", ".bss")
 
@@ -183,18 +189,13 @@ class SymbolEnv(expr.Env):
 
 
 class SectionState(Record):
-    __slots__ = ("name", "frags", "align")
+    __slots__ = ("name", "frags", "align", "is_code", "nobits")
 
     def __init__(self, name: str, frags: list[Fragment], align: int = 1) -> None:
         self.name, self.frags, self.align = name, frags, align
-
-    @property
-    def is_code(self) -> bool:
-        return self.name == ".text" or self.name.startswith(".text.")
-
-    @property
-    def nobits(self) -> bool:
-        return self.name == ".bss" or self.name.startswith(".bss.")
+        # fixed by the name; asked for every statement
+        self.is_code = name == ".text" or name.startswith(".text.")
+        self.nobits = name == ".bss" or name.startswith(".bss.")
 
 
 class ObjectSection(Record):
@@ -227,6 +228,7 @@ class Assembler(SymbolEnv):
         self.current = self._section(".text")
         self._local_counts: dict[int, int] = {}
         self._set_versions: dict[str, int] = {}
+        self._repeated: dict[tuple[int, str], bytes] = {}  # see emit_statement
 
     # ------------------------------------------------------------------ sections
     def _new_frag(self, section: str) -> Fragment:
@@ -401,18 +403,35 @@ class Assembler(SymbolEnv):
     def emit_org(self, target: expr.Node, fill: int, loc: Location) -> None:
         self._close_frag(Space(self.bind(target, loc), bytes([fill & 0xFF]), loc, is_org=True))
 
+    def emit_statement(self, text: str, loc: Location) -> None:
+        """Parse and emit an instruction statement. One of only registers and numbers always
+        has the same bytes in a mode: those are kept, and the same text again (`push %ebp`,
+        `xorl %eax, %eax`) is neither parsed nor encoded again."""
+        key = (self.bits, text)
+        code = self._repeated.get(key)
+        if code is not None and not self.current.nobits:
+            self.frag.data += code
+            return
+        insn = parse_instruction(text, loc)
+        frag, size, fixups, logged = self.frag, len(self.frag.data), len(self.frag.fixups), \
+            len(self.log.items)
+        self.emit_instruction(insn)
+        if (self.frag is frag and len(frag.fixups) == fixups and len(self.log.items) == logged
+                and all(op.disp is None or op.disp[0] == "num" for op in insn.operands)):
+            self._repeated[key] = bytes(frag.data[size:])
+
     def emit_instruction(self, insn: Instruction) -> None:
         if self.current.nobits and insn.mnemonic:
             raise AsmError(f"instruction '{insn.mnemonic}' in section {self.current.name} "
                            "(which holds no data)", insn.loc)
         bits = self.bits
-        pre = prefix_bytes(insn.prefixes, bits)
+        pre = prefix_bytes(insn.prefixes, bits) if insn.prefixes else b""
         if not insn.mnemonic:
             self.frag.data += pre
             return
         # `.` in an operand is the address of the instruction's first byte, as in GNU
         for op in insn.operands:  # operands are parsed afresh for every statement
-            if op.disp is not None:
+            if op.disp is not None and op.disp[0] != "num":
                 op.disp = self.bind(op.disp, insn.loc)
         if is_relative_branch(insn):
             form = branch_form(insn.mnemonic, bits, insn.loc)
@@ -524,42 +543,20 @@ class Assembler(SymbolEnv):
 
     def _emit_encoded(self, insn: Instruction, pre: bytes) -> None:
         bits = self.bits
-        if bits == 16 and any(op.kind == "mem" and op.disp is None and op.base_index
-                              and not op.base_index.startswith("(%") for op in insn.operands):
-            # `(,%eax,4)` has a disp32 of zero (which keystone needs spelled out; see below)
-            insn = insn.replace(operands=[
-                op.replace(disp=("num", 0), disp_text="0") if op.kind == "mem"
-                and op.disp is None and op.base_index and not op.base_index.startswith("(%")
-                else op for op in insn.operands])
-        if insn.mnemonic.rstrip("bwl") in ("in", "out", "ins", "outs") and any(
-                op.base_index == "(%dx)" and op.disp is None for op in insn.operands):
-            # GNU takes `(%dx)` for the port register %dx; keystone only `%dx`
-            insn = insn.replace(operands=[
-                Operand("reg", op.text, reg="%dx") if op.kind == "mem" and op.disp is None
-                and op.base_index == "(%dx)" and not op.segment else op
-                for op in insn.operands])
         original = insn.operands
-        # 64-bit absolute addresses: keystone makes them rip-relative; GNU uses a SIB disp32
-        absolute64 = {i for i, op in enumerate(insn.operands) if bits == 64 and
-                      op.kind == "mem" and not op.base_index and op.disp is not None}
-        if absolute64:
-            insn = insn.replace(operands=[op.replace(base_index="(%rip)") if i in absolute64
-                                           else op for i, op in enumerate(insn.operands)])
-        if any(op.segment for op in insn.operands):
-            ops = [without_default_segment(op) for op in insn.operands]
-            if any(op.segment == "%ds:" for op in ops):  # keystone drops every %ds: override
-                ops = [op.replace(segment="") if op.segment == "%ds:" else op for op in ops]
-                pre += b"\x3e"
-            insn = insn.replace(operands=ops)
+        absolute64: set[int] = set()
+        if any(op.kind == "mem" for op in original):
+            insn, pre, original, absolute64 = self._gnu_memory_operands(insn, pre)
         values: list[str | None] = []
         deferred: list[int] = []
         known: dict[int, int] = {}
         for i, op in enumerate(insn.operands):
-            if op.disp is None:
+            disp = op.disp
+            if disp is None:
                 values.append(None)
                 continue
             # a number in `100(%rip)` is the displacement itself, as in GNU; a label is pc-relative
-            v = self.try_const(op.disp, insn.loc)
+            v = disp[1] if disp[0] == "num" else self.try_const(disp, insn.loc)
             full = False
             if v is not None and op.kind == "imm":
                 v, full = self._check_immediate(v, insn)
@@ -599,6 +596,41 @@ class Assembler(SymbolEnv):
             pcrel = end if op.is_rip_relative and i not in absolute64 else None
             signed = True if op.is_rip_relative else None
             self.frag.fixups.append(Fixup(start + offset, width, node, insn.loc, pcrel, signed))
+
+    def _gnu_memory_operands(self, insn: Instruction, pre: bytes
+                             ) -> tuple[Instruction, bytes, list[Operand], set[int]]:
+        """The memory operands as keystone must see them to give GNU's encoding: returns the
+        instruction to render, the prefixes, the operands as written (but for the first two
+        rewrites) and which operands are 64-bit absolute addresses."""
+        bits = self.bits
+        if bits == 16 and any(op.kind == "mem" and op.disp is None and op.base_index
+                              and not op.base_index.startswith("(%") for op in insn.operands):
+            # `(,%eax,4)` has a disp32 of zero (which keystone needs spelled out; see below)
+            insn = insn.replace(operands=[
+                op.replace(disp=("num", 0), disp_text="0") if op.kind == "mem"
+                and op.disp is None and op.base_index and not op.base_index.startswith("(%")
+                else op for op in insn.operands])
+        if insn.mnemonic.rstrip("bwl") in ("in", "out", "ins", "outs") and any(
+                op.base_index == "(%dx)" and op.disp is None for op in insn.operands):
+            # GNU takes `(%dx)` for the port register %dx; keystone only `%dx`
+            insn = insn.replace(operands=[
+                Operand("reg", op.text, reg="%dx") if op.kind == "mem" and op.disp is None
+                and op.base_index == "(%dx)" and not op.segment else op
+                for op in insn.operands])
+        original = insn.operands
+        # 64-bit absolute addresses: keystone makes them rip-relative; GNU uses a SIB disp32
+        absolute64 = {i for i, op in enumerate(insn.operands) if bits == 64 and
+                      op.kind == "mem" and not op.base_index and op.disp is not None}
+        if absolute64:
+            insn = insn.replace(operands=[op.replace(base_index="(%rip)") if i in absolute64
+                                           else op for i, op in enumerate(insn.operands)])
+        if any(op.segment for op in insn.operands):
+            ops = [without_default_segment(op) for op in insn.operands]
+            if any(op.segment == "%ds:" for op in ops):  # keystone drops every %ds: override
+                ops = [op.replace(segment="") if op.segment == "%ds:" else op for op in ops]
+                pre += b"\x3e"
+            insn = insn.replace(operands=ops)
+        return insn, pre, original, absolute64
 
     def _check_immediate(self, value: int, insn: Instruction) -> tuple[int, bool]:
         """Warn, as GNU as does, when an immediate does not fit its operand; keep it in range
@@ -781,6 +813,14 @@ class Assembler(SymbolEnv):
 
     def _branch_disp(self, frag: Fragment, br: Branch, env: _LayoutEnv) -> int | None:
         """Displacement to the target if it is in this section, else None."""
+        target = br.target
+        if target[0] == "sym":  # the common case, a label: what evaluate would find, directly
+            sym = self.symbols.get(target[1])
+            if sym is not None and sym.frag is not None:
+                if sym.frag.section != frag.section:
+                    return None
+                return sym.frag.address + sym.offset - (frag.address + len(frag.data)
+                                                        + br.size())
         try:
             v = evaluate(br.target, env, br.loc)
         except (Unknown, AsmError):

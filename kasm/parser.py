@@ -18,7 +18,7 @@ from . import expr
 from .assembler import KNOWN_SECTIONS, Assembler
 from .diagnostics import NESTED_TOO_DEEPLY, AsmError, DiagnosticLog, Location
 from .lexer import SourceLines, Statement, encode_source, read_source, split_statements
-from .operands import parse_instruction, split_operands
+from .operands import split_operands
 
 _LABEL = re.compile(r"([A-Za-z_.$][\w.$@]*|\d+)\s*:(?!:)")
 _ASSIGN = re.compile(r"([A-Za-z_.$][\w.$@]*)\s*(==?)(?!=)\s*(.*)$")
@@ -149,7 +149,7 @@ class Parser:
         if word in self.macros:
             self._expand_macro(self.macros[word], text[len(word):].strip(), loc)
             return
-        self.asm.emit_instruction(parse_instruction(text, loc))
+        self.asm.emit_statement(text, loc)
 
     def _queue_expansion(self, expanded: list[Statement], loc: Location) -> None:
         """Queue an expansion's statements to run next, unless that makes too many."""
