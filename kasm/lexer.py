@@ -6,6 +6,7 @@ comments (`#`, `//`, `/* */`) and `;` statement separators, never inside strings
 
 from __future__ import annotations
 
+import gc
 import re
 from pathlib import Path
 
@@ -15,6 +16,25 @@ from .diagnostics import AsmError, Location
 
 _SPECIAL = re.compile(r"[\"'#;/]")  # where a line may need more than copying
 _LINE_MARKER = re.compile(r'^\s*#\s*(?:line\s+)?(\d+)\s+"((?:[^"\\]|\\.)*)"')
+
+
+class CollectorPaused:
+    """`with CollectorPaused():` runs without Python's cyclic garbage collector.
+
+    Building keeps every statement, location and fragment alive to the end and makes no
+    cyclic garbage on the way, so the collector's passes (one per 700 new objects) only scan
+    the same growing heap again: ~15% of a big build (measured). Nests; restores the state.
+    """
+
+    __slots__ = ("was_enabled",)
+
+    def __enter__(self) -> None:
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was_enabled:
+            gc.enable()
 
 
 class Statement(Value):
@@ -63,6 +83,12 @@ def split_statements(
     text: str, file: str, sources: SourceLines, first_line: int = 1
 ) -> list[Statement]:
     """Split a file's text into statements; raises AsmError for an unterminated comment."""
+    with CollectorPaused():
+        return _split_statements(text, file, sources, first_line)
+
+
+def _split_statements(text: str, file: str, sources: SourceLines, first_line: int
+                      ) -> list[Statement]:
     out: list[Statement] = []
     cur_file, line_no = file, first_line - 1
     in_block: Location | None = None

@@ -17,7 +17,14 @@ from vmm.values import Record
 from . import expr
 from .assembler import KNOWN_SECTIONS, Assembler
 from .diagnostics import NESTED_TOO_DEEPLY, AsmError, DiagnosticLog, Location
-from .lexer import SourceLines, Statement, encode_source, read_source, split_statements
+from .lexer import (
+    CollectorPaused,
+    SourceLines,
+    Statement,
+    encode_source,
+    read_source,
+    split_statements,
+)
 from .operands import split_operands
 
 _LABEL = re.compile(r"([A-Za-z_.$][\w.$@]*|\d+)\s*:(?!:)")
@@ -90,6 +97,10 @@ class Parser:
 
     # ------------------------------------------------------------------ driver
     def run(self, statements: list[Statement]) -> None:
+        with CollectorPaused():
+            self._run(statements)
+
+    def _run(self, statements: list[Statement]) -> None:
         self._queue.extend(statements)
         while self._queue and not self._ended:
             st = self._queue.popleft()
