@@ -341,6 +341,8 @@ class Assembler(SymbolEnv):
 
     def try_const(self, node: expr.Node, loc: Location) -> int | None:
         """The value now if it is an absolute constant now, else None (decided at link)."""
+        if node[0] == "num":
+            return node[1]
         try:
             v = evaluate(self.bind(node, loc), self, loc)
         except Unknown:
@@ -413,11 +415,13 @@ class Assembler(SymbolEnv):
             self.frag.data += code
             return
         insn = parse_instruction(text, loc)
-        frag, size, fixups, logged = self.frag, len(self.frag.data), len(self.frag.fixups), \
-            len(self.log.items)
+        if not all(op.disp is None or op.disp[0] == "num" for op in insn.operands):
+            self.emit_instruction(insn)  # an expression: its value may differ next time
+            return
+        frag = self.frag
+        size, fixups, logged = len(frag.data), len(frag.fixups), len(self.log.items)
         self.emit_instruction(insn)
-        if (self.frag is frag and len(frag.fixups) == fixups and len(self.log.items) == logged
-                and all(op.disp is None or op.disp[0] == "num" for op in insn.operands)):
+        if self.frag is frag and len(frag.fixups) == fixups and len(self.log.items) == logged:
             self._repeated[key] = bytes(frag.data[size:])
 
     def emit_instruction(self, insn: Instruction) -> None:
@@ -436,13 +440,14 @@ class Assembler(SymbolEnv):
         if is_relative_branch(insn):
             form = branch_form(insn.mnemonic, bits, insn.loc)
             assert form is not None
-            kept = bytes(b for b in pre if b in _BRANCH_PREFIXES)
-            if kept != pre:
-                self.log.warning(f"skipping prefixes on '{insn.mnemonic}'", insn.loc)
-            if 0x66 in kept and bits != 64 and form.long is not None:
-                # data16/data32 flips the displacement size, as a w/l suffix would
-                form = form.replace(long_width=6 - form.long_width)
-            self.frag.data += kept
+            if pre:
+                kept = bytes(b for b in pre if b in _BRANCH_PREFIXES)
+                if kept != pre:
+                    self.log.warning(f"skipping prefixes on '{insn.mnemonic}'", insn.loc)
+                if 0x66 in kept and bits != 64 and form.long is not None:
+                    # data16/data32 flips the displacement size, as a w/l suffix would
+                    form = form.replace(long_width=6 - form.long_width)
+                self.frag.data += kept
             target = self.bind(insn.operands[0].disp, insn.loc)
             if form.short is None or form.long is None:
                 # call and loop/jcxz have one size: fixed bytes and a pc-relative fixup, as
