@@ -438,8 +438,11 @@ class Assembler(SymbolEnv):
             if op.disp is not None and op.disp[0] != "num":
                 op.disp = self.bind(op.disp, insn.loc)
         if is_relative_branch(insn):
-            form = branch_form(insn.mnemonic, bits, insn.loc)
-            assert form is not None
+            form = _BRANCH_FORMS.get((insn.mnemonic, bits))
+            if form is None:
+                form = branch_form(insn.mnemonic, bits, insn.loc)
+                assert form is not None
+                _BRANCH_FORMS[insn.mnemonic, bits] = form
             if pre:
                 kept = bytes(b for b in pre if b in _BRANCH_PREFIXES)
                 if kept != pre:
@@ -448,7 +451,7 @@ class Assembler(SymbolEnv):
                     # data16/data32 flips the displacement size, as a w/l suffix would
                     form = form.replace(long_width=6 - form.long_width)
                 self.frag.data += kept
-            target = self.bind(insn.operands[0].disp, insn.loc)
+            target = insn.operands[0].disp  # bound above
             if form.short is None or form.long is None:
                 # call and loop/jcxz have one size: fixed bytes and a pc-relative fixup, as
                 # GNU's output_jump. Only jmp/jcc are relaxed, so only they end a fragment
@@ -920,6 +923,7 @@ class Assembler(SymbolEnv):
 # A relative branch keeps only an operand-size prefix and the cs/ds branch hints; GNU's
 # output_branch drops every other prefix with a warning.
 _BRANCH_PREFIXES = (0x66, 0x2E, 0x3E)
+_BRANCH_FORMS: dict[tuple[str, int], BranchForm] = {}  # branch_form's answers (immutable)
 
 
 class _LayoutEnv(SymbolEnv):

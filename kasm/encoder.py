@@ -442,7 +442,7 @@ def _is_encoding(result: bytes | int) -> bool:
 
 # kasm's rendering of an immediate (assembler._hex): `$0x1f`, `$-0x1f`
 _IMMEDIATE = re.compile(r"\$(-?0x[0-9a-f]+)")
-_MASK16, _MASK32, _MASK64 = (1 << 16) - 1, (1 << 32) - 1, (1 << 64) - 1
+_MASK16, _MASK32 = (1 << 16) - 1, (1 << 32) - 1
 
 
 def _value_class(value: int) -> tuple | None:
@@ -454,9 +454,10 @@ def _value_class(value: int) -> tuple | None:
     if -256 <= value <= 256 or not -(1 << 63) <= value < (1 << 63):
         return None
     length = (value if value >= 0 else ~value).bit_length()
-    wraps = tuple(0 <= value <= mask and (value + 0x80) & mask < 0x100
-                  for mask in (_MASK16, _MASK32, _MASK64))
-    return (value < 0, length, any(wraps), wraps)
+    # beyond -256..256, the values that are a sign-extended imm8 once cut to 16 or 32 bits
+    # (cut to 64 bits: only values beyond the range above)
+    wraps = (0xFF80 <= value <= _MASK16, 0xFFFFFF80 <= value <= _MASK32)
+    return (value < 0, length, wraps[0] or wraps[1], wraps)
 
 
 def _partner(value: int, cls: tuple) -> int:

@@ -70,13 +70,16 @@ class SourceLines:
         self._files[name] = text.splitlines()
 
     def line(self, name: str, number: int) -> str:
+        lines = self.lines(name)
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+    def lines(self, name: str) -> list[str]:
         if name not in self._files:
             try:
                 self._files[name] = read_source(name).splitlines()
             except OSError:
                 self._files[name] = []
-        lines = self._files[name]
-        return lines[number - 1] if 0 < number <= len(lines) else ""
+        return self._files[name]
 
 
 def split_statements(
@@ -93,13 +96,19 @@ def _split_statements(text: str, file: str, sources: SourceLines, first_line: in
     cur_file, line_no = file, first_line - 1
     in_block: Location | None = None
     special = _SPECIAL.search
+    originals: list[str] | None = None  # cur_file's lines, read when a statement needs them
     for raw in text.split("\n"):
         line_no += 1
         if in_block is None and not special(raw):
             # the common case: no comment, string or ';' (nor a #line marker) to look at
             stripped = raw.strip()
             if stripped:
-                orig = sources.line(cur_file, line_no) if cur_file != "<string>" else raw
+                if cur_file == "<string>":
+                    orig = raw
+                else:
+                    if originals is None:
+                        originals = sources.lines(cur_file)
+                    orig = originals[line_no - 1] if 0 < line_no <= len(originals) else ""
                 out.append(Statement(stripped, Location(
                     cur_file, line_no, len(raw) - len(raw.lstrip()) + 1, orig or raw)))
             continue
@@ -107,6 +116,7 @@ def _split_statements(text: str, file: str, sources: SourceLines, first_line: in
             m = _LINE_MARKER.match(raw)
             if m:
                 cur_file, line_no = m.group(2), int(m.group(1)) - 1
+                originals = None
                 continue
         orig = sources.line(cur_file, line_no) if cur_file != "<string>" else raw
         loc = Location(cur_file, line_no, 1, orig or raw)
