@@ -9,6 +9,7 @@ treats it as one; that decides which encoding an instruction gets.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 
 from vmm.values import Record
@@ -21,14 +22,18 @@ from .encoder import (
     Keystone,
     address_bits,
     branch_form,
+    fill_template,
+    find_template,
     gnu_fixups,
     gnu_narrow,
     is_relative_branch,
     merge_prefixes,
     nop_fill,
+    partner,
     prefix_bytes,
     rip_to_absolute,
     string_instruction,
+    value_class,
 )
 from .expr import Unknown, Value
 from .operands import (
@@ -40,6 +45,9 @@ from .operands import (
 )
 
 KNOWN_SECTIONS = (".text", ".rodata", ".data", ".bss")
+# an operand that is `$` and a plain number (decimal or hex, as expr reads them): see
+# Assembler._immediate_shape
+_IMMEDIATE_OPERAND = re.compile(r"(?<=[\s,])\$([1-9][0-9]*|0[xX][0-9a-fA-F]+)(?=\s*(?:,|$))")
 
 
 class Fixup(Record):
@@ -229,6 +237,7 @@ class Assembler(SymbolEnv):
         self._local_counts: dict[int, int] = {}
         self._set_versions: dict[str, int] = {}
         self._repeated: dict[tuple[int, str], bytes] = {}  # see emit_statement
+        self._shapes: dict[tuple, tuple[bytes, int, bytes] | None] = {}  # see _learn_shape
 
     # ------------------------------------------------------------------ sections
     def _new_frag(self, section: str) -> Fragment:
@@ -408,12 +417,21 @@ class Assembler(SymbolEnv):
     def emit_statement(self, text: str, loc: Location) -> None:
         """Parse and emit an instruction statement. One of only registers and numbers always
         has the same bytes in a mode: those are kept, and the same text again (`push %ebp`,
-        `xorl %eax, %eax`) is neither parsed nor encoded again."""
+        `xorl %eax, %eax`) is neither parsed nor encoded again. One of registers and an
+        immediate number is made from a template of its shape (see _learn_shape)."""
         key = (self.bits, text)
         code = self._repeated.get(key)
         if code is not None and not self.current.nobits:
             self.frag.data += code
             return
+        shape = self._immediate_shape(text) if "$" in text else None
+        if shape is not None and not self.current.nobits:
+            template = self._shapes.get(shape[0])
+            if template is not None:
+                code = fill_template(template, shape[1], shape[0][3])
+                if code is not None:
+                    self.frag.data += code
+                    return
         insn = parse_instruction(text, loc)
         if not all(op.disp is None or op.disp[0] == "num" for op in insn.operands):
             self.emit_instruction(insn)  # an expression: its value may differ next time
@@ -422,7 +440,50 @@ class Assembler(SymbolEnv):
         size, fixups, logged = len(frag.data), len(frag.fixups), len(self.log.items)
         self.emit_instruction(insn)
         if self.frag is frag and len(frag.fixups) == fixups and len(self.log.items) == logged:
-            self._repeated[key] = bytes(frag.data[size:])
+            code = self._repeated[key] = bytes(frag.data[size:])
+            if shape is not None and shape[0] not in self._shapes and all(
+                    op.kind == "reg" or op.kind == "imm" and op.disp == ("num", shape[1])
+                    for op in insn.operands):
+                self._learn_shape(shape[0], shape[1], code, loc)
+
+    def _immediate_shape(self, text: str) -> tuple[tuple, int] | None:
+        """((mode, text before the number, text after it, value class), value) for a statement
+        whose one `$` starts an operand that is a plain number beyond -256..256."""
+        m = _IMMEDIATE_OPERAND.search(text)
+        if m is None or text.count("$") != 1:
+            return None
+        literal = m.group(1)
+        value = int(literal, 16) if literal[1:2] in ("x", "X") else int(literal)
+        cls = value_class(value)
+        if cls is None:
+            return None
+        return (self.bits, text[:m.start(1)], text[m.end(1):], cls), value
+
+    def _learn_shape(self, shape: tuple, value: int, code: bytes, loc: Location) -> None:
+        """Make the template of an instruction of registers and one immediate from its bytes
+        for `value` and for the value's partner (encoder.partner), emitted here and taken back.
+
+        Every step from operands to bytes (kasm's range checks and GNU's choices, keystone's
+        form) depends on the immediate only through its class (encoder.value_class) or
+        through the bytes of its field, so both must agree on all else (find_template); a
+        warning or an error for the partner, or no partner in the class, means no template
+        (the first two: for good).
+        """
+        other = partner(value, shape[3])
+        if value_class(other) != shape[3]:
+            return  # another value of the class may have one
+        frag = self.frag
+        size, fixups, logged = len(frag.data), len(frag.fixups), len(self.log.items)
+        try:
+            self.emit_instruction(parse_instruction(shape[1] + str(other) + shape[2], loc))
+            assert self.frag is frag  # no fragment ends at an instruction of this kind
+            other_code = bytes(frag.data[size:])
+            clean = len(frag.fixups) == fixups and len(self.log.items) == logged
+        except AsmError:
+            clean = False
+        finally:
+            del frag.data[size:], frag.fixups[fixups:], self.log.items[logged:]
+        self._shapes[shape] = find_template(code, value, other_code, other) if clean else None
 
     def emit_instruction(self, insn: Instruction) -> None:
         if self.current.nobits and insn.mnemonic:

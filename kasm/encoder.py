@@ -347,14 +347,14 @@ class Keystone:
 
     def _from_template(self, bits: int, text: str) -> bytes | None:
         """The encoding of an instruction whose one number is an immediate, from an encoding
-        of the same instruction with another value of its class (see _value_class): most
+        of the same instruction with another value of its class (see value_class): most
         distinct texts in a big program differ only in such a constant, and each keystone
         call costs ~25 us. None (ask keystone) when the text or value does not qualify."""
         m = _IMMEDIATE.search(text)
         if m is None or "0x" in text[m.end():] or "0x" in text[:m.start()]:
             return None  # no immediate, or another number (a displacement) as well
         value = int(m.group(1), 16)
-        cls = _value_class(value)
+        cls = value_class(value)
         if cls is None:
             return None
         shape = (bits, text[:m.start(1)], text[m.end():], cls)
@@ -366,19 +366,15 @@ class Keystone:
             self._templates[shape] = template
         if template is None:
             return None
-        head, width, tail = template
-        if not (-(1 << (8 * width - 1)) <= value < (1 << (8 * width)) or cls[2]):
-            return None  # keystone would cut the value to the field: let it decide the form
-        return head + _field_bytes(value, width) + tail
+        return fill_template(template, value, cls)
 
     def _make_template(self, bits: int, text: str, m: re.Match[str], value: int,
                        cls: tuple) -> tuple[bytes, int, bytes] | None | bool:
-        """(bytes before the immediate, its width, bytes after), checked against keystone's
-        encodings of `text` and of the same text with a partner value of the class: both
-        must be the same bytes around a field that holds exactly the value. None when there
-        is no template for the class, False when this value has no partner in it."""
-        other = _partner(value, cls)
-        if _value_class(other) != cls:
+        """A template (see find_template) checked against keystone's encodings of `text` and
+        of the same text with the value's partner. None when there is no template for the
+        class, False when this value has no partner in it."""
+        other = partner(value, cls)
+        if value_class(other) != cls:
             return False
         code = self._raw(bits, text)
         self._cache[(bits, text)] = code
@@ -389,19 +385,10 @@ class Keystone:
         other_code = self._cache.get((bits, other_text))
         if other_code is None:
             other_code = self._cache[(bits, other_text)] = self._raw(bits, other_text)
-        if not _is_encoding(other_code) or len(other_code) != len(code):
+        if not _is_encoding(other_code):
             return None
         assert isinstance(code, bytes) and isinstance(other_code, bytes)
-        # the partner differs from the value in every bit that varies within the class, so
-        # every reading that fits both encodings gives the same bytes for the whole class
-        fields = [(at, width) for width in (1, 2, 4, 8) for at in range(len(code) - width + 1)
-                  if code[:at] == other_code[:at] and code[at + width:] == other_code[at + width:]
-                  and code[at:at + width] == _field_bytes(value, width)
-                  and other_code[at:at + width] == _field_bytes(other, width)]
-        if not fields or len({at for at, _ in fields}) != 1:
-            return None
-        at, width = fields[-1]  # the widest: the value must fit it (a cut value is not sure)
-        return code[:at], width, code[at + width:]
+        return find_template(code, value, other_code, other)
 
     def knows_mnemonic(self, mnemonic: str) -> bool:
         """Keystone says "mnemonic failed" both for unknown names and for bad operand
@@ -445,9 +432,9 @@ _IMMEDIATE = re.compile(r"\$(-?0x[0-9a-f]+)")
 _MASK16, _MASK32 = (1 << 16) - 1, (1 << 32) - 1
 
 
-def _value_class(value: int) -> tuple | None:
+def value_class(value: int) -> tuple | None:
     """Immediates that keystone (LLVM's x86 matcher) encodes in one form: the same sign and
-    bit length, and the same answer to whether the value, cut to 16, 32 or 64 bits, is a
+    bit length, and the same answer to whether the value, cut to 16 or 32 bits, is a
     sign-extended imm8 (isImmSExti16i8 and the like: `addw $0xff80` is an imm8). None for
     what a template must not cover: small values, where the special forms are (shift by 1,
     `int $3`, imm8), and values beyond a signed 64-bit number."""
@@ -460,12 +447,41 @@ def _value_class(value: int) -> tuple | None:
     return (value < 0, length, wraps[0] or wraps[1], wraps)
 
 
-def _partner(value: int, cls: tuple) -> int:
+def partner(value: int, cls: tuple) -> int:
     """The value with every bit flipped that varies within its class (for a template's check):
-    all bits below the top one, or for a wrapped imm8 (cls[2]) the low seven."""
+    all bits below the top one, or for a wrapped imm8 (cls[2]) the low seven. It may fall
+    outside the class (0x8010's is 0xffef, an imm8 once cut to 16 bits): then it is no use."""
     if cls[2]:
         return value ^ 0x7F
     return value ^ ((1 << (cls[1] - 1)) - 1)
+
+
+def find_template(code: bytes, value: int, other_code: bytes, other: int
+                  ) -> tuple[bytes, int, bytes] | None:
+    """(bytes before the value, its width, bytes after) from the encodings of an instruction
+    with `value` and with its partner `other`: both must be the same bytes around a field
+    that holds exactly the value (little-endian). None when they are not."""
+    if len(other_code) != len(code):
+        return None
+    # the partner differs from the value in every bit that varies within the class, so
+    # every reading that fits both encodings gives the same bytes for the whole class
+    fields = [(at, width) for width in (1, 2, 4, 8) for at in range(len(code) - width + 1)
+              if code[:at] == other_code[:at] and code[at + width:] == other_code[at + width:]
+              and code[at:at + width] == _field_bytes(value, width)
+              and other_code[at:at + width] == _field_bytes(other, width)]
+    if not fields or len({at for at, _ in fields}) != 1:
+        return None
+    at, width = fields[-1]  # the widest: the value must fit it (a cut value is not sure)
+    return code[:at], width, code[at + width:]
+
+
+def fill_template(template: tuple[bytes, int, bytes], value: int, cls: tuple) -> bytes | None:
+    """The template's bytes for `value` (of class `cls`); None when the value does not fit
+    the field: keystone would cut it, and which form it picks then is not sure."""
+    head, width, tail = template
+    if not (-(1 << (8 * width - 1)) <= value < (1 << (8 * width)) or cls[2]):
+        return None
+    return head + _field_bytes(value, width) + tail
 
 
 def _field_bytes(value: int, width: int) -> bytes:

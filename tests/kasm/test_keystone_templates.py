@@ -1,10 +1,12 @@
-"""Immediate templates (encoder.Keystone._from_template) give keystone's own bytes.
+"""Immediate templates give the bytes kasm would make without them.
 
-A template is made from keystone's encodings of two values of a class and then fills in any
-other value of that class without asking keystone. Here one engine with templates encodes
-many values of many instruction shapes, in every mode, and each result is compared with a
-fresh keystone call on the same text (the values straddle every bit length, sign and
-sign-extended-imm8 boundary, in an order that makes templates from the first ones met).
+encoder.Keystone._from_template: a template made from keystone's encodings of two values of
+a class fills in any other value of that class without asking keystone. Here one engine with
+templates encodes many values of many instruction shapes, in every mode, and each result is
+compared with a fresh keystone call on the same text (the values straddle every bit length,
+sign and sign-extended-imm8 boundary, in an order that makes templates from the first ones
+met). Assembler._learn_shape does the same for a whole statement: checked by building
+programs of such statements with and without templates.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import random
 
 import pytest
 
+from kasm.assembler import Assembler
+from kasm.build import build_source
 from kasm.diagnostics import AsmError, Location
-from kasm.encoder import Keystone, _value_class
+from kasm.encoder import Keystone, value_class
 from kasm.operands import Instruction
 
 SHAPES = {
@@ -84,5 +88,46 @@ def test_templates_give_keystones_bytes(bits: int) -> None:
 
 
 def test_small_values_are_not_templated() -> None:
-    assert all(_value_class(v) is None for v in range(-256, 257))
-    assert _value_class(257) is not None and _value_class(0xFF80) != _value_class(0xFF7F)
+    assert all(value_class(v) is None for v in range(-256, 257))
+    assert value_class(257) is not None and value_class(0xFF80) != value_class(0xFF7F)
+
+
+STATEMENTS = {
+    16: ["addw $V, %bx", "addl $V, %ebx", "add $V, %ax", "pushw $V", "push $V", "pushl $V",
+         "movw $V, %si", "movl $V, %eax", "imul $V, %bx, %cx", "ret $V", "lret $V",
+         "testw $V, %dx", "sub $V, %sp", "and $V, %eax", "mov $V, %al", "rolw $V, %ax"],
+    32: ["addl $V, %ebx", "addw $V, %bx", "andl $V, %eax", "push $V", "pushw $V",
+         "movl $V, %ecx", "imul $V, %eax, %edx", "cmpl $V, %esp", "testl $V, %eax",
+         "retw $V", "sbbl $V, %edi", "adcw $V, %ax", "xor $V, %esi", "mov $V, %bx",
+         "lock addl $V, %eax", "int $V", "shll $V, %eax"],
+    64: ["addq $V, %rbx", "addl $V, %r9d", "movq $V, %rax", "movabs $V, %rax",
+         "movabsq $V, %r12", "push $V", "pushq $V", "imul $V, %rax, %r8", "cmpq $V, %rsp",
+         "movl $V, %r15d", "orw $V, %r10w", "testq $V, %rdi", "mov $V, %rcx", "mov $V, %ecx",
+         "and $V, %rax", "sub $V, %r11", "rorq $V, %rax"],
+}
+
+
+def _literal(v: int, rng: random.Random) -> str:
+    return rng.choice((str(v), hex(v), hex(v).upper().replace("0X", "0x")))
+
+
+@pytest.mark.parametrize("bits", [16, 32, 64])
+def test_statement_templates_change_no_byte(bits: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Assembler._learn_shape's templates (and keystone's) against a build without them:
+    the same image and the same warnings (values beyond a field warn and are cut)."""
+    rng = random.Random(bits)
+    values = [v for v in _values(rng) if 0 < v < 1 << 64]
+    lines = [shape.replace("V", _literal(v, rng)) for v in values for shape in STATEMENTS[bits]
+             # 64-bit code has no imm64 but in a move to a register
+             if bits != 64 or v < 1 << 31 or shape.startswith("mov")]
+    rng.shuffle(lines)
+    source = "\n".join([f".code{bits}", *lines]) + "\n"
+
+    def build() -> tuple[bytes, list[str]]:
+        result = build_source(source)
+        return result.image.flat(), [w.format() for w in result.warnings]
+
+    with_templates = build()
+    monkeypatch.setattr(Assembler, "_learn_shape", lambda *args: None)
+    monkeypatch.setattr(Keystone, "_from_template", lambda *args: None)
+    assert build() == with_templates
