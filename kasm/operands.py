@@ -176,6 +176,9 @@ def parse_operand(text: str, loc: Location, col: int | None = None) -> Operand:
     if text.startswith("$"):
         node = expr.parse(text[1:], loc, col + 1 + star)
         return Operand("imm", raw, star, disp=node, disp_text=text[1:])
+    if "%" not in text:  # an address or branch target: no register, segment or base to read
+        return Operand("mem", raw, star, "", "", expr.parse(text, loc, col) if text else None,
+                       text)
     if _REGISTER.match(text):
         reg = text.lower().replace(" ", "")
         if reg not in REGISTERS:
