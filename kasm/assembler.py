@@ -22,6 +22,7 @@ from .encoder import (
     Keystone,
     address_bits,
     branch_form,
+    check_high_byte_rex,
     fill_template,
     find_template,
     gnu_fixups,
@@ -494,6 +495,8 @@ class Assembler(SymbolEnv):
         if not insn.mnemonic:
             self.frag.data += pre
             return
+        if bits == 64:
+            check_high_byte_rex(insn, bits)
         # `.` in an operand is the address of the instruction's first byte, as in GNU
         for op in insn.operands:  # operands are parsed afresh for every statement
             if op.disp is not None and op.disp[0] != "num":

@@ -137,6 +137,29 @@ def is_relative_branch(insn: Instruction) -> bool:
             or (name[:-1] in ("jmp", "call") and name[-1] in _WIDTH_SUFFIX))
 
 
+_HIGH_BYTE = ("%ah", "%bh", "%ch", "%dh")
+_EXTENDED = re.compile(r"%r(?:[89]|1[0-5])[bwdl]?\b", re.IGNORECASE)  # REX.R/X/B
+_NEW_BYTE = ("%sil", "%dil", "%spl", "%bpl")  # only with a REX prefix
+
+
+def check_high_byte_rex(insn: Instruction, bits: int) -> None:
+    """%ah/%bh/%ch/%dh cannot be encoded in an instruction that needs a REX prefix (an
+    extended or new 8-bit register, a 64-bit operand). GNU says so; keystone either writes
+    another register (%ah beside %sil becomes %spl) or aborts the whole process (LLVM's
+    "Cannot encode high byte register"), so kasm asks first."""
+    if bits != 64:
+        return
+    high = next((op.reg for op in insn.operands if op.kind == "reg" and op.reg in _HIGH_BYTE),
+                None)
+    if high is None:
+        return
+    for op in insn.operands:
+        if (op.kind == "reg" and (op.reg in _NEW_BYTE or REGISTER_WIDTH.get(op.reg) == 64)
+                or _EXTENDED.search(op.reg if op.kind == "reg" else op.base_index)):
+            raise AsmError(f"can't encode register '{high}' in an instruction requiring REX "
+                           "prefix", insn.loc)
+
+
 def prefix_bytes(prefixes: list[str], bits: int) -> bytes:
     out = bytearray()
     for p in prefixes:
