@@ -1,8 +1,12 @@
-"""The pipeline: source → preprocess → statements → assemble → link → Image."""
+"""The pipeline: source → preprocess → statements → assemble → link → Image.
+
+File names are strings throughout, used as given (as GNU as shows them): pathlib would cost
+a first `kasm run` several milliseconds of imports.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from vmm.values import Record
 
@@ -21,23 +25,23 @@ class BuildResult(Record):
     __slots__ = ("image", "warnings", "inputs")
 
     def __init__(self, image: Image, warnings: list[Diagnostic] | None = None,
-                 inputs: list[Path] | None = None) -> None:
+                 inputs: list[str] | None = None) -> None:
         self.image = image
         self.warnings = [] if warnings is None else warnings
         self.inputs = [] if inputs is None else inputs  # every file read besides the source
 
 
 def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_BASE,
-                 include_dirs: list[str | Path] | None = None,
+                 include_dirs: list[str | os.PathLike[str]] | None = None,
                  defines: dict[str, str] | None = None,
                  cpp: bool | None = None) -> BuildResult:
     """Assemble and link source text. Raises SourceError with every diagnostic found."""
     log = DiagnosticLog(filename=filename)
-    here = Path(filename).parent if filename != "<string>" else Path.cwd()
-    dirs = [here, *(Path(d) for d in include_dirs or []), PACKAGE_INCLUDE]
+    here = (os.path.dirname(filename) or ".") if filename != "<string>" else os.getcwd()
+    dirs = [here, *(os.fspath(d) for d in include_dirs or []), PACKAGE_INCLUDE]
     sources = SourceLines()
     sources.add(filename, text)
-    inputs: list[Path] = []
+    inputs: list[str] = []
     try:
         if cpp is None:
             cpp = not filename.endswith(".s")
@@ -57,7 +61,7 @@ def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_B
     return BuildResult(image, log.warnings, inputs)
 
 
-def build_file(path: str | Path, **kwargs: object) -> BuildResult:
-    path = Path(path)
+def build_file(path: str | os.PathLike[str], **kwargs: object) -> BuildResult:
+    path = os.fspath(path)
     text = read_source(path)
-    return build_source(text, str(path), **kwargs)  # type: ignore[arg-type]
+    return build_source(text, path, **kwargs)  # type: ignore[arg-type]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import re
-from pathlib import Path
 
 from vmm.values import Value
 
@@ -45,11 +44,12 @@ class Statement(Value):
         self.loc = loc  # col points at the statement's first character
 
 
-def read_source(path: str | Path) -> str:
+def read_source(path: str) -> str:
     """A source file as GNU as reads it: bytes rather than one encoding. Bytes that are not
     UTF-8 survive as surrogates and become the same bytes again in strings; a UTF-8
     byte-order mark is dropped and CRLF line ends read as LF."""
-    text = Path(path).read_bytes().decode("utf-8", "surrogateescape")
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8", "surrogateescape")
     if text.startswith("\ufeff"):
         text = text[1:]
     return text.replace("\r\n", "\n")

@@ -8,9 +8,9 @@ single instructions (see encoder.py).
 
 from __future__ import annotations
 
+import os
 import re
 from collections import deque
-from pathlib import Path
 
 from vmm.values import Record
 
@@ -82,12 +82,12 @@ class Parser:
 
     def __init__(
         self, asm: Assembler, log: DiagnosticLog, sources: SourceLines,
-        include_dirs: list[Path] | None = None,
+        include_dirs: list[str] | None = None,
     ) -> None:  # fmt: skip
         self.asm, self.log, self.sources = asm, log, sources
         self.include_dirs = [] if include_dirs is None else include_dirs
         self.macros: dict[str, Macro] = {}
-        self.included: list[Path] = []  # every file read, for the build cache
+        self.included: list[str] = []  # every file read, for the build cache
         self._queue: deque[Statement] = deque()
         self._conds: list[_Cond] = []
         self._counter = 0
@@ -576,7 +576,7 @@ class Parser:
     def _include(self, args: str, loc: Location) -> None:
         name = _file_name(self._strings(args, loc)[0]) if args.strip().startswith('"') \
             else args.strip()
-        path = self.find_include(name, Path(loc.file).parent)
+        path = self.find_include(name, os.path.dirname(loc.file) or ".")
         if path is None:
             raise AsmError(f"include file '{name}' not found", loc)
         if len(self.included) > 1000:
@@ -586,8 +586,8 @@ class Parser:
             text = read_source(path)
         except OSError as e:
             raise AsmError(f"cannot read include file '{name}': {e.strerror}", loc) from None
-        self.sources.add(str(path), text)
-        statements = split_statements(text, str(path), self.sources)
+        self.sources.add(path, text)
+        statements = split_statements(text, path, self.sources)
         self._queue.extendleft(reversed(statements))
 
     def _incbin(self, args: str, loc: Location) -> None:
@@ -595,12 +595,13 @@ class Parser:
         if not parts:
             raise AsmError(".incbin needs a file name", loc)
         name = _file_name(self._strings(parts[0][1], parts[0][0])[0])
-        path = self.find_include(name, Path(loc.file).parent)
+        path = self.find_include(name, os.path.dirname(loc.file) or ".")
         if path is None:
             raise AsmError(f"file '{name}' not found", parts[0][0])
         self.included.append(path)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                data = f.read()
         except OSError as e:
             raise AsmError(f"cannot read '{name}': {e.strerror}", parts[0][0]) from None
         skip = self.asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
@@ -612,16 +613,13 @@ class Parser:
                            f"({len(data)})", loc)
         self.asm.emit_bytes(data[skip:skip + count], loc)
 
-    def find_include(self, name: str, here: Path) -> Path | None:
+    def find_include(self, name: str, here: str) -> str | None:
         if not name or "\0" in name:
             return None
         for d in [here, *self.include_dirs]:
-            p = d / name
-            try:
-                if p.is_file():
-                    return p
-            except OSError:  # a name too long for the file system, and the like
-                continue
+            p = os.path.join(d, name)
+            if os.path.isfile(p):  # False for a name too long for the file system and the like
+                return p
         return None
 
 

@@ -7,8 +7,8 @@ does in assembler-with-cpp mode; `#line` markers keep every statement's user loc
 from __future__ import annotations
 
 import io
+import os
 import re
-from pathlib import Path
 
 from .diagnostics import AsmError, Location
 
@@ -16,7 +16,7 @@ _DIRECTIVE = re.compile(
     r"^\s*#\s*(include|define|undef|if|ifdef|ifndef|elif|else|endif|error|warning|pragma|"
     r"line|include_next)\b", re.MULTILINE)
 
-PACKAGE_INCLUDE = Path(__file__).parent / "include"
+PACKAGE_INCLUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
 MAX_INCLUDE_DEPTH = 200  # GNU cpp's limit too
 MAX_MACRO_TOKENS = 1_000_000  # a #define bomb (each macro twice the one before) stops here
 
@@ -26,8 +26,8 @@ def needs_preprocessing(text: str) -> bool:
     return _DIRECTIVE.search(text) is not None
 
 
-def preprocess(text: str, filename: str, include_dirs: list[Path],
-               defines: dict[str, str] | None = None) -> tuple[str, list[Path]]:
+def preprocess(text: str, filename: str, include_dirs: list[str],
+               defines: dict[str, str] | None = None) -> tuple[str, list[str]]:
     """Return the preprocessed text (with #line markers) and every file it included."""
     import pcpp
 
@@ -98,7 +98,7 @@ def preprocess(text: str, filename: str, include_dirs: list[Path],
         raise _malformed(pre, filename, e) from None
     if errors:
         raise errors[0]
-    included = [Path(t.included_abspath) for t in pre.include_times if t.depth > 0]
+    included = [t.included_abspath for t in pre.include_times if t.depth > 0]
     return out.getvalue(), included
 
 
