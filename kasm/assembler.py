@@ -23,6 +23,7 @@ from .encoder import (
     address_bits,
     branch_form,
     check_high_byte_rex,
+    check_prefix_operands,
     fill_template,
     find_template,
     gnu_fixups,
@@ -497,6 +498,7 @@ class Assembler(SymbolEnv):
             return
         if bits == 64:
             check_high_byte_rex(insn, bits)
+        check_prefix_operands(insn)
         # `.` in an operand is the address of the instruction's first byte, as in GNU
         for op in insn.operands:  # operands are parsed afresh for every statement
             if op.disp is not None and op.disp[0] != "num":
@@ -758,7 +760,8 @@ class Assembler(SymbolEnv):
             return self.ks.encode(bits, text, insn)
         except AsmError:
             ops = insn.operands
-            if mnemonic in ("movzx", "movsx") and ops[0].kind == "mem" and ops[-1].kind == "reg":
+            if mnemonic in ("movzx", "movsx") and ops and ops[0].kind == "mem" and \
+                    ops[-1].kind == "reg":
                 # GNU reads a memory source of unstated size as a byte (movzbl and the like)
                 size = _SUFFIX_OF_WIDTH[REGISTER_WIDTH.get(ops[-1].reg, 32)]
                 retry = text.replace(mnemonic, f"mov{mnemonic[3]}b{size}", 1)

@@ -160,6 +160,22 @@ def check_high_byte_rex(insn: Instruction, bits: int) -> None:
                            "prefix", insn.loc)
 
 
+# Mnemonics LLVM's x86 parser reads as prefixes of a following instruction: keystone loops
+# forever on one followed by an operand (`rex64 %r8`, `data16 (%eax)`).
+_KEYSTONE_PREFIXES = frozenset(("lock", "rep", "repe", "repz", "repne", "repnz", "rex64",
+                                "data16"))
+
+
+def check_prefix_operands(insn: Instruction) -> None:
+    """A prefix mnemonic followed by operands is an error (GNU reads the operand as the
+    mnemonic of the next instruction); keystone would hang the process on it."""
+    if insn.mnemonic in _KEYSTONE_PREFIXES and insn.operands:
+        text = insn.operands[0].text.strip()
+        if text[:1] in ("%", "$", "(", "*"):
+            raise AsmError(f"invalid character '{text[0]}' in mnemonic", insn.loc)
+        raise AsmError(f"no such instruction: '{text.split()[0]}'", insn.loc)
+
+
 def prefix_bytes(prefixes: list[str], bits: int) -> bytes:
     out = bytearray()
     for p in prefixes:
@@ -362,6 +378,9 @@ class Keystone:
         """The encoding (empty for keystone's silent failure), or keystone's error number."""
         import keystone
 
+        words = text.split(None, 1)
+        if len(words) == 2 and words[0] in _KEYSTONE_PREFIXES:
+            return keystone.KS_ERR_ASM_INVALIDOPERAND  # keystone would hang (see above)
         try:
             encoding, _ = self._engine(bits).asm(text, 0)
         except keystone.KsError as e:

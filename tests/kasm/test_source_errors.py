@@ -175,6 +175,14 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         ('high_byte_register_with_rex.S', 6,
          "can't encode register '%ch' in an instruction requiring REX prefix"),
     ],
+    # keystone looped forever on a prefix mnemonic followed by an operand; `movzx` alone
+    # was a traceback
+    'prefix_with_operands': [
+        ('prefix_with_operands.S', 3, "invalid character '%' in mnemonic"),
+        ('prefix_with_operands.S', 4, "invalid character '(' in mnemonic"),
+        ('prefix_with_operands.S', 5, "invalid character '$' in mnemonic"),
+        ('prefix_with_operands.S', 6, "'movzx' needs operands"),
+    ],
     'fuzz_expression_nested_too_deeply': [
         ('fuzz_expression_nested_too_deeply.S', 4, 'expression is nested too deeply (more than 200 levels)'),
     ],
