@@ -22,6 +22,8 @@ from .encoder import (
     Keystone,
     address_bits,
     branch_form,
+    check_64bit_only,
+    check_base_index,
     check_high_byte_rex,
     check_prefix_operands,
     fill_template,
@@ -499,6 +501,8 @@ class Assembler(SymbolEnv):
         if bits == 64:
             check_high_byte_rex(insn, bits)
         check_prefix_operands(insn)
+        check_base_index(insn, bits)
+        check_64bit_only(insn, bits)
         # `.` in an operand is the address of the instruction's first byte, as in GNU
         for op in insn.operands:  # operands are parsed afresh for every statement
             if op.disp is not None and op.disp[0] != "num":

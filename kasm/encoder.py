@@ -160,6 +160,57 @@ def check_high_byte_rex(insn: Instruction, bits: int) -> None:
                            "prefix", insn.loc)
 
 
+_VSIB = ("vgather", "vpgather", "vscatter", "vpscatter")  # the only users of a vector index
+_BASE16 = {"%bx": ("%si", "%di", ""), "%bp": ("%si", "%di", ""), "%si": ("",), "%di": ("",)}
+_NO_INDEX = ("%sp", "%esp", "%rsp", "%eip", "%rip")
+
+
+def check_base_index(insn: Instruction, bits: int) -> None:
+    """Registers in `(base,index,scale)` that GNU rejects: keystone silently encodes most of
+    them as some other register (`(%xmm0)` as `(%eax)`, `(%si,%bx)` as `(%bx,%si)`)."""
+    for op in insn.operands:
+        if op.kind != "mem" or "%" not in op.base_index:
+            continue
+        if op.base_index == "(%dx)":  # the I/O port, not an address
+            if insn.mnemonic.rstrip("bwl") in ("in", "out", "ins", "outs"):
+                continue
+            raise AsmError(f"register type mismatch for '{insn.mnemonic}'", insn.loc)
+        parts = op.base_index[1:-1].split(",")
+        base, index = parts[0], parts[1] if len(parts) > 1 else ""
+        scale = parts[2] if len(parts) > 2 else ""
+        if index[1:4] in ("xmm", "ymm", "zmm"):
+            if not insn.mnemonic.startswith(_VSIB):
+                raise AsmError(f"unsupported vector index register for '{insn.mnemonic}'",
+                               insn.loc)
+            index = ""
+        widths = {REGISTER_WIDTH.get(r) for r in (base, index) if r}
+        if len(widths) == 1:
+            width = widths.pop()
+            if width == 16:
+                ok = bits != 64 and index in _BASE16.get(base, ()) and scale in ("", "1")
+            else:
+                ok = width in (32, 64) and index not in _NO_INDEX and not (
+                    index and base in ("%eip", "%rip"))
+            if ok:
+                continue
+        raise AsmError(f"'{op.text.strip().lstrip('*').strip()}' is not a valid base/index "
+                       "expression", insn.loc)
+
+
+# Mnemonics GNU allows only in 64-bit code, which keystone encodes in 16/32-bit code as
+# another instruction (`incq (%eax)` as incl, `cltq` as cwtl); found by comparing with as.
+_ONLY_64 = frozenset((
+    "cdqe cltq cmpsq cmpxchg16b cqo cqto decq divq fxrstor64 fxsave64 idivq imulq incq lcallq "
+    "ljmpq movsq mulq negq notq rclq rcrq rolq rorq sarq shlq shrq sldtq smovq swapgs "
+    "xrstor64 xrstors64 xsave64 xsavec64 xsaveopt64 xsaveoptq xsaves64").split())
+
+
+def check_64bit_only(insn: Instruction, bits: int) -> None:
+    """A 64-bit-only mnemonic outside .code64 is GNU's error; keystone silently encodes it."""
+    if bits != 64 and insn.mnemonic in _ONLY_64:
+        raise AsmError(f"'{insn.mnemonic}' is only supported in 64-bit mode", insn.loc)
+
+
 # Mnemonics LLVM's x86 parser reads as prefixes of a following instruction: keystone loops
 # forever on one followed by an operand (`rex64 %r8`, `data16 (%eax)`).
 _KEYSTONE_PREFIXES = frozenset(("lock", "rep", "repe", "repz", "repne", "repnz", "rex64",

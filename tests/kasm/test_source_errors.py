@@ -23,7 +23,7 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         ('alignment_not_power_of_two.S', 3, 'alignment 3 is not a power of 2'),
     ],
     'bad_expression': [('bad_expression.S', 2, "unexpected '*' in expression")],
-    'bad_memory_base': [('bad_memory_base.S', 2, "invalid operands for 'mov': (%ax), %bx")],
+    'bad_memory_base': [('bad_memory_base.S', 2, "'(%ax)' is not a valid base/index expression")],
     'bad_number': [('bad_number.S', 2, "invalid number '12ab'")],
     'bad_octal': [('bad_octal.S', 2, "invalid octal number '09'")],
     'bad_register': [('bad_register.S', 2, "bad register name '%zx'")],
@@ -182,6 +182,19 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         ('prefix_with_operands.S', 4, "invalid character '(' in mnemonic"),
         ('prefix_with_operands.S', 5, "invalid character '$' in mnemonic"),
         ('prefix_with_operands.S', 6, "'movzx' needs operands"),
+    ],
+    # keystone silently encoded each as another address or instruction
+    'invalid_base_index': [
+        ('invalid_base_index.S', 3, "'(%xmm0)' is not a valid base/index expression"),
+        ('invalid_base_index.S', 4, "unsupported vector index register for 'incl'"),
+        ('invalid_base_index.S', 5, "'(%si,%bx)' is not a valid base/index expression"),
+        ('invalid_base_index.S', 6, "'(%eax,%esp)' is not a valid base/index expression"),
+        ('invalid_base_index.S', 7, "register type mismatch for 'add'"),
+    ],
+    'only_in_64bit': [
+        ('only_in_64bit.S', 3, "'incq' is only supported in 64-bit mode"),
+        ('only_in_64bit.S', 4, "'cltq' is only supported in 64-bit mode"),
+        ('only_in_64bit.S', 5, "'fxsave64' is only supported in 64-bit mode"),
     ],
     'fuzz_expression_nested_too_deeply': [
         ('fuzz_expression_nested_too_deeply.S', 4, 'expression is nested too deeply (more than 200 levels)'),

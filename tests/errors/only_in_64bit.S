@@ -1,0 +1,6 @@
+.code32
+_start:
+    incq (%eax)
+    cltq
+    fxsave64 (%eax)
+    hlt
