@@ -25,6 +25,7 @@ from .encoder import (
     check_64bit_only,
     check_base_index,
     check_high_byte_rex,
+    check_lock,
     check_prefix_operands,
     fill_template,
     find_template,
@@ -501,8 +502,9 @@ class Assembler(SymbolEnv):
         if bits == 64:
             check_high_byte_rex(insn, bits)
         check_prefix_operands(insn)
-        check_base_index(insn, bits)
         check_64bit_only(insn, bits)
+        if insn.prefixes:
+            check_lock(insn)
         # `.` in an operand is the address of the instruction's first byte, as in GNU
         for op in insn.operands:  # operands are parsed afresh for every statement
             if op.disp is not None and op.disp[0] != "num":
@@ -621,6 +623,7 @@ class Assembler(SymbolEnv):
 
     def _emit_encoded(self, insn: Instruction, pre: bytes) -> None:
         bits = self.bits
+        check_base_index(insn, bits)
         original = insn.operands
         absolute64: set[int] = set()
         if any(op.kind == "mem" for op in original):

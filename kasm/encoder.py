@@ -211,6 +211,24 @@ def check_64bit_only(insn: Instruction, bits: int) -> None:
         raise AsmError(f"'{insn.mnemonic}' is only supported in 64-bit mode", insn.loc)
 
 
+_LOCKABLE = frozenset("add adc and btc btr bts cmpxchg cmpxchg8b cmpxchg16b dec inc neg not or "
+                      "sbb sub xadd xchg xor".split())
+
+
+def check_lock(insn: Instruction) -> None:
+    """`lock` only before a lockable instruction with a memory destination (GNU's rule);
+    keystone writes the f0 before anything (`lock hlt`)."""
+    if "lock" not in insn.prefixes or not insn.mnemonic:
+        return
+    name = insn.mnemonic
+    if name not in _LOCKABLE and name[-1:] in "bwlq" and name[:-1] in _LOCKABLE:
+        name = name[:-1]
+    ops = insn.operands
+    if name not in _LOCKABLE or not ops or not (
+            ops[-1].kind == "mem" or name == "xchg" and any(op.kind == "mem" for op in ops)):
+        raise AsmError("expecting lockable instruction after 'lock'", insn.loc)
+
+
 # Mnemonics LLVM's x86 parser reads as prefixes of a following instruction: keystone loops
 # forever on one followed by an operand (`rex64 %r8`, `data16 (%eax)`).
 _KEYSTONE_PREFIXES = frozenset(("lock", "rep", "repe", "repz", "repne", "repnz", "rex64",
@@ -279,6 +297,15 @@ def string_instruction(insn: Instruction, bits: int) -> bytes | None:
                 or op.reg == "%dx" and "dx" in roles):
             return None
     size = {"b": 8, "w": 16, "l": 32, "q": 64}.get(suffix)
+    # GNU's checks on what keystone would encode regardless (`scasb *%eax`, `lodsl %al`)
+    if any(op.star for op in insn.operands):
+        raise AsmError(f"operand type mismatch for '{base}'", insn.loc)
+    if base in ("lods", "stos", "scas") and all(op.kind == "reg" for op in insn.operands):
+        what = "invalid instruction suffix" if suffix else "operand size mismatch"
+        raise AsmError(f"{what} for '{base}'", insn.loc)
+    for op in insn.operands:
+        if size and op.kind == "reg" and _ACCUMULATOR_BITS.get(op.reg, size) != size:
+            raise AsmError(f"'{op.reg}' not allowed with '{name}'", insn.loc)
     segment = b""
     address_bits: int | None = None
     for op in insn.operands:

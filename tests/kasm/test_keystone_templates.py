@@ -99,7 +99,7 @@ STATEMENTS = {
     32: ["addl $V, %ebx", "addw $V, %bx", "andl $V, %eax", "push $V", "pushw $V",
          "movl $V, %ecx", "imul $V, %eax, %edx", "cmpl $V, %esp", "testl $V, %eax",
          "retw $V", "sbbl $V, %edi", "adcw $V, %ax", "xor $V, %esi", "mov $V, %bx",
-         "lock addl $V, %eax", "int $V", "shll $V, %eax"],
+         "ds addl $V, %eax", "int $V", "shll $V, %eax"],
     64: ["addq $V, %rbx", "addl $V, %r9d", "movq $V, %rax", "movabs $V, %rax",
          "movabsq $V, %r12", "push $V", "pushq $V", "imul $V, %rax, %r8", "cmpq $V, %rsp",
          "movl $V, %r15d", "orw $V, %r10w", "testq $V, %rdi", "mov $V, %rcx", "mov $V, %ecx",

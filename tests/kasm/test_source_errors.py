@@ -196,6 +196,17 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         ('only_in_64bit.S', 4, "'cltq' is only supported in 64-bit mode"),
         ('only_in_64bit.S', 5, "'fxsave64' is only supported in 64-bit mode"),
     ],
+    'lock_not_lockable': [
+        ('lock_not_lockable.S', 3, "expecting lockable instruction after 'lock'"),
+        ('lock_not_lockable.S', 4, "expecting lockable instruction after 'lock'"),
+        ('lock_not_lockable.S', 5, "expecting lockable instruction after 'lock'"),
+    ],
+    'string_register_operands': [
+        ('string_register_operands.S', 3, "operand size mismatch for 'stos'"),
+        ('string_register_operands.S', 4, "invalid instruction suffix for 'lods'"),
+        ('string_register_operands.S', 5, "operand type mismatch for 'scas'"),
+        ('string_register_operands.S', 6, "'%al' not allowed with 'lodsl'"),
+    ],
     'fuzz_expression_nested_too_deeply': [
         ('fuzz_expression_nested_too_deeply.S', 4, 'expression is nested too deeply (more than 200 levels)'),
     ],
