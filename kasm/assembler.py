@@ -27,6 +27,7 @@ from .encoder import (
     check_high_byte_rex,
     check_lock,
     check_prefix_operands,
+    check_size_prefixes,
     fill_template,
     find_template,
     gnu_fixups,
@@ -495,6 +496,8 @@ class Assembler(SymbolEnv):
             raise AsmError(f"instruction '{insn.mnemonic}' in section {self.current.name} "
                            "(which holds no data)", insn.loc)
         bits = self.bits
+        if insn.prefixes:
+            check_size_prefixes(insn, bits)
         pre = prefix_bytes(insn.prefixes, bits) if insn.prefixes else b""
         if not insn.mnemonic:
             self.frag.data += pre

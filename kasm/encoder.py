@@ -184,6 +184,8 @@ def check_base_index(insn: Instruction, bits: int) -> None:
                                insn.loc)
             index = ""
         widths = {REGISTER_WIDTH.get(r) for r in (base, index) if r}
+        for p in insn.prefixes:  # an explicit address size the registers must have
+            widths.add({"addr16": 16, "addr32": 32}.get(p, REGISTER_WIDTH.get(base or index)))
         if len(widths) == 1:
             width = widths.pop()
             if width == 16:
@@ -243,6 +245,19 @@ def check_prefix_operands(insn: Instruction) -> None:
         if text[:1] in ("%", "$", "(", "*"):
             raise AsmError(f"invalid character '{text[0]}' in mnemonic", insn.loc)
         raise AsmError(f"no such instruction: '{text.split()[0]}'", insn.loc)
+
+
+_REDUNDANT = {16: ("addr16", "data16"), 32: ("addr32", "data32"), 64: ()}
+
+
+def check_size_prefixes(insn: Instruction, bits: int) -> None:
+    """GNU's errors for an address/operand size prefix that names the mode's own size or
+    does not exist in 64-bit code; kasm would silently drop it (or write addr16 as 0x67)."""
+    for p in insn.prefixes:
+        if bits == 64 and p in ("addr16", "data32"):
+            raise AsmError(f"'{p}' is not supported in 64-bit mode", insn.loc)
+        if insn.mnemonic and p in _REDUNDANT[bits]:
+            raise AsmError(f"redundant {p} prefix", insn.loc)
 
 
 def prefix_bytes(prefixes: list[str], bits: int) -> bytes:

@@ -207,6 +207,13 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         ('string_register_operands.S', 5, "operand type mismatch for 'scas'"),
         ('string_register_operands.S', 6, "'%al' not allowed with 'lodsl'"),
     ],
+    'size_prefix_misused': [
+        ('size_prefix_misused.S', 3, 'redundant addr32 prefix'),
+        ('size_prefix_misused.S', 4, 'redundant data32 prefix'),
+        ('size_prefix_misused.S', 5, "'(%eax)' is not a valid base/index expression"),
+        ('size_prefix_misused.S', 7, "'addr16' is not supported in 64-bit mode"),
+        ('size_prefix_misused.S', 8, "'data32' is not supported in 64-bit mode"),
+    ],
     'fuzz_expression_nested_too_deeply': [
         ('fuzz_expression_nested_too_deeply.S', 4, 'expression is nested too deeply (more than 200 levels)'),
     ],
