@@ -777,7 +777,9 @@ class Assembler(SymbolEnv):
                 retry = text.replace(mnemonic, f"mov{mnemonic[3]}b{size}", 1)
                 return self.ks.encode(bits, retry, insn)
             # GNU sizes an instruction without a suffix or a sizing register by the mode
-            if mnemonic == insn.mnemonic and _needs_default_suffix(insn):
+            # (not for a name keystone does not know: `set` + l is setl, another instruction)
+            if mnemonic == insn.mnemonic and _needs_default_suffix(insn) and \
+                    self.ks.knows_mnemonic(mnemonic):
                 suffix = {16: "w", 32: "l", 64: "l"}[bits]
                 retry = text.replace(mnemonic, mnemonic + suffix, 1)
                 code = self.ks.encode(bits, retry, insn)

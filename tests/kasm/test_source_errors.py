@@ -214,6 +214,10 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         ('size_prefix_misused.S', 7, "'addr16' is not supported in 64-bit mode"),
         ('size_prefix_misused.S', 8, "'data32' is not supported in 64-bit mode"),
     ],
+    # kasm retried `cl (%bx)` as `clw`, which keystone knows (as clwb)
+    'default_suffix_on_unknown_name': [
+        ('default_suffix_on_unknown_name.S', 3, "unknown instruction 'cl'"),
+    ],
     'fuzz_expression_nested_too_deeply': [
         ('fuzz_expression_nested_too_deeply.S', 4, 'expression is nested too deeply (more than 200 levels)'),
     ],

@@ -1,0 +1,5 @@
+.code16
+_start:
+    cl (%bx)
+    incw (%bx)
+    hlt
