@@ -27,6 +27,7 @@ from .encoder import (
     check_high_byte_rex,
     check_lock,
     check_prefix_operands,
+    check_rep,
     check_size_prefixes,
     fill_template,
     find_template,
@@ -508,6 +509,7 @@ class Assembler(SymbolEnv):
         check_64bit_only(insn, bits)
         if insn.prefixes:
             check_lock(insn)
+            check_rep(insn)
         # `.` in an operand is the address of the instruction's first byte, as in GNU
         for op in insn.operands:  # operands are parsed afresh for every statement
             if op.disp is not None and op.disp[0] != "num":
@@ -776,11 +778,13 @@ class Assembler(SymbolEnv):
                 size = _SUFFIX_OF_WIDTH[REGISTER_WIDTH.get(ops[-1].reg, 32)]
                 retry = text.replace(mnemonic, f"mov{mnemonic[3]}b{size}", 1)
                 return self.ks.encode(bits, retry, insn)
-            # GNU sizes an instruction without a suffix or a sizing register by the mode
-            # (not for a name keystone does not know: `set` + l is setl, another instruction)
-            if mnemonic == insn.mnemonic and _needs_default_suffix(insn) and \
-                    self.ks.knows_mnemonic(mnemonic):
-                suffix = {16: "w", 32: "l", 64: "l"}[bits]
+            # GNU sizes an instruction without a suffix or a sizing register by the mode, an
+            # x87 one as `s` (fild: filds); not a name keystone does not know (`set` + l is
+            # setl, another instruction)
+            x87 = mnemonic.startswith("f")
+            if mnemonic == insn.mnemonic and _needs_default_suffix(insn) and (
+                    x87 or self.ks.knows_mnemonic(mnemonic)):
+                suffix = "s" if x87 else {16: "w", 32: "l", 64: "l"}[bits]
                 retry = text.replace(mnemonic, mnemonic + suffix, 1)
                 code = self.ks.encode(bits, retry, insn)
                 self.log.warning(f"no instruction size suffix given; using '{mnemonic + suffix}'"

@@ -231,6 +231,21 @@ def check_lock(insn: Instruction) -> None:
         raise AsmError("expecting lockable instruction after 'lock'", insn.loc)
 
 
+_REP_OK = re.compile(r"(?:movs|cmps|lods|stos|scas|ins|outs|smov)[bwlqd]?|bs[fr][wlq]?|ret[wlq]?"
+                     r"|montmul|xsha1|xsha256|xstore(?:rng)?|xcrypt(?:ecb|cbc|ctr|cfb|ofb)")
+
+
+def check_rep(insn: Instruction) -> None:
+    """rep/repe/repne only before the instructions GNU allows them on (string instructions,
+    `rep ret`, `rep nop`, ...); kasm would write the f3/f2 before anything."""
+    reps = [p for p in insn.prefixes if p.startswith("rep")]
+    if not insn.mnemonic or len(reps) != 1:  # GNU takes `rep rep add` (as two statements)
+        return
+    if _REP_OK.fullmatch(insn.mnemonic) or insn.mnemonic == "nop" and not insn.operands:
+        return
+    raise AsmError(f"invalid instruction '{insn.mnemonic}' after '{reps[0]}'", insn.loc)
+
+
 # Mnemonics LLVM's x86 parser reads as prefixes of a following instruction: keystone loops
 # forever on one followed by an operand (`rex64 %r8`, `data16 (%eax)`).
 _KEYSTONE_PREFIXES = frozenset(("lock", "rep", "repe", "repz", "repne", "repnz", "rex64",

@@ -853,6 +853,19 @@ def test_addr16_absolute_address_in_32bit_code_is_refused():
         build_source(".code32\naddr16 incl 0x1234\n")
 
 
+@departure("""\
+    .code32
+    fild (%eax)
+    fld (%eax)
+    fistp (%ebx)
+    incl (%eax)
+""", "df 00 d9 00 df 1b ff 00")
+def test_x87_memory_operand_without_suffix(source, gnu):
+    """GNU sizes a suffix-less x87 memory operand as `s` (fild is filds, fld flds); kasm
+    used the mode's `l` (fildl: another instruction)."""
+    same_as_gnu(source, gnu)
+
+
 def test_boot_sector_fill_and_signature():
     """`.fill 510-(.-_start),1,0` after a jump + `.word 0xaa55`: exactly one 512-byte sector."""
     image = flat(""".code16

@@ -218,6 +218,11 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
     'default_suffix_on_unknown_name': [
         ('default_suffix_on_unknown_name.S', 3, "unknown instruction 'cl'"),
     ],
+    'rep_not_allowed': [
+        ('rep_not_allowed.S', 3, "invalid instruction 'addl' after 'rep'"),
+        ('rep_not_allowed.S', 4, "invalid instruction 'addl' after 'repne'"),
+        ('rep_not_allowed.S', 5, "invalid instruction 'nopl' after 'rep'"),
+    ],
     'fuzz_expression_nested_too_deeply': [
         ('fuzz_expression_nested_too_deeply.S', 4, 'expression is nested too deeply (more than 200 levels)'),
     ],
