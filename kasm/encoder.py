@@ -207,10 +207,18 @@ _ONLY_64 = frozenset((
     "xrstor64 xrstors64 xsave64 xsavec64 xsaveopt64 xsaveoptq xsaves64").split())
 
 
+# Names keystone encodes that GNU does not know (or not in 64-bit code: `into` is ce there).
+_NOT_GNU = frozenset("icebp pcommit pushfd popfd salc cb extr fstpnce pmull vmov".split())
+
+
 def check_64bit_only(insn: Instruction, bits: int) -> None:
     """A 64-bit-only mnemonic outside .code64 is GNU's error; keystone silently encodes it."""
     if bits != 64 and insn.mnemonic in _ONLY_64:
         raise AsmError(f"'{insn.mnemonic}' is only supported in 64-bit mode", insn.loc)
+    if bits == 64 and insn.mnemonic in ("into", "es", "ss"):
+        raise AsmError(f"'{insn.mnemonic}' is not supported in 64-bit mode", insn.loc)
+    if insn.mnemonic in _NOT_GNU:
+        raise AsmError(f"unknown instruction '{insn.mnemonic}'", insn.loc)
 
 
 _LOCKABLE = frozenset("add adc and btc btr bts cmpxchg cmpxchg8b cmpxchg16b dec inc neg not or "
@@ -269,7 +277,7 @@ def check_size_prefixes(insn: Instruction, bits: int) -> None:
     """GNU's errors for an address/operand size prefix that names the mode's own size or
     does not exist in 64-bit code; kasm would silently drop it (or write addr16 as 0x67)."""
     for p in insn.prefixes:
-        if bits == 64 and p in ("addr16", "data32"):
+        if bits == 64 and p in ("addr16", "data32", "es", "ss"):
             raise AsmError(f"'{p}' is not supported in 64-bit mode", insn.loc)
         if insn.mnemonic and p in _REDUNDANT[bits]:
             raise AsmError(f"redundant {p} prefix", insn.loc)

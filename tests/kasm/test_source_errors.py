@@ -223,6 +223,13 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         ('rep_not_allowed.S', 4, "invalid instruction 'addl' after 'repne'"),
         ('rep_not_allowed.S', 5, "invalid instruction 'nopl' after 'rep'"),
     ],
+    # keystone encoded each (into as ce in 64-bit code, salc as d6, icebp as f1)
+    'not_in_gnu_or_64bit': [
+        ('not_in_gnu_or_64bit.S', 3, "'into' is not supported in 64-bit mode"),
+        ('not_in_gnu_or_64bit.S', 4, "'es' is not supported in 64-bit mode"),
+        ('not_in_gnu_or_64bit.S', 5, "unknown instruction 'salc'"),
+        ('not_in_gnu_or_64bit.S', 6, "unknown instruction 'icebp'"),
+    ],
     'fuzz_expression_nested_too_deeply': [
         ('fuzz_expression_nested_too_deeply.S', 4, 'expression is nested too deeply (more than 200 levels)'),
     ],
