@@ -398,6 +398,8 @@ class Assembler(SymbolEnv):
         if alignment > MAX_SECTION_SIZE:
             raise AsmError(f"alignment {alignment} is too large (at most 1 GiB)", loc)
         self.current.align = max(self.current.align, alignment)
+        if fill is not None:  # GNU cuts a fill value to its size silently (0x1cc: cc)
+            fill &= (1 << (8 * fill_size)) - 1
         if self.current.is_code and fill_size == 1 and fill is not None and fill & 0xFF == 0x90:
             fill = None  # GNU's md_do_align: an explicit one-byte NOP fill in code means NOPs
         self._close_frag(Align(alignment, fill, max_skip, self.current.is_code, fill_size, loc))

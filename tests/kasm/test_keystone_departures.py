@@ -866,6 +866,18 @@ def test_x87_memory_operand_without_suffix(source, gnu):
     same_as_gnu(source, gnu)
 
 
+@departure("""\
+    .code16
+    nop
+    .balign 8, 0x1cc
+    nop
+    .balign 4, -1
+""", "90 cc cc cc cc cc cc cc 90 ff ff ff")
+def test_align_fill_value_is_cut_to_its_size(source, gnu):
+    """A fill value wider than its size is cut, as GNU does (it was a traceback; fuzz)."""
+    same_as_gnu(source, gnu)
+
+
 def test_boot_sector_fill_and_signature():
     """`.fill 510-(.-_start),1,0` after a jump + `.word 0xaa55`: exactly one 512-byte sector."""
     image = flat(""".code16
