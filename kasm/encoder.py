@@ -183,6 +183,9 @@ def check_base_index(insn: Instruction, bits: int) -> None:
                 raise AsmError(f"unsupported vector index register for '{insn.mnemonic}'",
                                insn.loc)
             index = ""
+        if base == "%eip":  # keystone writes %eax/%rax in its place, silently
+            raise AsmError("'%eip'-relative addresses are not supported (use %rip)" if bits == 64
+                           else "bad register name '%eip'", insn.loc)
         widths = {REGISTER_WIDTH.get(r) for r in (base, index) if r}
         for p in insn.prefixes:  # an explicit address size the registers must have
             widths.add({"addr16": 16, "addr32": 32}.get(p, REGISTER_WIDTH.get(base or index)))
@@ -267,7 +270,8 @@ def check_prefix_operands(insn: Instruction) -> None:
         text = insn.operands[0].text.strip()
         if text[:1] in ("%", "$", "(", "*"):
             raise AsmError(f"invalid character '{text[0]}' in mnemonic", insn.loc)
-        raise AsmError(f"no such instruction: '{text.split()[0]}'", insn.loc)
+        raise AsmError(f"'{insn.mnemonic}' before another instruction is not supported",
+                       insn.loc)
 
 
 _REDUNDANT = {16: ("addr16", "data16"), 32: ("addr32", "data32"), 64: ()}

@@ -230,6 +230,13 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         ('not_in_gnu_or_64bit.S', 5, "unknown instruction 'salc'"),
         ('not_in_gnu_or_64bit.S', 6, "unknown instruction 'icebp'"),
     ],
+    # keystone encoded an %eip base as %eax/%rax (GNU: addr32 rip-relative, or an error)
+    'eip_base_and_rex64_prefix': [
+        ('eip_base_and_rex64_prefix.S', 3,
+         "'%eip'-relative addresses are not supported (use %rip)"),
+        ('eip_base_and_rex64_prefix.S', 5, "'rex64' before another instruction is not supported"),
+    ],
+    'eip_base_outside_64bit': [('eip_base_outside_64bit.S', 3, "bad register name '%eip'")],
     'fuzz_expression_nested_too_deeply': [
         ('fuzz_expression_nested_too_deeply.S', 4, 'expression is nested too deeply (more than 200 levels)'),
     ],

@@ -1,0 +1,4 @@
+.code32
+_start:
+    lea 4(%eip), %eax
+    hlt
