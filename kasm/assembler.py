@@ -505,8 +505,7 @@ class Assembler(SymbolEnv):
         if not insn.mnemonic:
             self.frag.data += pre
             return
-        if bits == 64:
-            check_high_byte_rex(insn, bits)
+        check_high_byte_rex(insn, bits)
         check_prefix_operands(insn)
         check_64bit_only(insn, bits)
         if insn.prefixes:

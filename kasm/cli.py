@@ -52,7 +52,7 @@ def _carry_out(command: Callable[..., T], *args: object) -> T:
         raise typer.Exit(e.code) from None
     except KeyboardInterrupt:  # Ctrl-C while building (a guest run reports it itself)
         commands.say("kasm: interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(commands.INTERRUPTED) from None
 
 
 @app.command()

@@ -16,9 +16,12 @@ import os
 import sys
 from collections.abc import Iterator
 
+# vmm.ExitCode's values, not imported from it: importing vmm would cost `kasm --help` ~7 ms
+# (tests/test_cli_start.py checks that they agree)
 BUILD_ERROR = 1
 USAGE_ERROR = 2
 VMM_ERROR = 3
+INTERRUPTED = 130  # 128 + SIGINT
 MAX_TIMEOUT = 1e6  # seconds; longer than any run, short enough for every timer API
 DEFAULT_BASE = "0x1000"
 DEFAULT_MEM = "2M"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sys
 
-INTERRUPTED = 130  # 128 + SIGINT
-
 
 def _is_plain_run(args: list[str]) -> bool:
     return len(args) == 2 and args[0] == "run" and not args[1].startswith("-")
@@ -37,6 +35,7 @@ def main() -> None:
 
         cli_main()
     except KeyboardInterrupt:  # Ctrl-C outside a guest run (a guest run reports it itself)
-        if sys.stderr is not None:
-            print("kasm: interrupted", file=sys.stderr)
-        sys.exit(INTERRUPTED)
+        from kasm import commands
+
+        commands.say("kasm: interrupted")
+        sys.exit(commands.INTERRUPTED)

@@ -65,3 +65,12 @@ def test_other_command_lines_go_through_the_full_cli(args, env):
     r = kasm(args, env)
     assert "Traceback" not in r.stderr
     assert "Usage: kasm" in r.stdout + r.stderr
+
+
+def test_command_exit_codes_are_vmms():
+    from kasm import commands
+    from vmm import ExitCode
+
+    assert (commands.BUILD_ERROR, commands.USAGE_ERROR, commands.VMM_ERROR,
+            commands.INTERRUPTED) == (ExitCode.BUILD_ERROR, ExitCode.USAGE_ERROR,
+                                      ExitCode.VMM_ERROR, ExitCode.INTERRUPTED)
