@@ -206,7 +206,7 @@ def row_exit_cost(work: Path, exits: int, repeat: int) -> Row:
         for _ in range(repeat):  # interleaved, so drifting machine load hits both alike
             r = vmm.run_flat(data, base=0x1000, entry=image.entry, mode=vmm.BootMode.REAL,
                              output=devnull, timeout=120)
-            if r.end != "hc_exit" or r.stats.total_exits != exits + 1:
+            if r.end is not vmm.RunEnd.HC_EXIT or r.stats.total_exits != exits + 1:
                 raise RuntimeError(f"exit-cost guest ended {r.end} after {r.stats.total_exits}")
             ours.append(r.stats.us_per_exit)
             us, n = seed_exit_cost(work / "loop.bin")

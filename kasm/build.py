@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from vmm.values import Record
+from vmm.vocabulary import DEFAULT_BASE
 
 from .assembler import Assembler
 from .diagnostics import AsmError, Diagnostic, DiagnosticLog, Location, SourceError
@@ -17,8 +18,6 @@ from .lexer import SourceLines, read_source, split_statements
 from .linker import link
 from .parser import Parser
 from .preprocess import PACKAGE_INCLUDE, needs_preprocessing, preprocess
-
-DEFAULT_BASE = 0x1000
 
 
 class BuildResult(Record):

@@ -29,8 +29,9 @@ import time
 import zlib
 
 from vmm.values import Record
+from vmm.vocabulary import BootMode
 
-from .image import Image, Mode, Section, Symbol
+from .image import Image, Section, Symbol
 
 FORMAT = b"KASMCACHE3\n"
 MAX_ENTRIES = 256  # oldest entries beyond this are removed when a new one is stored
@@ -91,15 +92,26 @@ def code_version() -> str:
     global _code_version
     if _code_version is None:
         parts = [sys.version]
-        for directory, suffix in ((_PACKAGE, ".py"), (_PACKAGE_INCLUDE, "")):
-            for name in sorted(os.listdir(directory)):
-                path = os.path.join(directory, name)
-                if name.endswith(suffix) and os.path.isfile(path):
-                    with open(path, "rb") as f:
-                        parts.append(f"{name}:{_checksum(f.read())}")
+        for path in _own_files():
+            with open(path, "rb") as f:
+                parts.append(f"{os.path.relpath(path, _PACKAGE)}:{_checksum(f.read())}")
         parts += [_install_signature(m) for m in ("keystone", "pcpp")]
         _code_version = "|".join(parts)
     return _code_version
+
+
+def _own_files() -> list[str]:
+    """Every file whose change can change a build: kasm's modules (subpackages too), its
+    headers, and the vmm modules that cached values are made of."""
+    files = []
+    for directory, _, names in sorted(os.walk(_PACKAGE)):
+        if os.path.basename(directory) == "__pycache__":
+            continue
+        in_include = directory == _PACKAGE_INCLUDE
+        files += [os.path.join(directory, n) for n in sorted(names)
+                  if n.endswith(".py") or in_include]
+    vmm_dir = os.path.join(os.path.dirname(_PACKAGE), "vmm")
+    return files + [os.path.join(vmm_dir, n) for n in ("values.py", "vocabulary.py")]
 
 
 def _install_signature(module: str) -> str:
@@ -172,7 +184,7 @@ def _load(entry: str, key: tuple, source: bytes) -> CachedBuild | None:
             return None
         sections = [Section(*s) for s in meta["sections"]]
         symbols = [Symbol(*s) for s in meta["symbols"]]
-        image = Image(meta["base"], sections, symbols, meta["entry"], Mode(meta["mode"]))
+        image = Image(meta["base"], sections, symbols, meta["entry"], BootMode(meta["mode"]))
         if not (all(isinstance(s.data, bytes) and isinstance(s.address, int) for s in sections)
                 and isinstance(image.entry, int) and isinstance(image.base, int)):
             return None  # well-formed but not ours: only what the image is used for is checked

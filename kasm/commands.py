@@ -16,17 +16,16 @@ import os
 import sys
 from collections.abc import Iterator
 
-# vmm.ExitCode's values, not imported from it: importing vmm would cost `kasm --help` ~7 ms
-# (tests/test_cli_start.py checks that they agree)
-BUILD_ERROR = 1
-USAGE_ERROR = 2
-VMM_ERROR = 3
-INTERRUPTED = 130  # 128 + SIGINT
-MAX_TIMEOUT = 1e6  # seconds; longer than any run, short enough for every timer API
-DEFAULT_BASE = "0x1000"
-DEFAULT_MEM = "2M"
-DEFAULT_TIMEOUT = 10.0
-MODES = ("real", "protected", "paged32", "long")
+from vmm import vocabulary
+from vmm.vocabulary import DEFAULT_TIMEOUT, MAX_TIMEOUT, BootMode, ExitCode
+
+BUILD_ERROR = ExitCode.BUILD_ERROR
+USAGE_ERROR = ExitCode.USAGE_ERROR
+VMM_ERROR = ExitCode.VMM_ERROR
+INTERRUPTED = ExitCode.INTERRUPTED
+DEFAULT_BASE = f"{vocabulary.DEFAULT_BASE:#x}"  # option defaults are text, as typed
+DEFAULT_MEM = f"{vocabulary.DEFAULT_MEM_SIZE >> 20}M"
+MODES = tuple(m.value for m in BootMode)
 
 
 class UsageError(Exception):
@@ -212,7 +211,7 @@ def run(
     except vmm.VmmError as e:
         raise UsageError(str(e), "'--mem'") from None
     suffix = os.path.splitext(file)[1].lower()
-    boot = vmm.BootMode(mode) if mode is not None else None
+    boot = BootMode(mode) if mode is not None else None
     guest_input = sys.stdin.buffer if sys.stdin is not None else None
     try:
         if suffix == ".elf":
@@ -225,7 +224,7 @@ def run(
                 check_readable(file)
                 with open(file, "rb") as f:
                     data = f.read()
-                entry, image_mode = load_address, vmm.BootMode.REAL
+                entry, image_mode = load_address, BootMode.REAL
             else:
                 image = build_image(file, load_address, include or [], define or []).image
                 if image.memory_end > mem_size:
@@ -234,7 +233,7 @@ def run(
                     raise Failed(BUILD_ERROR)
                 data, entry = image.flat(), image.entry
                 load_address = min((s.address for s in image.loadable), default=load_address)
-                image_mode = vmm.BootMode(image.mode.value)
+                image_mode = image.mode
             with terminal_for_guest():
                 result = vmm.run_flat(data, base=load_address, entry=entry,
                                       mode=boot or image_mode, mem_size=mem_size,
@@ -244,7 +243,7 @@ def run(
         raise Failed(VMM_ERROR) from None
     finally:
         settle_stdout()
-    if result.fault or result.end in ("timeout", "interrupted"):
+    if result.fault:
         report = result.report() if (verbose or result.is_fault) else (result.fault or "")
         if report:
             say(f"kasm: {report}")

@@ -27,8 +27,8 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
-from kasm.image import Image, Mode, Section
-from vmm.loader import ELF_FLAG_REAL_MODE
+from kasm.image import Image, Section
+from vmm.vocabulary import ELF_FLAG_REAL_MODE, BootMode
 
 if TYPE_CHECKING:
     import lief
@@ -48,14 +48,14 @@ def write_elf(image: Image) -> bytes:
         if symbol.section is not None and symbol.section not in names:
             raise ValueError(f"symbol {symbol.name!r} is in unknown section {symbol.section!r}")
 
-    elf = lief.ELF.parse(_skeleton(image.mode is Mode.LONG))
+    elf = lief.ELF.parse(_skeleton(image.mode is BootMode.LONG))
     for section in image.sections:
         _add_section(elf, section)
     for segment in list(elf.segments):
         if not segment.sections:  # the bootstrap PT_LOAD and the one over the moved table
             elf.remove(segment)
     elf.header.entrypoint = image.entry
-    if image.mode is Mode.REAL:  # ELF has no 16-bit machine: say so where the VMM looks
+    if image.mode is BootMode.REAL:  # ELF has no 16-bit machine: say so where the VMM looks
         elf.header.processor_flag = ELF_FLAG_REAL_MODE
 
     elf = lief.ELF.parse(elf.write_to_bytes())

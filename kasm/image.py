@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 from vmm.values import Record  # not dataclasses: a cached `kasm run` loads this at start-up
-
-
-class Mode(str, Enum):
-    """The CPU mode a piece of code was assembled for (from .code16/.code32/.code64)."""
-
-    REAL = "real"  # .code16
-    PROTECTED = "protected"  # .code32
-    LONG = "long"  # .code64
-
-    @property
-    def bits(self) -> int:
-        return {Mode.REAL: 16, Mode.PROTECTED: 32, Mode.LONG: 64}[self]
+from vmm.vocabulary import BootMode
 
 
 class Section(Record):
@@ -58,7 +45,7 @@ class Image(Record):
 
     def __init__(
         self, base: int, sections: list[Section], symbols: list[Symbol] | None = None,
-        entry: int = 0, mode: Mode = Mode.REAL,
+        entry: int = 0, mode: BootMode = BootMode.REAL,
     ) -> None:  # fmt: skip
         self.base, self.sections, self.entry, self.mode = base, sections, entry, mode
         self.symbols = [] if symbols is None else symbols

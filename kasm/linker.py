@@ -6,6 +6,8 @@ alignment and packed (input sections `.text.*` etc. follow their parent, as ld p
 
 from __future__ import annotations
 
+from vmm.vocabulary import BootMode
+
 from .assembler import (
     Assembler,
     Fixup,
@@ -17,7 +19,7 @@ from .assembler import (
 )
 from .diagnostics import NESTED_TOO_DEEPLY, AsmError, DiagnosticLog, Location
 from .expr import Unknown, Value, evaluate
-from .image import Image, Mode, Section, Symbol
+from .image import Image, Section, Symbol
 
 OUTPUT_SECTIONS = (".text", ".rodata", ".data", ".bss")
 
@@ -128,7 +130,7 @@ def link(asm: Assembler, objects: dict[str, ObjectSection], base: int,
                   "(instructions go in .text, the default section)", None)
         log.check()
     entry = by_name["_start"].value if "_start" in by_name else text.address
-    mode = {16: Mode.REAL, 32: Mode.PROTECTED, 64: Mode.LONG}[asm.first_code_bits or 16]
+    mode = BootMode.for_bits(asm.first_code_bits or 16)
     return Image(base=base, sections=sections, symbols=symbols, entry=entry, mode=mode)
 
 

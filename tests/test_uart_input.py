@@ -41,7 +41,7 @@ def run(stdin: bytes | None) -> tuple[str, bytes]:
     out = io.BytesIO()
     result = vmm.run_flat(image.flat(), base=image.entry, output=out, timeout=5.0,
                           input=None if stdin is None else io.BytesIO(stdin))
-    return result.end, out.getvalue()
+    return result.end.value, out.getvalue()
 
 
 def test_polling_guest_reads_every_byte_then_sees_the_end(kvm_device):

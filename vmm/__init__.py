@@ -1,57 +1,42 @@
-"""vmm: a tiny KVM virtual machine monitor for kasm programs (one vCPU, UART, hypercalls).
+"""vmm: a tiny virtual machine monitor for kasm programs (KVM, a UART, hypercalls).
 
-Importing this package is cheap (no lief, no /dev/kvm access until a Machine is created).
+`import vmm` is cheap: the names below load from their modules on first use (PEP 562), so
+`kasm build` can read the shared vocabulary (vmm.vocabulary) without loading the VMM, and no
+/dev/kvm access happens until a Machine is created.
 """
 
-from vmm.bus import Action, Fault, IoBus, Return, Stop
-from vmm.devices.hypercall import HYPERCALL_PORT, HYPERCALLS, Hypercall
-from vmm.devices.uart import UART_PORT
-from vmm.errors import GuestMemoryError, ImageError, KvmApiError, KvmUnavailable, VmmError
-from vmm.machine import DEFAULT_BASE, DEFAULT_MEM_SIZE, Machine, run_elf, run_flat
-from vmm.memory import MAX_MEM_SIZE, MIN_MEM_SIZE, GuestMemory, parse_size
-from vmm.modes import BootMode, SystemLayout
-from vmm.outcome import ExitCode, RunResult, exit_code_for
-from vmm.stats import ExitStats
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_BASE",
-    "DEFAULT_MEM_SIZE",
-    "HYPERCALLS",
-    "HYPERCALL_PORT",
-    "MAX_MEM_SIZE",
-    "MIN_MEM_SIZE",
-    "UART_PORT",
-    "Action",
-    "BootMode",
-    "CpuView",
-    "Device",
-    "ExitCode",
-    "ExitStats",
-    "Fault",
-    "GuestMemory",
-    "GuestMemoryError",
-    "Hypercall",
-    "ImageError",
-    "IoBus",
-    "KvmApiError",
-    "KvmUnavailable",
-    "Machine",
-    "Return",
-    "RunResult",
-    "Stop",
-    "SystemLayout",
-    "VmmError",
-    "exit_code_for",
-    "parse_size",
-    "run_elf",
-    "run_flat",
-]
+_EXPORTS = {
+    "vmm.vocabulary": ("BootMode", "CpuMode", "DEFAULT_BASE", "DEFAULT_MEM_SIZE",
+                       "DEFAULT_TIMEOUT", "ExitCode", "RunEnd"),
+    "vmm.device": ("Action", "CpuView", "Device", "Fault", "Stop"),
+    "vmm.bus": ("IoBus",),
+    "vmm.devices.hypercall": ("HYPERCALL_PORT", "HYPERCALLS", "Hypercall"),
+    "vmm.devices.uart": ("UART_PORT",),
+    "vmm.errors": ("GuestMemoryError", "ImageError", "KvmApiError", "KvmUnavailable",
+                   "VmmError"),
+    "vmm.machine": ("Machine", "run_elf", "run_flat"),
+    "vmm.memory": ("MAX_MEM_SIZE", "MIN_MEM_SIZE", "GuestMemory", "parse_size"),
+    "vmm.modes": ("SystemLayout",),
+    "vmm.outcome": ("RunResult",),
+    "vmm.stats": ("ExitStats",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> object:
-    """The device interfaces load on first use: they need `typing`, which a run does not."""
-    if name in ("CpuView", "Device"):
-        from vmm import device
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vmm' has no attribute {name!r}")
+    import importlib
 
-        return getattr(device, name)
-    raise AttributeError(f"module 'vmm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain global
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

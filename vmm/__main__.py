@@ -10,10 +10,9 @@ from typing import Annotated
 import typer
 
 from vmm.errors import VmmError
-from vmm.machine import DEFAULT_BASE, Machine
+from vmm.machine import Machine
 from vmm.memory import parse_size
-from vmm.modes import BootMode
-from vmm.outcome import ExitCode
+from vmm.vocabulary import DEFAULT_BASE, BootMode, ExitCode
 
 app = typer.Typer(add_completion=False, help="Run a guest image in a KVM virtual machine.")
 
@@ -31,9 +30,8 @@ def main(
         str | None, typer.Option(help="real, protected, paged32, long (default: real / ELF)")
     ] = None,
     mem: Annotated[str, typer.Option(help="guest RAM, e.g. 2M, 64M, 4G")] = "2M",
-    timeout: Annotated[float | None, typer.Option(help="seconds before the guest is stopped")] = (
-        None
-    ),
+    timeout: Annotated[float, typer.Option(help="seconds before the guest is stopped (0: never)",
+                                           min=0)] = 0,
     strict: Annotated[bool, typer.Option(help="accesses to unowned ports are faults")] = False,
     stats: Annotated[bool, typer.Option(help="print exit statistics to stderr")] = False,
     stats_json: Annotated[Path | None, typer.Option(help="write exit statistics as JSON")] = None,
@@ -55,15 +53,10 @@ def main(
         raise typer.Exit(ExitCode.USAGE_ERROR) from None
     try:
         with Machine(parse_size(mem), input=sys.stdin.buffer) as m:
-            if data[:4] == b"\x7fELF":
-                elf_entry, elf_mode = m.load_elf(data)
-                start = elf_entry if start is None else start
-                boot_mode = boot_mode or elf_mode
-            else:
-                m.load_flat(data, load_base)
+            image_entry, image_mode = m.load_image(data, load_base)
             result = m.run(
-                load_base if start is None else start,
-                boot_mode or BootMode.REAL,
+                image_entry if start is None else start,
+                boot_mode or image_mode or BootMode.REAL,
                 timeout=timeout,
                 strict=strict,
             )

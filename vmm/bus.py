@@ -1,49 +1,13 @@
-"""Port I/O routing: devices own port ranges, and talk back only through returned actions."""
+"""Port I/O routing: each port belongs to at most one device; the bus forwards an access to
+it and hands back the device's action. It knows nothing of registers or KVM."""
 
 from __future__ import annotations
 
 from vmm.errors import VmmError
-from vmm.values import Value
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~5 ms of start-up
 if TYPE_CHECKING:
-    from vmm.device import CpuView, Device
-
-
-class Stop(Value):
-    """End the run normally: `end` is the stats end name ("hc_exit"), `status` the guest's."""
-
-    __slots__ = ("end", "status")
-
-    def __init__(self, end: str, status: int) -> None:
-        self.end = end
-        self.status = status
-
-
-# Stdout's reader went away (`kasm run ... | head`): stop the guest, as SIGPIPE would.
-OUTPUT_CLOSED = Stop("output_closed", 0)
-
-
-class Fault(Value):
-    """End the run as a guest fault: `kind` is the stats end name, `message` says what happened."""
-
-    __slots__ = ("kind", "message")
-
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind = kind
-        self.message = message
-
-
-class Return(Value):
-    """Give the guest a result in AX/EAX/RAX (the width of the mode at the call)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: int) -> None:
-        self.value = value
-
-
-Action = Stop | Fault | Return
+    from vmm.device import Action, CpuView, Device
 
 
 class IoBus:
@@ -65,6 +29,10 @@ class IoBus:
 
     def owns(self, port: int) -> bool:
         return port in self._ports
+
+    def device_at(self, port: int) -> Device | None:
+        entry = self._ports.get(port)
+        return None if entry is None else entry[0]
 
     def write(self, port: int, data: bytes, cpu: CpuView, size: int = 0) -> Action | None:
         """One OUT (or every repetition of an OUTS, `size` bytes each): first action wins."""

@@ -1,8 +1,9 @@
-"""vCPU state as plain Python data, so nothing outside vmm.kvm touches cffi structures."""
+"""vCPU state as plain Python values, the same for every backend (no cffi, no emulator objects)."""
 
 from __future__ import annotations
 
 from vmm.values import Record
+from vmm.vocabulary import CpuMode
 
 REGISTER_NAMES: tuple[str, ...] = (
     "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp",
@@ -87,27 +88,18 @@ class SpecialRegisters(Record):
         self.efer, self.apic_base, self.interrupt_bitmap = efer, apic_base, interrupt_bitmap
 
 
-def mode_of(cr0: int, efer: int, cs_l: int, cs_db: int) -> str:
+def mode_of(cr0: int, efer: int, cs_l: int, cs_db: int) -> CpuMode:
     """The execution mode from the four bits that decide it (shared by the fast path)."""
     if not cr0 & CR0_PE:
-        return "real"
+        return CpuMode.REAL
     if efer & EFER_LMA:
-        return "long" if cs_l else "compat"
-    return "protected" if cs_db else "protected16"
+        return CpuMode.LONG if cs_l else CpuMode.COMPAT
+    return CpuMode.PROTECTED if cs_db else CpuMode.PROTECTED16
 
 
-def cpu_mode(sregs: SpecialRegisters) -> str:
-    """"real", "protected16", "protected", "long" or "compat": decided at the moment asked."""
+def cpu_mode(sregs: SpecialRegisters) -> CpuMode:
+    """The mode the CPU is in with these special registers."""
     return mode_of(sregs.cr0, sregs.efer, sregs.cs.l, sregs.cs.db)
-
-
-MODE_WIDTH: dict[str, int] = {
-    "real": 16,
-    "protected16": 16,
-    "protected": 32,
-    "compat": 32,
-    "long": 64,
-}
 
 
 def format_register_dump(regs: Registers, sregs: SpecialRegisters) -> str:

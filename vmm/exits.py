@@ -68,8 +68,18 @@ class FailEntry(Value):
         self.reason = reason
 
 
+# InternalError suberrors, numbered as KVM numbers them (KVM_INTERNAL_ERROR_*).
+EMULATION_FAILURE = 1
+INTERNAL_ERROR_NAMES: dict[int, str] = {
+    EMULATION_FAILURE: "emulation failure",
+    2: "simultaneous exceptions",
+    3: "unexpected exit during event delivery",
+    4: "unexpected exit reason",
+}
+
+
 class InternalError(Value):
-    """KVM gave up, e.g. its instruction emulator does not know an instruction."""
+    """The backend gave up, e.g. KVM's instruction emulator does not know an instruction."""
 
     __slots__ = ("suberror", "data")
     kvm_name = "internal_error"

@@ -6,8 +6,8 @@ import os
 
 from vmm.errors import ImageError
 from vmm.memory import GuestMemory
-from vmm.modes import BootMode
 from vmm.values import Value
+from vmm.vocabulary import ELF_FLAG_REAL_MODE, BootMode
 
 
 class LoadedRange(Value):
@@ -29,10 +29,6 @@ def load_flat(memory: GuestMemory, data: bytes, address: int) -> LoadedRange:
         )
     memory.write(address, data)
     return LoadedRange(address, len(data))
-
-
-# e_flags kasm writes into an ELF32 whose code is 16-bit (ELF has no 16-bit x86 machine).
-ELF_FLAG_REAL_MODE = 0x4B160000
 
 
 def load_elf(

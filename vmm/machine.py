@@ -1,4 +1,4 @@
-"""The public entry point: one VM with one vCPU, RAM, a UART and the hypercall port."""
+"""The public entry point: one VM with guest RAM, a UART and the hypercall port, on a backend."""
 
 from __future__ import annotations
 
@@ -6,24 +6,30 @@ import os
 import sys
 
 from vmm import loader
+from vmm.backend import VcpuBackend, VmBackend
 from vmm.bus import IoBus
 from vmm.devices.console import ConsoleInput, ConsoleOutput
 from vmm.devices.hypercall import HYPERCALL_PORT, HypercallDevice
 from vmm.devices.uart import UART_PORT, UART_PORTS, Uart
-from vmm.errors import ImageError
-from vmm.kvm import Kvm, Vcpu, Vm
-from vmm.kvm.system import DEFAULT_KVM_PATH
+from vmm.errors import ImageError, VmmError
 from vmm.memory import GuestMemory
-from vmm.modes import BootMode, SystemLayout, boot_state
-from vmm.outcome import ExitCode, RunResult
+from vmm.modes import SystemLayout, boot_state
+from vmm.outcome import RunResult
 from vmm.runloop import run as run_loop
+from vmm.vocabulary import (
+    DEFAULT_BASE,
+    DEFAULT_KVM_PATH,
+    DEFAULT_MEM_SIZE,
+    ELF_MAGIC,
+    BootMode,
+    RunEnd,
+)
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-DEFAULT_MEM_SIZE = 2 << 20
-DEFAULT_BASE = 0x1000
+BACKENDS = ("kvm",)
 
 
 def _stdout() -> BinaryIO:
@@ -33,6 +39,15 @@ def _stdout() -> BinaryIO:
     return open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the process
 
 
+def open_backend(name: str, memory: GuestMemory, kvm_path: str = DEFAULT_KVM_PATH) -> VmBackend:
+    """The backend called `name`, over `memory`."""
+    if name == "kvm":
+        from vmm.kvm.backend import KvmBackend  # cffi and the KVM bindings load only here
+
+        return KvmBackend(memory, kvm_path)
+    raise VmmError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+
+
 class Machine:
     """Owns every resource of one VM; `close()` (or `with`) releases all of them."""
 
@@ -40,27 +55,22 @@ class Machine:
         self,
         mem_size: int = DEFAULT_MEM_SIZE,
         *,
+        backend: str = "kvm",
         output: BinaryIO | None = None,
         input: BinaryIO | None = None,
         kvm_path: str = DEFAULT_KVM_PATH,
     ) -> None:
-        self._kvm: Kvm | None = None
-        self._vm: Vm | None = None
         self.memory: GuestMemory | None = None
+        self._backend: VmBackend | None = None
         self._loaded: list[loader.LoadedRange] = []
         try:
-            self._kvm = Kvm(kvm_path)
             self.memory = GuestMemory(mem_size)
-            self._vm = self._kvm.create_vm()
-            for r in self.memory.regions():
-                self._vm.set_user_memory_region(r.slot, r.guest_address, r.size, r.host_address)
-            self._vm.setup_x86(self.memory.size)
-            self.vcpu: Vcpu = self._vm.create_vcpu(0)
-            # Always: a guest that switches itself to long mode needs real CPUID leaves.
-            self.vcpu.set_cpuid(self._kvm.supported_cpuid())
+            self._backend = open_backend(backend, self.memory, kvm_path)
+            self.vcpu: VcpuBackend = self._backend.create_vcpu(0)
         except BaseException:
             self.close()
             raise
+        self.backend_name = self._backend.name
         self.output = ConsoleOutput(output if output is not None else _stdout())
         self.input = ConsoleInput(input, cancelled=self._stopping)
         self.bus = IoBus()
@@ -68,7 +78,7 @@ class Machine:
         self.bus.register(HypercallDevice(self.output, self.input), HYPERCALL_PORT, 1)
 
     def _stopping(self) -> bool:
-        return not self.vcpu.closed and self.vcpu.immediate_exit
+        return self._backend is not None and self.vcpu.stop_requested
 
     def __enter__(self) -> Machine:
         return self
@@ -77,13 +87,10 @@ class Machine:
         self.close()
 
     def close(self) -> None:
-        """Release the vCPU, VM, /dev/kvm and RAM (idempotent)."""
-        if self._vm is not None:
-            self._vm.close()
-            self._vm = None
-        if self._kvm is not None:
-            self._kvm.close()
-            self._kvm = None
+        """Release the vCPU, the VM and the backend's resources, and RAM (idempotent)."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
         if self.memory is not None:
             self.memory.close()
             self.memory = None
@@ -103,6 +110,14 @@ class Machine:
         entry, mode, ranges = loader.load_elf(self.memory, image)
         self._loaded.extend(ranges)
         return entry, mode
+
+    def load_image(self, data: bytes, address: int = DEFAULT_BASE) -> tuple[int, BootMode | None]:
+        """An ELF (told by its magic) at its own addresses, else a flat image at `address`.
+        Returns (entry, the ELF's mode or None for a flat image)."""
+        if data[:4] == ELF_MAGIC:
+            return self.load_elf(data)
+        self.load_flat(data, address)
+        return address, None
 
     def _check_system_area(self, mode: BootMode) -> None:
         if mode is BootMode.REAL:
@@ -125,7 +140,7 @@ class Machine:
         strict: bool = False,
     ) -> RunResult:
         """Boot at `entry` in `mode` and run to the end; guest faults come back in the result,
-        setup problems raise VmmError."""
+        setup problems raise VmmError. `timeout` None or 0 means none."""
         assert self.memory is not None
         self._check_system_area(mode)
         regs, sregs = boot_state(mode, self.memory, entry)
@@ -135,9 +150,10 @@ class Machine:
             result = run_loop(self.vcpu, self.bus, self.memory, timeout=timeout, strict=strict)
         finally:
             self.output.flush()
+        result.stats.backend = self.backend_name
         if self.output.failure is not None:  # the guest's output is lost: not a clean run
+            result.end = result.stats.end = RunEnd.OUTPUT_FAILED
             result.fault = self.output.failure
-            result.exit_code = ExitCode.VMM_ERROR
         return result
 
 
@@ -152,10 +168,11 @@ def run_flat(
     strict: bool = False,
     output: BinaryIO | None = None,
     input: BinaryIO | None = None,
+    backend: str = "kvm",
     kvm_path: str = DEFAULT_KVM_PATH,
 ) -> RunResult:
     """Load a flat binary at `base` and run it from `entry` (default: `base`)."""
-    with Machine(mem_size, output=output, input=input, kvm_path=kvm_path) as m:
+    with Machine(mem_size, backend=backend, output=output, input=input, kvm_path=kvm_path) as m:
         m.load_flat(data, base)
         return m.run(base if entry is None else entry, mode, timeout=timeout, strict=strict)
 
@@ -169,9 +186,10 @@ def run_elf(
     strict: bool = False,
     output: BinaryIO | None = None,
     input: BinaryIO | None = None,
+    backend: str = "kvm",
     kvm_path: str = DEFAULT_KVM_PATH,
 ) -> RunResult:
     """Load an ELF and run it from its entry point, in the mode its class implies (or `mode`)."""
-    with Machine(mem_size, output=output, input=input, kvm_path=kvm_path) as m:
+    with Machine(mem_size, backend=backend, output=output, input=input, kvm_path=kvm_path) as m:
         entry, elf_mode = m.load_elf(image)
         return m.run(entry, mode or elf_mode, timeout=timeout, strict=strict)

@@ -6,24 +6,11 @@ import mmap
 from collections.abc import Iterator
 
 from vmm.errors import GuestMemoryError, VmmError
-from vmm.values import Value
 
 PAGE_SIZE = 0x1000
 MIN_MEM_SIZE = 64 << 10
 MAX_MEM_SIZE = 64 << 30
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
-
-
-class MemoryRegion(Value):
-    """One KVM memory slot: guest-physical range backed by host memory at host_address."""
-
-    __slots__ = ("slot", "guest_address", "size", "host_address")
-
-    def __init__(self, slot: int, guest_address: int, size: int, host_address: int) -> None:
-        self.slot = slot
-        self.guest_address = guest_address
-        self.size = size
-        self.host_address = host_address
 
 
 def parse_size(text: str) -> int:
@@ -64,11 +51,6 @@ class GuestMemory:
             flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE,
             prot=mmap.PROT_READ | mmap.PROT_WRITE,
         )
-        from vmm.kvm._abi import ffi
-
-        buf = ffi.from_buffer(self._mm)
-        self.host_address = int(ffi.cast("uintptr_t", buf))
-        ffi.release(buf)  # keep only the address, so the mmap can still be closed
 
     def __enter__(self) -> GuestMemory:
         return self
@@ -84,9 +66,15 @@ class GuestMemory:
         if not self._mm.closed:
             self._mm.close()
 
-    def regions(self) -> list[MemoryRegion]:
-        """The KVM slots that back this RAM (one contiguous slot from 0; no PCI hole needed)."""
-        return [MemoryRegion(0, 0, self.size, self.host_address)]
+    @property
+    def mapping(self) -> mmap.mmap:
+        """The host mapping that backs guest RAM, for a backend to hand to KVM or an emulator."""
+        return self._mm
+
+    def regions(self) -> list[tuple[int, int, int]]:
+        """(guest-physical address, offset in `mapping`, size) of each contiguous piece of RAM:
+        one from 0 (the VMM needs no PCI hole)."""
+        return [(0, 0, self.size)]
 
     def contains(self, address: int, length: int = 1) -> bool:
         return 0 <= address and length >= 0 and address + length <= self.size

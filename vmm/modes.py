@@ -7,8 +7,6 @@ and long mode stacks grow down from just below it. Real mode writes nothing into
 
 from __future__ import annotations
 
-import enum
-
 from vmm.cpu import (
     CR0_ET,
     CR0_PE,
@@ -25,6 +23,7 @@ from vmm.cpu import (
 from vmm.errors import ImageError
 from vmm.memory import GuestMemory
 from vmm.values import Value
+from vmm.vocabulary import BootMode
 
 REAL_MODE_STACK = 0xFFFE
 APIC_BASE_DEFAULT = 0xFEE0_0900  # the reset value: xAPIC enabled, bootstrap processor
@@ -45,13 +44,6 @@ GIB = 1 << 30
 # Page tables always map at least the first 4 GiB, so a pointer past RAM ends as an MMIO exit
 # (a clear fault) instead of a page fault (a triple fault).
 MIN_MAPPED = 4 * GIB
-
-
-class BootMode(enum.Enum):
-    REAL = "real"
-    PROTECTED = "protected"
-    PAGED32 = "paged32"
-    LONG = "long"
 
 
 class SystemLayout(Value):
@@ -168,61 +160,74 @@ def boot_state(
     mode: BootMode, memory: GuestMemory, entry: int
 ) -> tuple[Registers, SpecialRegisters]:
     """The registers for `mode` starting at `entry`; writes the mode's tables into `memory`."""
-    layout = SystemLayout.for_memory(memory.size)
-    if mode is BootMode.REAL:
-        if not 0 <= entry <= 0xFFFF:
-            raise ImageError(
-                f"entry {entry:#x}: real mode starts at CS=0, so entry must be < 64 KiB"
-            )
-        regs = Registers(rip=entry, rsp=REAL_MODE_STACK, rflags=RFLAGS_DEFAULT)
-        segs = {n: _real_segment() for n in ("ds", "es", "fs", "gs", "ss")}
-        sregs = SpecialRegisters(
-            cs=_real_segment(code=True),
-            **segs,
-            **_system_segments(),
-            gdt=DescriptorTable(0, 0xFFFF),
-            idt=DescriptorTable(0, 0x3FF),
-            cr0=CR0_ET,
-            apic_base=APIC_BASE_DEFAULT,
-        )
-        return regs, sregs
+    return _BOOT_STATES[mode](memory, entry)
 
-    top = memory.size if mode is BootMode.LONG else min(memory.size, MIN_MAPPED)
+
+def _real_mode(memory: GuestMemory, entry: int) -> tuple[Registers, SpecialRegisters]:
+    """CS=0, every segment at 0, SP=0xfffe, the real-mode IVT at 0; nothing written to RAM."""
+    if not 0 <= entry <= 0xFFFF:
+        raise ImageError(f"entry {entry:#x}: real mode starts at CS=0, so entry must be < 64 KiB")
+    regs = Registers(rip=entry, rsp=REAL_MODE_STACK, rflags=RFLAGS_DEFAULT)
+    segs = {n: _real_segment() for n in ("ds", "es", "fs", "gs", "ss")}
+    sregs = SpecialRegisters(
+        cs=_real_segment(code=True), **segs, **_system_segments(),
+        gdt=DescriptorTable(0, 0xFFFF), idt=DescriptorTable(0, 0x3FF),
+        cr0=CR0_ET, apic_base=APIC_BASE_DEFAULT,
+    )  # fmt: skip
+    return regs, sregs
+
+
+def _protected_mode(memory: GuestMemory, entry: int) -> tuple[Registers, SpecialRegisters]:
+    """Flat 4 GiB code and data segments from the VMM's GDT, no paging."""
+    layout = _flat_layout(memory, entry, top=min(memory.size, MIN_MAPPED))
+    _write_gdt(memory, layout, GDT_CODE32)
+    return _flat_state(layout, entry, CR0_PE | CR0_ET)
+
+
+def _paged32_mode(memory: GuestMemory, entry: int) -> tuple[Registers, SpecialRegisters]:
+    """Protected mode with paging on: 4 MiB pages identity-mapping the first 4 GiB."""
+    layout = _flat_layout(memory, entry, top=min(memory.size, MIN_MAPPED))
+    _write_gdt(memory, layout, GDT_CODE32)
+    _write_page_directory32(memory, layout)
+    return _flat_state(layout, entry, CR0_PE | CR0_ET | CR0_PG, cr3=layout.page_directory32,
+                       cr4=CR4_PSE)
+
+
+def _long_mode(memory: GuestMemory, entry: int) -> tuple[Registers, SpecialRegisters]:
+    """64-bit code segment, 2 MiB pages identity-mapping max(RAM, 4 GiB)."""
+    layout = _flat_layout(memory, entry, top=memory.size)
+    _write_gdt(memory, layout, GDT_CODE64)
+    _write_long_page_tables(memory, layout)
+    return _flat_state(layout, entry, CR0_PE | CR0_ET | CR0_PG, cr3=layout.pml4, cr4=CR4_PAE,
+                       efer=EFER_LME | EFER_LMA, long=True)
+
+
+def _flat_layout(memory: GuestMemory, entry: int, top: int) -> SystemLayout:
     if not 0 <= entry < top:
         raise ImageError(f"entry {entry:#x} is outside guest RAM (0..{top - 1:#x})")
+    layout = SystemLayout.for_memory(memory.size)
     if layout.base < 0x2000:
         raise ImageError(f"{memory.size:#x} bytes of RAM leave no room below the system area")
-    long = mode is BootMode.LONG
-    _write_gdt(memory, layout, GDT_CODE64 if long else GDT_CODE32)
-    cr0 = CR0_PE | CR0_ET
-    cr3 = cr4 = efer = 0
-    if mode is BootMode.PAGED32:
-        _write_page_directory32(memory, layout)
-        cr0 |= CR0_PG
-        cr3 = layout.page_directory32
-        cr4 = CR4_PSE
-    elif long:
-        _write_long_page_tables(memory, layout)
-        cr0 |= CR0_PG
-        cr3 = layout.pml4
-        cr4 = CR4_PAE
-        efer = EFER_LME | EFER_LMA
+    return layout
+
+
+def _flat_state(
+    layout: SystemLayout, entry: int, cr0: int, cr3: int = 0, cr4: int = 0, efer: int = 0,
+    long: bool = False,
+) -> tuple[Registers, SpecialRegisters]:  # fmt: skip
     data = _flat(DATA_SELECTOR, code=False)
     sregs = SpecialRegisters(
-        cs=_flat(CODE_SELECTOR, code=True, long=long),
-        ds=data,
-        es=data,
-        fs=data,
-        gs=data,
-        ss=data,
-        **_system_segments(),
-        gdt=DescriptorTable(layout.gdt, layout.gdt_limit),
-        idt=DescriptorTable(0, 0),
-        cr0=cr0,
-        cr3=cr3,
-        cr4=cr4,
-        efer=efer,
-        apic_base=APIC_BASE_DEFAULT,
-    )
-    regs = Registers(rip=entry, rsp=layout.stack_top, rflags=RFLAGS_DEFAULT)
-    return regs, sregs
+        cs=_flat(CODE_SELECTOR, code=True, long=long), ds=data, es=data, fs=data, gs=data,
+        ss=data, **_system_segments(),
+        gdt=DescriptorTable(layout.gdt, layout.gdt_limit), idt=DescriptorTable(0, 0),
+        cr0=cr0, cr3=cr3, cr4=cr4, efer=efer, apic_base=APIC_BASE_DEFAULT,
+    )  # fmt: skip
+    return Registers(rip=entry, rsp=layout.stack_top, rflags=RFLAGS_DEFAULT), sregs
+
+
+_BOOT_STATES = {
+    BootMode.REAL: _real_mode,
+    BootMode.PROTECTED: _protected_mode,
+    BootMode.PAGED32: _paged32_mode,
+    BootMode.LONG: _long_mode,
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vmm.values import Record
+from vmm.vocabulary import RunEnd
 
 STATS_KEYS = (
     "total_exits",
@@ -11,23 +12,27 @@ STATS_KEYS = (
     "guest_wall_s",
     "us_per_exit",
     "end",
+    "backend",
 )
 
 
 class ExitStats(Record):
     """Every return from KVM_RUN counts as one exit, the final HLT or HC_EXIT included."""
 
-    __slots__ = ("total_exits", "exits_by_reason", "exits_by_port", "guest_wall_s", "end")
+    __slots__ = ("total_exits", "exits_by_reason", "exits_by_port", "guest_wall_s", "end",
+                 "backend")
 
     def __init__(
         self, total_exits: int = 0, exits_by_reason: dict[str, int] | None = None,
-        exits_by_port: dict[int, int] | None = None, guest_wall_s: float = 0.0, end: str = "",
+        exits_by_port: dict[int, int] | None = None, guest_wall_s: float = 0.0,
+        end: RunEnd | None = None, backend: str = "",
     ) -> None:  # fmt: skip
         self.total_exits = total_exits
         self.exits_by_reason = {} if exits_by_reason is None else exits_by_reason
         self.exits_by_port = {} if exits_by_port is None else exits_by_port
         self.guest_wall_s = guest_wall_s
         self.end = end
+        self.backend = backend  # what ran the guest: "kvm", ...
 
     @property
     def us_per_exit(self) -> float:
@@ -41,17 +46,18 @@ class ExitStats(Record):
             "exits_by_port": {f"{p:#x}": n for p, n in sorted(self.exits_by_port.items())},
             "guest_wall_s": round(self.guest_wall_s, 6),
             "us_per_exit": round(self.us_per_exit, 3),
-            "end": self.end,
+            "end": "" if self.end is None else self.end.value,
+            "backend": self.backend,
         }
 
     def format_text(self) -> str:
         """A few lines for stderr."""
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.exits_by_reason.items()))
         ports = ", ".join(f"{p:#x} {n}" for p, n in sorted(self.exits_by_port.items()))
-        lines = [
-            f"end: {self.end}",
-            f"exits: {self.total_exits} ({reasons or 'none'})",
-        ]
+        lines = [f"end: {self.end}"]
+        if self.backend:
+            lines.append(f"backend: {self.backend}")
+        lines.append(f"exits: {self.total_exits} ({reasons or 'none'})")
         if ports:
             lines.append(f"exits by port: {ports}")
         lines.append(

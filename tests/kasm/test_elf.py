@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from kasm.elf import save_elf, write_elf
-from kasm.image import Image, Mode, Section, Symbol
+from kasm.image import Image, Section, Symbol
+from vmm.vocabulary import BootMode
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(t) for t in ("readelf", "objdump", "objcopy", "nm")),
@@ -20,12 +21,13 @@ pytestmark = pytest.mark.skipif(
 
 CODE16 = b"\xb8\x01\x00\xeb\xfe"  # mov ax, 1; jmp $
 CODE32 = b"\xb8\x01\x00\x00\x00\xeb\xfe"  # mov eax, 1; jmp $
-BASES = {Mode.REAL: 0x7C00, Mode.PROTECTED: 0x100000, Mode.LONG: 0x200000}
+IMAGE_MODES = (BootMode.REAL, BootMode.PROTECTED, BootMode.LONG)
+BASES = {BootMode.REAL: 0x7C00, BootMode.PROTECTED: 0x100000, BootMode.LONG: 0x200000}
 
 
-def full_image(mode: Mode, base: int | None = None) -> Image:
+def full_image(mode: BootMode, base: int | None = None) -> Image:
     base = BASES[mode] if base is None else base
-    code = CODE16 if mode is Mode.REAL else CODE32
+    code = CODE16 if mode is BootMode.REAL else CODE32
     return Image(
         base=base,
         sections=[
@@ -47,9 +49,9 @@ def full_image(mode: Mode, base: int | None = None) -> Image:
     )
 
 
-def text_only(mode: Mode) -> Image:
+def text_only(mode: BootMode) -> Image:
     base = BASES[mode]
-    code = CODE16 if mode is Mode.REAL else CODE32
+    code = CODE16 if mode is BootMode.REAL else CODE32
     sections = [Section(".text", base, code)]
     return Image(base, sections, [Symbol("start", base, ".text", True)], entry=base, mode=mode)
 
@@ -66,7 +68,7 @@ def sparse_image() -> Image:
         ],
         symbols=[Symbol("stack_top", 0x14000 + (1 << 20), ".bss", True)],
         entry=0x10000,
-        mode=Mode.PROTECTED,
+        mode=BootMode.PROTECTED,
     )
 
 
@@ -85,10 +87,10 @@ def empty_sections_image() -> Image:
 
 
 ALL_IMAGES = {
-    **{f"full-{m.value}": full_image(m) for m in Mode},
-    **{f"text-only-{m.value}": text_only(m) for m in Mode},
-    "full-real-at-0": full_image(Mode.REAL, 0),  # lief treats address 0 as "pick one"
-    "full-long-higher-half": full_image(Mode.LONG, 0xFFFFFFFF80000000),
+    **{f"full-{m.value}": full_image(m) for m in IMAGE_MODES},
+    **{f"text-only-{m.value}": text_only(m) for m in IMAGE_MODES},
+    "full-real-at-0": full_image(BootMode.REAL, 0),  # lief treats address 0 as "pick one"
+    "full-long-higher-half": full_image(BootMode.LONG, 0xFFFFFFFF80000000),
     "sparse": sparse_image(),
     "empty-sections": empty_sections_image(),
 }
@@ -152,8 +154,8 @@ def symbols(path: Path) -> dict[str, tuple[int, str, str, str]]:
     }
 
 
-@pytest.mark.parametrize("mode", [Mode.REAL, Mode.PROTECTED])
-def test_real_and_protected_images_are_elf32_i386_executables(mode: Mode, elf_of) -> None:
+@pytest.mark.parametrize("mode", [BootMode.REAL, BootMode.PROTECTED])
+def test_real_and_protected_images_are_elf32_i386_executables(mode: BootMode, elf_of) -> None:
     header = run("readelf", "-hW", elf_of(full_image(mode))).stdout
     assert re.search(r"Class:\s+ELF32\n", header)
     assert re.search(r"Machine:\s+Intel 80386\n", header)
@@ -161,22 +163,22 @@ def test_real_and_protected_images_are_elf32_i386_executables(mode: Mode, elf_of
 
 
 def test_long_mode_image_is_elf64_x86_64_executable(elf_of) -> None:
-    header = run("readelf", "-hW", elf_of(full_image(Mode.LONG))).stdout
+    header = run("readelf", "-hW", elf_of(full_image(BootMode.LONG))).stdout
     assert re.search(r"Class:\s+ELF64\n", header)
     assert re.search(r"Machine:\s+Advanced Micro Devices X86-64\n", header)
     assert re.search(r"Type:\s+EXEC ", header)
 
 
-@pytest.mark.parametrize("mode", list(Mode))
-def test_entry_point_is_the_image_entry(mode: Mode, elf_of) -> None:
+@pytest.mark.parametrize("mode", IMAGE_MODES)
+def test_entry_point_is_the_image_entry(mode: BootMode, elf_of) -> None:
     image = full_image(mode)
     assert image.entry != image.base
     header = run("readelf", "-hW", elf_of(image)).stdout
     assert re.search(rf"Entry point address:\s+{image.entry:#x}\n", header)
 
 
-@pytest.mark.parametrize("mode", list(Mode))
-def test_sections_keep_names_addresses_alignments_types_and_flags(mode: Mode, elf_of) -> None:
+@pytest.mark.parametrize("mode", IMAGE_MODES)
+def test_sections_keep_names_addresses_alignments_types_and_flags(mode: BootMode, elf_of) -> None:
     image = full_image(mode)
     found = sections(elf_of(image))
     expected_flags = {".text": "AX", ".rodata": "A", ".data": "WA", ".bss": "WA"}
@@ -190,9 +192,9 @@ def test_sections_keep_names_addresses_alignments_types_and_flags(mode: Mode, el
 
 
 def test_text_only_image_has_just_text_and_the_tables(elf_of) -> None:
-    found = sections(elf_of(text_only(Mode.REAL)))
+    found = sections(elf_of(text_only(BootMode.REAL)))
     assert set(found) == {".text", ".symtab", ".strtab", ".shstrtab"}
-    assert len(loads(elf_of(text_only(Mode.REAL)))) == 1
+    assert len(loads(elf_of(text_only(BootMode.REAL)))) == 1
 
 
 @image_cases
@@ -230,8 +232,8 @@ def test_bss_takes_memory_but_no_file_space(elf_of) -> None:
     assert sections(path)[".bss"]["offset"] == offset  # where ld puts it, inside its PT_LOAD
 
 
-@pytest.mark.parametrize("mode", list(Mode))
-def test_symbols_keep_values_bindings_and_sections(mode: Mode, elf_of) -> None:
+@pytest.mark.parametrize("mode", IMAGE_MODES)
+def test_symbols_keep_values_bindings_and_sections(mode: BootMode, elf_of) -> None:
     image = full_image(mode)
     path = elf_of(image)
     index = {name: str(s["index"]) for name, s in sections(path).items()}
@@ -246,14 +248,14 @@ def test_symbols_keep_values_bindings_and_sections(mode: Mode, elf_of) -> None:
 
 
 def test_nm_classifies_symbols_by_section_and_binding(elf_of) -> None:
-    lines = run("nm", elf_of(full_image(Mode.REAL))).stdout.splitlines()
+    lines = run("nm", elf_of(full_image(BootMode.REAL))).stdout.splitlines()
     listed = {name: letter for _, letter, name in map(str.split, lines)}
     expected = {"start": "T", "msg": "r", "counter": "D", "buf": "b", "SIZE": "A", "LIMIT": "a"}
     assert listed == expected
 
 
 def test_symtab_sh_info_is_one_past_the_last_local(elf_of) -> None:
-    image = full_image(Mode.PROTECTED)
+    image = full_image(BootMode.PROTECTED)
     locals_ = sum(not s.is_global for s in image.symbols)
     assert sections(elf_of(image))[".symtab"]["info"] == 1 + locals_
 
@@ -274,20 +276,20 @@ def test_readelf_and_objdump_read_it_without_warnings(image: Image, elf_of) -> N
     readelf = run("readelf", "-a", "-W", path)
     assert readelf.stderr == ""
     assert "warning" not in readelf.stdout.lower()
-    mode16 = ["-M", "i8086"] if image.mode is Mode.REAL else []
+    mode16 = ["-M", "i8086"] if image.mode is BootMode.REAL else []
     assert run("objdump", "-d", *mode16, path).stderr == ""
     assert run("nm", path).stderr == ""
 
 
 def test_objdump_disassembles_16_bit_code_at_its_address(elf_of) -> None:
-    listing = run("objdump", "-d", "-M", "i8086", elf_of(full_image(Mode.REAL))).stdout
+    listing = run("objdump", "-d", "-M", "i8086", elf_of(full_image(BootMode.REAL))).stdout
     assert "00007c00 <start>:" in listing
     assert re.search(r"7c00:\s+b8 01 00\s+mov\s+\$0x1,%ax", listing)
     assert re.search(r"7c03:\s+eb fe\s+jmp\s+7c03", listing)
 
 
-@pytest.mark.parametrize("mode", list(Mode))
-def test_lief_parses_it_back(mode: Mode) -> None:
+@pytest.mark.parametrize("mode", IMAGE_MODES)
+def test_lief_parses_it_back(mode: BootMode) -> None:
     import lief
 
     image = full_image(mode)
@@ -305,11 +307,11 @@ def test_lief_parses_it_back(mode: Mode) -> None:
 
 
 def test_same_image_gives_the_same_bytes() -> None:
-    assert write_elf(full_image(Mode.LONG)) == write_elf(full_image(Mode.LONG))
+    assert write_elf(full_image(BootMode.LONG)) == write_elf(full_image(BootMode.LONG))
 
 
 def test_symbol_in_unknown_section_is_rejected() -> None:
-    image = text_only(Mode.REAL)
+    image = text_only(BootMode.REAL)
     image.symbols.append(Symbol("lost", 0x7C00, ".init"))
     with pytest.raises(ValueError, match="lost"):
         write_elf(image)

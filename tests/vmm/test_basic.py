@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from vmm import BootMode, ExitCode, Machine, run_flat
+from vmm import BootMode, ExitCode, Machine, RunEnd, run_flat
 from vmm.stats import STATS_KEYS
 
 HELLO_REAL = """
@@ -26,7 +26,7 @@ msg: .asciz "Hello, KVM!\\n"
 def test_hlt_is_one_exit(kvm: str) -> None:
     out = io.BytesIO()
     r = run_flat(b"\xf4", output=out)
-    assert (r.end, r.status, r.exit_code) == ("hlt", 0, ExitCode.OK)
+    assert (r.end, r.status, r.exit_code) == (RunEnd.HLT, 0, ExitCode.OK)
     assert r.stats.total_exits == 1
     assert r.stats.exits_by_reason == {"hlt": 1}
     assert r.fault is None and out.getvalue() == b""
@@ -36,7 +36,7 @@ def test_hello_via_uart(kvm: str, asm) -> None:
     out = io.BytesIO()
     r = run_flat(asm(HELLO_REAL), output=out)
     assert out.getvalue() == b"Hello, KVM!\n"
-    assert r.end == "hlt"
+    assert r.end is RunEnd.HLT
     assert r.stats.total_exits == 13
     d = r.stats.to_dict()
     assert d["exits_by_reason"] == {"io": 12, "hlt": 1}
@@ -83,7 +83,7 @@ msg: .ascii "Hello, KVM!\\n"
 """
     r = run_flat(asm(src), output=out)
     assert out.getvalue() == b"Hello, KVM!\n"
-    assert r.end == "hlt"
+    assert r.end is RunEnd.HLT
     assert 2 <= r.stats.total_exits <= 13  # KVM may batch the repetitions into fewer exits
 
 
@@ -102,7 +102,7 @@ msg: .ascii "AxBxCx"
 """
     r = run_flat(asm(src), output=out)
     assert out.getvalue() == b"ABC"
-    assert r.end == "hlt"
+    assert r.end is RunEnd.HLT
 
 
 def test_machine_context_manager_and_load(kvm: str, asm) -> None:
@@ -110,7 +110,7 @@ def test_machine_context_manager_and_load(kvm: str, asm) -> None:
     with Machine(mem_size=1 << 20, output=out) as m:
         m.load_flat(asm(HELLO_REAL), 0x1000)
         r = m.run(entry=0x1000, mode=BootMode.REAL, timeout=10.0, strict=True)
-    assert r.end == "hlt" and out.getvalue() == b"Hello, KVM!\n"
+    assert r.end is RunEnd.HLT and out.getvalue() == b"Hello, KVM!\n"
     assert m.memory is None  # released
 
 
@@ -137,7 +137,7 @@ def test_output_sink_is_streamed_in_bounded_chunks(kvm: str, asm) -> None:
 """
     sink = Sink()
     r = run_flat(asm(src), output=sink, mem_size=1 << 20)
-    assert r.end == "hlt"
+    assert r.end is RunEnd.HLT
     assert sum(sink.writes) == 20000
     assert len(sink.writes) > 1 and max(sink.writes) < 20000
 
@@ -157,9 +157,9 @@ def test_unowned_port_is_counted_then_fatal_when_strict(kvm: str, asm, port: int
 """
     out = io.BytesIO()
     r = run_flat(asm(src), output=out)
-    assert r.end == "hc_exit" and r.status == 0xFF  # unowned reads return all ones
+    assert r.end is RunEnd.HC_EXIT and r.status == 0xFF  # unowned reads return all ones
     assert r.stats.to_dict()["exits_by_port"][f"{port:#x}"] == 2
     r = run_flat(asm(src), output=out, strict=True)
-    assert r.end == "unowned_port" and r.exit_code == ExitCode.GUEST_FAULT
+    assert r.end is RunEnd.UNOWNED_PORT and r.exit_code == ExitCode.GUEST_FAULT
     assert f"{port:#x}" in r.fault and "CS:IP 0000:" in r.fault
     assert r.register_dump and "rip" in r.register_dump

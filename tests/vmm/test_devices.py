@@ -6,7 +6,7 @@ import io
 import os
 import time
 
-from vmm import BootMode, Machine, VmmError, run_flat
+from vmm import BootMode, Machine, RunEnd, VmmError, run_flat
 
 
 def test_uart_echo_with_lsr_polling(kvm: str, asm) -> None:
@@ -33,7 +33,7 @@ def test_uart_echo_with_lsr_polling(kvm: str, asm) -> None:
     out = io.BytesIO()
     r = run_flat(asm(src), output=out, input=io.BytesIO(b"kvm"))
     assert out.getvalue() == b"KVM!"
-    assert r.end == "hlt"
+    assert r.end is RunEnd.HLT
 
 
 def test_uart_latches_and_dlab(kvm: str, asm) -> None:
@@ -65,7 +65,7 @@ def test_uart_latches_and_dlab(kvm: str, asm) -> None:
     out = io.BytesIO()
     r = run_flat(asm(src), output=out, strict=True)
     assert out.getvalue() == b"Z1"
-    assert r.end == "hlt"
+    assert r.end is RunEnd.HLT
 
 
 def test_rep_insb_from_uart(kvm: str, asm) -> None:
@@ -83,7 +83,7 @@ def test_rep_insb_from_uart(kvm: str, asm) -> None:
 """
     out = io.BytesIO()
     r = run_flat(asm(src), output=out, input=io.BytesIO(b"abcd"))
-    assert out.getvalue() == b"abcd" and r.end == "hlt"
+    assert out.getvalue() == b"abcd" and r.end is RunEnd.HLT
 
 
 def test_getchar_on_a_silent_pipe_still_times_out(kvm: str, asm) -> None:
@@ -99,7 +99,7 @@ def test_getchar_on_a_silent_pipe_still_times_out(kvm: str, asm) -> None:
         with os.fdopen(read_end, "rb", buffering=0) as source:
             t0 = time.monotonic()
             r = run_flat(asm(src), input=source, timeout=0.5, output=io.BytesIO())
-            assert r.end == "timeout" and time.monotonic() - t0 < 1.5
+            assert r.end is RunEnd.TIMEOUT and time.monotonic() - t0 < 1.5
     finally:
         os.close(write_end)
 
@@ -133,5 +133,5 @@ def test_protected16_width(kvm: str) -> None:
 
         r = run(m.vcpu, m.bus, m.memory, timeout=5)
         m.output.flush()
-    assert r.end == "hlt"
+    assert r.end is RunEnd.HLT
     assert out.getvalue() == str(0x12345 & 0xFFFF).encode()

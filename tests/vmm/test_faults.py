@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from vmm import BootMode, ExitCode, run_flat
+from vmm import BootMode, ExitCode, RunEnd, run_flat
 
 JMP_SELF = b"\xeb\xfe"
 
@@ -19,10 +19,10 @@ def test_jmp_self_times_out(kvm: str) -> None:
     t0 = time.monotonic()
     r = run_flat(JMP_SELF, timeout=0.5, output=io.BytesIO())
     elapsed = time.monotonic() - t0
-    assert r.end == "timeout" and r.exit_code == ExitCode.TIMEOUT == 124
+    assert r.end is RunEnd.TIMEOUT and r.exit_code == ExitCode.TIMEOUT == 124
     assert 0.5 <= elapsed < 1.5
     assert r.rip == 0x1000 and "CS:IP 0000:1000" in r.fault
-    assert r.stats.end == "timeout" and r.stats.exits_by_reason.get("intr") == 1
+    assert r.stats.end is RunEnd.TIMEOUT and r.stats.exits_by_reason.get("intr") == 1
 
 
 @pytest.mark.parametrize("mode", [BootMode.PROTECTED, BootMode.LONG])
@@ -37,14 +37,14 @@ def test_timeout_in_a_worker_thread(kvm: str, mode: BootMode) -> None:
     worker.join(5)
     assert not worker.is_alive()
     assert time.monotonic() - t0 < 1.3
-    assert results[0].end == "timeout" and results[0].rip == 0x1000
+    assert results[0].end is RunEnd.TIMEOUT and results[0].rip == 0x1000
 
 
 def test_timeout_while_guest_keeps_exiting(kvm: str) -> None:
     src = bytes.fromhex("ba0005" "b001" "b341" "ee" "ebf9")  # mov dx,0x500; putchar loop
     out = io.BytesIO()
     r = run_flat(src, timeout=0.3, output=out)
-    assert r.end == "timeout" and r.stats.total_exits > 100
+    assert r.end is RunEnd.TIMEOUT and r.stats.total_exits > 100
     assert len(out.getvalue()) == r.stats.exits_by_port[0x500]
 
 
@@ -56,14 +56,14 @@ def test_ctrl_c_ends_interrupted(kvm: str) -> None:
         r = run_flat(JMP_SELF, timeout=5, output=io.BytesIO())
     finally:
         timer.cancel()
-    assert r.end == "interrupted" and r.exit_code == ExitCode.INTERRUPTED == 130
+    assert r.end is RunEnd.INTERRUPTED and r.exit_code == ExitCode.INTERRUPTED == 130
     assert r.stats.guest_wall_s < 2
     assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_triple_fault_is_a_shutdown_fault_with_register_dump(kvm: str) -> None:
     r = run_flat(b"\x90\x0f\x0b", mode=BootMode.PROTECTED, output=io.BytesIO())  # nop; ud2
-    assert r.end == "shutdown" and r.exit_code == ExitCode.GUEST_FAULT == 120
+    assert r.end is RunEnd.SHUTDOWN and r.exit_code == ExitCode.GUEST_FAULT == 120
     assert "triple fault" in r.fault and "RIP 0x1001" in r.fault
     assert "cr0 00000011" in r.register_dump and " cs sel 0008" in r.register_dump
     assert r.stats.exits_by_reason == {"shutdown": 1}
@@ -82,7 +82,7 @@ def test_mmio_outside_ram_is_a_fault(
     kvm: str, mode: BootMode, code: str, direction: str, size: int, rip: int
 ) -> None:
     r = run_flat(bytes.fromhex(code) + b"\xf4", mode=mode, output=io.BytesIO())
-    assert r.end == "mmio" and r.exit_code == ExitCode.GUEST_FAULT
+    assert r.end is RunEnd.MMIO and r.exit_code == ExitCode.GUEST_FAULT
     assert f"{size}-byte {direction} at guest-physical 0x10000000" in r.fault
     assert "not RAM" in r.fault and f"RIP {rip:#x}" in r.fault
 
@@ -98,9 +98,9 @@ def test_emulation_failure_reports_instruction_bytes(kvm: str, asm) -> None:
 data: .quad 0, 0
 """
     r = run_flat(asm(src), mode=BootMode.LONG, output=io.BytesIO())
-    if r.end == "hlt":
+    if r.end is RunEnd.HLT:
         pytest.skip("this KVM executes cmpxchg16b in the guest (no emulation failure to test)")
-    assert r.end == "internal_error" and r.exit_code == ExitCode.GUEST_FAULT
+    assert r.end is RunEnd.INTERNAL_ERROR and r.exit_code == ExitCode.GUEST_FAULT
     assert "emulation failure" in r.fault and "RIP 0x1007" in r.fault
     assert "instruction bytes: f0 48 0f c7 0e f4" in r.fault
 
@@ -109,5 +109,5 @@ def test_guest_code_running_off_the_end_of_ram(kvm: str) -> None:
     """jmp to the last byte of RAM; the fetch past it must end cleanly (fault or timeout)."""
     code = bytes.fromhex("b8fcff0f00" "ffe0")  # mov eax, 0xffffc; jmp eax (1 MiB RAM)
     r = run_flat(code, mode=BootMode.PROTECTED, mem_size=1 << 20, timeout=2, output=None)
-    assert r.end in ("mmio", "shutdown", "internal_error", "timeout")
+    assert r.end in (RunEnd.MMIO, RunEnd.SHUTDOWN, RunEnd.INTERNAL_ERROR, RunEnd.TIMEOUT)
     assert r.exit_code in (ExitCode.GUEST_FAULT, ExitCode.TIMEOUT)

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmm import BootMode, ExitCode, run_flat
-from vmm.outcome import FAULT_ENDS
+from vmm import BootMode, ExitCode, RunEnd, run_flat
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 TIMEOUT = 0.1
-ENDS = FAULT_ENDS | {"hlt", "hc_exit", "timeout"}
+FAULT_ENDS = {end for end in RunEnd if end.is_fault}
+ENDS = FAULT_ENDS | {RunEnd.HLT, RunEnd.HC_EXIT, RunEnd.TIMEOUT}
 OUTCOMES: Counter[str] = Counter()
 
 u8 = st.integers(0, 0xFF)

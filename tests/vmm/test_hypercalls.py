@@ -7,7 +7,7 @@ import io
 import pytest
 from gnu_guests import HC
 
-from vmm import HYPERCALLS, BootMode, ExitCode, run_flat
+from vmm import HYPERCALLS, BootMode, ExitCode, RunEnd, run_flat
 
 
 def test_putchar_putnum_newline_exit(kvm: str, asm) -> None:
@@ -24,7 +24,7 @@ def test_putchar_putnum_newline_exit(kvm: str, asm) -> None:
     out = io.BytesIO()
     r = run_flat(asm(src), output=out)
     assert out.getvalue() == b"A1234\n"
-    assert (r.end, r.status, r.exit_code) == ("hc_exit", 42, 42)
+    assert (r.end, r.status, r.exit_code) == (RunEnd.HC_EXIT, 42, 42)
     assert r.stats.total_exits == 4
     assert r.stats.to_dict()["exits_by_port"] == {"0x500": 4}
     assert r.stats.exits_by_reason == {"io": 4}
@@ -45,13 +45,13 @@ def test_putnum_65535_in_real_mode_uses_bx_only(kvm: str, asm) -> None:
     out = io.BytesIO()
     r = run_flat(asm(src), output=out)
     assert out.getvalue() == b"65535"
-    assert r.end == "hlt" and r.stats.total_exits == 2
+    assert r.end is RunEnd.HLT and r.stats.total_exits == 2
 
 
 def test_unknown_hypercall_is_a_fault_with_location(kvm: str, asm) -> None:
     src = HC + ".code16\n nop\n hc 9\n hlt\n"
     r = run_flat(asm(src), output=io.BytesIO())
-    assert r.end == "bad_hypercall" and r.exit_code == ExitCode.GUEST_FAULT
+    assert r.end is RunEnd.BAD_HYPERCALL and r.exit_code == ExitCode.GUEST_FAULT
     assert "unknown hypercall 9" in r.fault and "0x500" in r.fault
     assert "CS:IP 0000:1007" in r.fault  # after `nop; mov al,9; mov dx,0x500; out dx,al`
     assert "rip 0x0000000000001007" in r.register_dump
@@ -74,7 +74,7 @@ def test_getchar_reads_input_then_minus_one(kvm: str, asm) -> None:
     out = io.BytesIO()
     r = run_flat(asm(src), output=out, input=io.BytesIO(b"HAL"))
     assert out.getvalue() == b"IBM65535"
-    assert r.end == "hlt"
+    assert r.end is RunEnd.HLT
 
 
 def test_getchar_without_input_is_end_of_input(kvm: str, asm) -> None:
@@ -98,7 +98,7 @@ msg: .asciz "Hello, world"
     out = io.BytesIO()
     r = run_flat(asm(src), output=out)
     assert out.getvalue() == b"HelloHello, world"
-    assert r.end == "hlt"
+    assert r.end is RunEnd.HLT
 
 
 def test_write_uses_ds_in_real_mode(kvm: str, asm) -> None:
@@ -128,7 +128,7 @@ msg: .ascii "OK"
 def test_bad_pointer_is_a_guest_fault(kvm: str, asm, mode: BootMode, setup: str) -> None:
     out = io.BytesIO()
     r = run_flat(asm(HC + setup + " hc 5\n hlt\n"), mode=mode, output=out)
-    assert r.end == "bad_pointer" and r.exit_code == ExitCode.GUEST_FAULT
+    assert r.end is RunEnd.BAD_POINTER and r.exit_code == ExitCode.GUEST_FAULT
     assert "bad pointer" in r.fault and "RIP" in r.fault
     assert out.getvalue() == b""  # nothing half-printed
 
@@ -145,7 +145,7 @@ def test_puts_without_nul_before_end_of_ram(kvm: str, asm) -> None:
     hlt
 """
     r = run_flat(asm(src), mode=BootMode.PROTECTED, mem_size=1 << 20, output=io.BytesIO())
-    assert r.end == "bad_pointer"
+    assert r.end is RunEnd.BAD_POINTER
 
 
 def test_abi_table_numbers_are_fixed() -> None:

@@ -8,7 +8,7 @@ import os
 import pytest
 from gnu_guests import HC
 
-from vmm import BootMode
+from vmm import BootMode, RunEnd
 from vmm.bus import IoBus
 from vmm.devices.console import ConsoleInput, ConsoleOutput
 from vmm.devices.hypercall import HypercallDevice
@@ -44,8 +44,7 @@ def test_register_access_with_and_without_sync_regs(kvm: str, asm, sync_regs: bo
         if not sync_regs:
             k.sync_regs = 0
         with k.create_vm() as vm:
-            for r in mem.regions():
-                vm.set_user_memory_region(r.slot, r.guest_address, r.size, r.host_address)
+            vm.map_memory(mem)
             vcpu = vm.create_vcpu()
             assert vcpu.sync_regs is sync_regs
             vcpu.set_cpuid(k.supported_cpuid())
@@ -58,7 +57,7 @@ def test_register_access_with_and_without_sync_regs(kvm: str, asm, sync_regs: bo
             bus.register(HypercallDevice(console, ConsoleInput(io.BytesIO(b"Z"))), 0x500, 1)
             result = run(vcpu, bus, mem, timeout=10)
             console.flush()
-            assert result.end == "hlt"
+            assert result.end is RunEnd.HLT
             after = vcpu.get_regs()
             assert after.rbx == 0xFEDCBA9876543210 and after.rip == 0x1000 + len(asm(src))
             assert vcpu.get_sregs().efer & 0x400
@@ -77,17 +76,18 @@ def test_exit_cost_of_a_hypercall_loop(kvm: str, capsys) -> None:
     )  # mov edx,0x500; mov ecx,n; 1: mov al,3; out dx,al; dec ecx; jnz 1b; hlt
     with open(os.devnull, "wb") as sink:
         r = run_flat(code, mode=BootMode.LONG, output=sink)
-    assert r.end == "hlt" and r.stats.total_exits == n + 1
+    assert r.end is RunEnd.HLT and r.stats.total_exits == n + 1
     with capsys.disabled():
         print(f"\n[vmm] hypercall loop: {r.stats.us_per_exit:.2f} us/exit over {n} exits")
     assert r.stats.us_per_exit < 100
 
 
 def test_generated_ffi_module_matches_cdef(tmp_path) -> None:
-    """vmm/_ffi.py must be regenerated (python vmm/_build_ffi.py) whenever CDEF changes."""
+    """vmm/kvm/_ffi.py must be regenerated (python vmm/kvm/_build_ffi.py) whenever CDEF
+    changes."""
     from pathlib import Path
 
-    from vmm import _build_ffi
+    from vmm.kvm import _build_ffi
 
     fresh = tmp_path / "_ffi.py"
     _build_ffi.generate(fresh)
@@ -99,7 +99,7 @@ def test_importing_vmm_is_light() -> None:
     import subprocess
     import sys
 
-    heavy = ("lief", "pycparser", "typer")
+    heavy = ("lief", "pycparser", "typer", "cffi", "_cffi_backend", "vmm.machine")
     code = f"import sys, vmm; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -7,7 +7,7 @@ import io
 import pytest
 from gnu_guests import HC
 
-from vmm import BootMode, KvmApiError, Machine, SystemLayout, run_flat
+from vmm import BootMode, KvmApiError, Machine, RunEnd, SystemLayout, run_flat
 from vmm.memory import GuestMemory
 from vmm.modes import CODE_SELECTOR, DATA_SELECTOR, GDT_CODE32, GDT_CODE64, GDT_DATA, boot_state
 from vmm.paging import translate
@@ -30,7 +30,7 @@ def test_real_mode_prints_16_bit(kvm: str, asm) -> None:
     src = HC + ".code16\n mov bx, 65535\n hc 2\n hc 3\n mov bx, sp\n hc 2\n hlt\n"
     r = run_flat(asm(src), mode=BootMode.REAL, output=out)
     assert out.getvalue() == b"65535\n65534"
-    assert r.end == "hlt"
+    assert r.end is RunEnd.HLT
 
 
 def test_protected_mode_prints_32_bit(kvm: str, asm) -> None:
@@ -38,7 +38,7 @@ def test_protected_mode_prints_32_bit(kvm: str, asm) -> None:
     r = run_flat(asm(PRINT32), mode=BootMode.PROTECTED, mem_size=2 << 20, output=out)
     top = SystemLayout.for_memory(2 << 20).stack_top
     assert out.getvalue() == f"4000000000\n{top}\n".encode()
-    assert (r.end, r.status) == ("hc_exit", 5)
+    assert (r.end, r.status) == (RunEnd.HC_EXIT, 5)
 
 
 def test_paged32_mode_prints_32_bit_or_reports_host_limit(kvm: str, asm) -> None:
@@ -51,7 +51,7 @@ def test_paged32_mode_prints_32_bit_or_reports_host_limit(kvm: str, asm) -> None
         assert "paging" in str(e) and "\n" not in str(e)
         return
     assert out.getvalue().startswith(b"4000000000\n")
-    assert r.end == "hc_exit"
+    assert r.end is RunEnd.HC_EXIT
 
 
 def test_long_mode_prints_64_bit(kvm: str, asm) -> None:
@@ -68,7 +68,7 @@ def test_long_mode_prints_64_bit(kvm: str, asm) -> None:
     r = run_flat(asm(src), mode=BootMode.LONG, output=out)
     top = SystemLayout.for_memory(2 << 20).stack_top
     assert out.getvalue() == f"{(1 << 40) + 5}\n{top}".encode()
-    assert r.end == "hlt"
+    assert r.end is RunEnd.HLT
 
 
 def test_guest_switches_real_to_protected_to_long(kvm: str, asm) -> None:
@@ -135,7 +135,7 @@ gdtr:
     out = io.BytesIO()
     r = run_flat(asm(src), mode=BootMode.REAL, output=out, timeout=20)
     assert out.getvalue() == b"3000000000\n1250999896491\n", r.report()
-    assert (r.end, r.status) == ("hc_exit", 7)
+    assert (r.end, r.status) == (RunEnd.HC_EXIT, 7)
 
 
 @pytest.mark.parametrize("mode", [BootMode.PROTECTED, BootMode.LONG])
@@ -156,7 +156,7 @@ def test_four_gib_guest_writes_high_memory(kvm: str, asm, mode: BootMode) -> Non
     with Machine(mem_size=4 << 30, output=out) as m:
         m.load_flat(asm(src))
         r = m.run(0x1000, mode, timeout=10)
-        assert r.end == "hlt", r.report()
+        assert r.end is RunEnd.HLT, r.report()
         assert m.memory.read_u32(0x200000) == 0x11223344
         assert m.memory.read_u32(0xC0000000) == 0x55667788
         assert m.memory.read_u32(0xFFF00000) == 0x99AABBCC

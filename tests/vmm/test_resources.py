@@ -16,6 +16,7 @@ from vmm import (
     ImageError,
     KvmUnavailable,
     Machine,
+    RunEnd,
     VmmError,
     parse_size,
     run_elf,
@@ -86,7 +87,7 @@ def test_flat_image_must_fit(kvm: str) -> None:
 def test_image_overlapping_system_area_is_refused(kvm: str) -> None:
     with Machine(mem_size=64 << 10, output=io.BytesIO()) as m:
         m.load_flat(b"\xf4" + b"\x90" * 0x7FFF, 0x1000)
-        assert m.run(0x1000, BootMode.REAL).end == "hlt"  # real mode has no system area
+        assert m.run(0x1000, BootMode.REAL).end is RunEnd.HLT  # real mode has no system area
         with pytest.raises(ImageError, match="system area"):
             m.run(0x1000, BootMode.PROTECTED)
 
@@ -107,11 +108,11 @@ bss_word: .quad 0
 """
     out = io.BytesIO()
     r = run_elf(asm_elf(src64, bits=64), output=out)
-    assert (r.end, out.getvalue()) == ("hlt", b"42949672960")
+    assert (r.end, out.getvalue()) == (RunEnd.HLT, b"42949672960")
     src32 = HC + ".code32\n mov ebx, 4000000000\n hc 2\n hlt\n"
     out = io.BytesIO()
     r = run_elf(asm_elf(src32, bits=32), output=out)
-    assert (r.end, out.getvalue()) == ("hlt", b"4000000000")
+    assert (r.end, out.getvalue()) == (RunEnd.HLT, b"4000000000")
 
 
 def test_elf_errors(kvm: str, asm_elf, tmp_path) -> None:
@@ -149,7 +150,7 @@ def test_a_thousand_machines_leak_nothing(kvm: str) -> None:
     for _ in range(1000):
         with Machine(mem_size=1 << 20, output=io.BytesIO()) as m:
             m.load_flat(b"\xf4")
-            assert m.run().end == "hlt"
+            assert m.run().end is RunEnd.HLT
     gc.collect()
     assert _fds() == fds
     growth = _rss_kib() - rss
@@ -158,11 +159,11 @@ def test_a_thousand_machines_leak_nothing(kvm: str) -> None:
 
 
 def test_elf32_marked_real_mode_boots_in_real_mode(kvm: str, asm_elf) -> None:
-    from vmm.loader import ELF_FLAG_REAL_MODE
+    from vmm.vocabulary import ELF_FLAG_REAL_MODE
 
     src = HC + ".code16\n mov ebx, 0x12345\n hc 2\n hlt\n"
     data = bytearray(asm_elf(src, bits=32, base=0x1000).read_bytes())
     data[36:40] = ELF_FLAG_REAL_MODE.to_bytes(4, "little")  # e_flags of an ELF32 header
     out = io.BytesIO()
     r = run_elf(bytes(data), output=out)
-    assert (r.end, out.getvalue()) == ("hlt", str(0x2345).encode())
+    assert (r.end, out.getvalue()) == (RunEnd.HLT, str(0x2345).encode())

@@ -1,7 +1,8 @@
 """The hypercall port: a guest asks the VMM for a service with `out dx, al` (DX = 0x500).
 
-The ABI is part of the project's contract and numbers never change; HYPERCALLS is the single
-table the code dispatches from and the README documents. AL (the byte written) selects the
+The ABI is part of the project's contract and numbers never change; HYPERCALLS is the table
+the code dispatches from and the README documents (kasm's include/hypercall.h defines the same
+numbers for guests, and a test keeps the two in step). AL (the byte written) selects the
 function; the argument is BX / EBX / RBX according to the mode the vCPU is in at the call
 (16-bit real or protected16: BX, 32-bit protected or compat: EBX, long: RBX).
 """
@@ -10,13 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vmm.bus import OUTPUT_CLOSED, Action, Fault, Return, Stop
+from vmm.device import OUTPUT_CLOSED, Action, CpuView, Device, Fault, Stop
 from vmm.devices.console import ConsoleInput, ConsoleOutput
 from vmm.values import Value
-
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
-if TYPE_CHECKING:
-    from vmm.device import CpuView
+from vmm.vocabulary import RunEnd
 
 HYPERCALL_PORT = 0x500
 STRING_LIMIT = 1 << 16  # PUTS gives up (a guest fault) without a NUL in this many bytes
@@ -87,7 +85,7 @@ HC_EXIT, HC_PUTCHAR, HC_PUTNUM, HC_NEWLINE, HC_GETCHAR, HC_WRITE, HC_PUTS = rang
 _NEWLINE = b"\n"
 
 
-class HypercallDevice:
+class HypercallDevice(Device):
     """Dispatches AL through HYPERCALLS to one `_hc_<name>` method per function."""
 
     def __init__(self, output: ConsoleOutput, input: ConsoleInput | None = None) -> None:
@@ -104,7 +102,7 @@ class HypercallDevice:
         handler = self._table.get(function)
         if handler is None:
             return Fault(
-                "bad_hypercall",
+                RunEnd.BAD_HYPERCALL,
                 f"unknown hypercall {function} (AL={function:#04x}) on port "
                 f"{HYPERCALL_PORT + offset:#x}",
             )
@@ -119,7 +117,7 @@ class HypercallDevice:
         return value & ((1 << cpu.width) - 1)
 
     def _hc_exit(self, cpu: CpuView) -> Action:
-        return Stop("hc_exit", self._arg(cpu, cpu.rbx))
+        return Stop(RunEnd.HC_EXIT, self._arg(cpu, cpu.rbx))
 
     def _hc_putchar(self, cpu: CpuView) -> None:
         self._out.write(bytes((cpu.rbx & 0xFF,)))
@@ -130,10 +128,16 @@ class HypercallDevice:
     def _hc_newline(self, cpu: CpuView) -> None:
         self._out.write(_NEWLINE)
 
-    def _hc_getchar(self, cpu: CpuView) -> Action:
+    def _hc_getchar(self, cpu: CpuView) -> None:
         self._out.flush()  # a prompt must be visible before we block on input
         b = self._in.read_byte() if self._in is not None else None
-        return Return(-1 if b is None else b)
+        self._result(cpu, -1 if b is None else b)
+
+    @staticmethod
+    def _result(cpu: CpuView, value: int) -> None:
+        """A result in AX/EAX/RAX (the mode's width at the call); the bits above it stay."""
+        mask = (1 << cpu.width) - 1
+        cpu.set_reg("rax", (cpu.rax & ~mask) | (value & mask))
 
     def _pointer(self, cpu: CpuView) -> int:
         return cpu.linear(self._arg(cpu, cpu.rbx))

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from vmm.bus import OUTPUT_CLOSED, Action
+from vmm.device import OUTPUT_CLOSED, Action, CpuView, Device
 from vmm.devices.console import ConsoleInput, ConsoleOutput
-
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
-if TYPE_CHECKING:
-    from vmm.device import CpuView
 
 UART_PORT = 0x3F8
 UART_PORTS = 8
@@ -31,7 +27,7 @@ MSR_DCD = 0x80  # dropped at end of input: the line has hung up
 IIR_NONE = 0x01
 
 
-class Uart:
+class Uart(Device):
     """Transmit always ready (THRE|TEMT); receive from ConsoleInput; other registers latch.
 
     At end of input LSR sets BI (never with DR, so a guest draining "while DR" still stops)

@@ -1,5 +1,9 @@
-"""Thin wrappers over the KVM ioctl API: Kvm (the device), Vm, Vcpu."""
+"""The KVM backend: thin wrappers over the KVM ioctl API (Kvm, Vm, Vcpu) and KvmBackend.
 
-from vmm.kvm.system import CpuidEntry, Kvm, LiveCpuState, Vcpu, Vm
+The only package that uses cffi."""
 
-__all__ = ["CpuidEntry", "Kvm", "LiveCpuState", "Vcpu", "Vm"]
+from vmm.kvm.backend import KvmBackend
+from vmm.kvm.system import CpuidEntry, Kvm, Vm
+from vmm.kvm.vcpu import LiveCpuState, Vcpu
+
+__all__ = ["CpuidEntry", "Kvm", "KvmBackend", "LiveCpuState", "Vcpu", "Vm"]

@@ -9,10 +9,10 @@ is 2352.
 
 from __future__ import annotations
 
-from vmm._ffi import ffi
+from vmm.kvm._ffi import ffi
 
-# The declarations below are the source of truth; vmm/_ffi.py is generated from them
-# (`python vmm/_build_ffi.py`) so importing vmm never runs cffi's C parser (~30 ms).
+# The declarations below are the source of truth; vmm/kvm/_ffi.py is generated from them
+# (`python vmm/kvm/_build_ffi.py`) so importing vmm never runs cffi's C parser (~30 ms).
 CDEF =     """
     struct kvm_regs {
         uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
@@ -189,8 +189,10 @@ KVM_SET_CPUID2 = _iow(0x90, "struct kvm_cpuid2")
 KVM_CAP_USER_MEMORY = 3
 KVM_CAP_SET_TSS_ADDR = 4
 KVM_CAP_EXT_CPUID = 7
+KVM_CAP_NR_VCPUS = 9
 KVM_CAP_SET_IDENTITY_MAP_ADDR = 37
 KVM_CAP_INTERNAL_ERROR_DATA = 40
+KVM_CAP_MAX_VCPUS = 66
 KVM_CAP_SYNC_REGS = 74
 KVM_CAP_IMMEDIATE_EXIT = 136
 
@@ -235,15 +237,7 @@ KVM_EXIT_FAIL_ENTRY = 9
 KVM_EXIT_INTR = 10
 KVM_EXIT_INTERNAL_ERROR = 17
 
-KVM_INTERNAL_ERROR_EMULATION = 1
-INTERNAL_ERROR_NAMES: dict[int, str] = {
-    1: "emulation failure",
-    2: "simultaneous exceptions",
-    3: "unexpected exit during event delivery",
-    4: "unexpected exit reason",
-}
-
-# Offsets into the mmap'ed kvm_run page, for the fast path that reads it without cffi.
+# Offsets into the kvm_run page, checked against the cdef by check_layout().
 RUN_IMMEDIATE_EXIT = 1
 RUN_EXIT_REASON = 8
 RUN_UNION = 32

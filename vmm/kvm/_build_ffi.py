@@ -1,6 +1,6 @@
-"""Regenerate vmm/_ffi.py from vmm.kvm._abi.CDEF (cffi out-of-line ABI mode: no C compiler,
-no C parser at run time). Run `python vmm/_build_ffi.py` after changing CDEF (by path:
-importing the vmm package needs the generated module)."""
+"""Regenerate vmm/kvm/_ffi.py from vmm.kvm._abi.CDEF (cffi out-of-line ABI mode: no C
+compiler, no C parser at run time). Run `python vmm/kvm/_build_ffi.py` after changing CDEF (by
+path: importing vmm.kvm needs the generated module)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ TARGET = Path(__file__).with_name("_ffi.py")
 
 def read_cdef() -> str:
     """CDEF without importing vmm.kvm._abi (which needs the generated module)."""
-    source = Path(__file__).with_name("kvm").joinpath("_abi.py").read_text()
+    source = Path(__file__).with_name("_abi.py").read_text()
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "CDEF" for t in node.targets
@@ -27,7 +27,7 @@ def generate(path: Path = TARGET) -> None:
 
     builder = FFI()
     builder.cdef(read_cdef())
-    builder.set_source("vmm._ffi", None)
+    builder.set_source("vmm.kvm._ffi", None)
     builder.emit_python_code(str(path))
     text = path.read_text()
     path.write_text("# ruff: noqa: E501\n" + text)

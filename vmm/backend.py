@@ -1,0 +1,114 @@
+"""What the run loop needs from whatever executes the guest: the vCPU backend interface.
+
+KVM implements it (vmm/kvm/); a test's scripted fake implements it too, so the bus, devices,
+statistics and the run loop are tested without /dev/kvm. Nothing above this interface knows
+which backend runs the guest.
+
+A backend opens a VM over a GuestMemory (`VmBackend`), makes vCPUs (`VcpuBackend`), and each
+vCPU runs until the guest needs the VMM, returning the exit as a value from vmm.exits.
+"""
+
+from __future__ import annotations
+
+from vmm.cpu import Registers, SpecialRegisters
+from vmm.vocabulary import CpuMode
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from vmm.exits import Exit
+
+
+class CpuState:
+    """The vCPU's registers at the current exit, read cheaply and only when asked (a
+    hypercall reads one or two registers; copying them all on every exit would cost more)."""
+
+    __slots__ = ()
+
+    def reg(self, name: str) -> int:
+        """A general register, RIP or RFLAGS by its 64-bit name ('rbx')."""
+        raise NotImplementedError
+
+    def set_reg(self, name: str, value: int) -> None:
+        """Write a register for the guest to see when it resumes."""
+        raise NotImplementedError
+
+    @property
+    def mode(self) -> CpuMode:
+        raise NotImplementedError
+
+    @property
+    def width(self) -> int:
+        """The operand width of the mode right now: 16, 32 or 64."""
+        raise NotImplementedError
+
+    def control_registers(self) -> tuple[int, int, int, int]:
+        """(CR0, CR3, CR4, EFER): what a page walk needs."""
+        raise NotImplementedError
+
+    def segment_base(self, name: str) -> int:
+        raise NotImplementedError
+
+
+class VcpuBackend:
+    """One virtual CPU. `run` and the register calls belong to the thread that runs it;
+    `request_stop` may be called from any thread (a watchdog, a signal handler, another
+    vCPU's thread)."""
+
+    index: int = 0
+    state: CpuState
+
+    def run(self) -> Exit:
+        """Run the guest until it needs the VMM; a requested stop returns Interrupted."""
+        raise NotImplementedError
+
+    def complete_io_in(self, data: bytes) -> None:
+        """Answer the IN that the last exit asked for, before the next `run`."""
+        raise NotImplementedError
+
+    def get_regs(self) -> Registers:
+        raise NotImplementedError
+
+    def set_regs(self, regs: Registers) -> None:
+        raise NotImplementedError
+
+    def get_sregs(self) -> SpecialRegisters:
+        raise NotImplementedError
+
+    def set_sregs(self, sregs: SpecialRegisters) -> None:
+        raise NotImplementedError
+
+    def request_stop(self) -> None:
+        """Make the current or next `run` return Interrupted as soon as possible."""
+        raise NotImplementedError
+
+    def clear_stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def stop_requested(self) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class VmBackend:
+    """A VM over guest memory that makes vCPUs. `name` is what `--stats` reports."""
+
+    name: str = ""
+
+    def create_vcpu(self, index: int) -> VcpuBackend:
+        raise NotImplementedError
+
+    @property
+    def max_vcpus(self) -> int:
+        """The most vCPUs one VM can have."""
+        raise NotImplementedError
+
+    @property
+    def recommended_vcpus(self) -> int:
+        """The most vCPUs that can run in parallel without overcommitting the host."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError

@@ -1,0 +1,356 @@
+"""The KVM vCPU: its kvm_run page, register access, KVM_RUN itself, and stopping it.
+
+`Vcpu` implements vmm.backend.VcpuBackend. `run()` is the hot path of the VMM, so it reuses
+pre-built cdata and caches exit values instead of allocating per exit.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import signal
+import threading
+
+from vmm import exits as ex
+from vmm.backend import CpuState, VcpuBackend
+from vmm.cpu import (
+    CR0_PE,
+    CR0_PG,
+    EFER_LMA,
+    REGISTER_NAMES,
+    SEGMENT_NAMES,
+    DescriptorTable,
+    Registers,
+    Segment,
+    SpecialRegisters,
+    mode_of,
+)
+from vmm.errors import KvmApiError, VmmError
+from vmm.kvm import _abi as abi
+from vmm.kvm._abi import ffi
+from vmm.kvm.kick import KICK_SIGNAL, install_kick_handler
+from vmm.vocabulary import CpuMode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from vmm.kvm.system import CpuidEntry, Vm
+
+_ioctl = abi.libc.ioctl
+_kvm_run = abi.ioctl_fixed
+_SEG_FIELDS = ("base", "limit", "selector", "type", "present", "dpl", "db", "s", "l", "g", "avl",
+               "unusable")  # fmt: skip
+_OUT_CACHE_MAX = 4096
+_cpuid_buffer: tuple[object, object, object] | None = None  # (entries, kvm_cpuid2 *, storage)
+
+
+def _check(rc: int, what: str) -> int:
+    if rc < 0:
+        err = ffi.errno
+        raise KvmApiError(f"kvm: {what} failed: {os.strerror(err)} (errno {err})")
+    return rc
+
+
+def _seg_to_py(s) -> Segment:  # noqa: ANN001 - cffi struct kvm_segment
+    return Segment(*(getattr(s, f) for f in _SEG_FIELDS))
+
+
+def _seg_from_py(dst, seg: Segment) -> None:  # noqa: ANN001
+    for f in _SEG_FIELDS:
+        setattr(dst, f, getattr(seg, f))
+
+
+def _sregs_to_py(c) -> SpecialRegisters:  # noqa: ANN001 - cffi struct kvm_sregs
+    return SpecialRegisters(
+        **{name: _seg_to_py(getattr(c, name)) for name in SEGMENT_NAMES},
+        gdt=DescriptorTable(c.gdt.base, c.gdt.limit),
+        idt=DescriptorTable(c.idt.base, c.idt.limit),
+        cr0=c.cr0,
+        cr2=c.cr2,
+        cr3=c.cr3,
+        cr4=c.cr4,
+        cr8=c.cr8,
+        efer=c.efer,
+        apic_base=c.apic_base,
+        interrupt_bitmap=tuple(c.interrupt_bitmap),
+    )
+
+
+def _sregs_from_py(c, s: SpecialRegisters) -> None:  # noqa: ANN001
+    for name in SEGMENT_NAMES:
+        _seg_from_py(getattr(c, name), getattr(s, name))
+    c.gdt.base, c.gdt.limit = s.gdt.base, s.gdt.limit
+    c.idt.base, c.idt.limit = s.idt.base, s.idt.limit
+    c.cr0, c.cr2, c.cr3, c.cr4, c.cr8 = s.cr0, s.cr2, s.cr3, s.cr4, s.cr8
+    c.efer, c.apic_base = s.efer, s.apic_base
+    for i, word in enumerate(s.interrupt_bitmap):
+        c.interrupt_bitmap[i] = word
+
+
+class LiveCpuState(CpuState):
+    """Read-mostly view of the vCPU at the current exit, fetched lazily (no per-exit copies).
+
+    With KVM_CAP_SYNC_REGS the registers already sit in the kvm_run page; otherwise the first
+    access after an exit costs one KVM_GET_REGS / KVM_GET_SREGS.
+    """
+
+    __slots__ = ("_vcpu",)
+
+    def __init__(self, vcpu: Vcpu) -> None:
+        self._vcpu = vcpu
+
+    def reg(self, name: str) -> int:
+        return getattr(self._vcpu._live_regs(), name)
+
+    def set_reg(self, name: str, value: int) -> None:
+        self._vcpu._set_live_reg(name, value)
+
+    @property
+    def mode(self) -> CpuMode:
+        s = self._vcpu._live_sregs()
+        cs = self._vcpu._live_cs()
+        return mode_of(s.cr0, s.efer, cs.l, cs.db)
+
+    @property
+    def width(self) -> int:
+        """Operand width of the mode right now: 16, 32 or 64 (hot: one call per hypercall)."""
+        s = self._vcpu._live_sregs()
+        if not s.cr0 & CR0_PE:
+            return 16
+        cs = self._vcpu._live_cs()
+        if s.efer & EFER_LMA and cs.l:
+            return 64
+        return 32 if cs.db else 16
+
+    def control_registers(self) -> tuple[int, int, int, int]:
+        """(CR0, CR3, CR4, EFER): what a page walk needs."""
+        s = self._vcpu._live_sregs()
+        return s.cr0, s.cr3, s.cr4, s.efer
+
+    def segment_base(self, name: str) -> int:
+        return getattr(self._vcpu._live_sregs(), name).base
+
+
+class Vcpu(VcpuBackend):
+    """A vCPU: its kvm_run page, register access and KVM_RUN itself."""
+
+    def __init__(self, vm: Vm, fd: int, index: int = 0) -> None:
+        self.vm = vm
+        self.index = index
+        self._fd = fd
+        kvm = vm.kvm
+        try:
+            self._mm = mmap.mmap(
+                fd, kvm.vcpu_mmap_size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
+            )
+        except OSError as e:
+            os.close(fd)
+            raise KvmApiError(f"kvm: mmap of the vCPU run page failed: {e.strerror}") from None
+        self._buf = ffi.from_buffer(self._mm)
+        self._run = ffi.cast("struct kvm_run *", self._buf)
+        self._io = ffi.addressof(self._run[0], "io")
+        self._internal_error_data = kvm.has_internal_error_data
+        both = abi.KVM_SYNC_X86_REGS | abi.KVM_SYNC_X86_SREGS
+        # With sync regs, the kvm_run page is the one copy of the registers we read and write.
+        self.sync_regs = (kvm.sync_regs & both) == both
+        if self.sync_regs:
+            self._regs = ffi.addressof(self._run.s.regs, "regs")
+            self._sregs = ffi.addressof(self._run.s.regs, "sregs")
+            _check(_ioctl(fd, abi.KVM_GET_REGS, self._regs), "KVM_GET_REGS")
+            _check(_ioctl(fd, abi.KVM_GET_SREGS, self._sregs), "KVM_GET_SREGS")
+            self._run.kvm_valid_regs = both
+        else:
+            self._regs = ffi.new("struct kvm_regs *")
+            self._sregs = ffi.new("struct kvm_sregs *")
+            self._run.kvm_valid_regs = 0
+        self._cs = ffi.addressof(self._sregs, "cs")
+        # Without sync regs: whether _regs/_sregs hold this exit's values yet.
+        self._regs_fresh = self.sync_regs
+        self._sregs_fresh = self.sync_regs
+        self._out_cache: dict[tuple[int, int, bytes], ex.IoOut] = {}
+        self._in_cache: dict[tuple[int, int, int], ex.IoIn] = {}
+        self._pending_in = -1
+        self.state = LiveCpuState(self)
+        install_kick_handler()
+        self._stop_lock = threading.Lock()
+        self._runner: int | None = None  # the thread inside run(), to kick out of KVM_RUN
+
+    def __enter__(self) -> Vcpu:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        self._io = self._run = self._regs = self._sregs = self._cs = None  # type: ignore[assignment]
+        ffi.release(self._buf)
+        self._mm.close()
+        os.close(self._fd)
+        self._fd = -1
+
+    # --- stopping -------------------------------------------------------------------------
+    # kvm_run.immediate_exit makes a KVM_RUN about to start return EINTR at once; KICK_SIGNAL
+    # sent to the thread inside KVM_RUN makes a running one return EINTR.
+    @property
+    def stop_requested(self) -> bool:
+        return self._fd >= 0 and bool(self._run.immediate_exit)
+
+    def request_stop(self) -> None:
+        with self._stop_lock:
+            if self._fd < 0:
+                return
+            self._run.immediate_exit = 1
+            if self._runner is not None:
+                try:
+                    signal.pthread_kill(self._runner, KICK_SIGNAL)
+                except (ProcessLookupError, OSError):
+                    pass
+
+    def clear_stop(self) -> None:
+        """Called by the thread that ran the vCPU once it stops running it."""
+        with self._stop_lock:
+            self._runner = None
+            if self._fd >= 0:
+                self._run.immediate_exit = 0
+
+    # --- registers ------------------------------------------------------------------------
+    def _live_regs(self):  # noqa: ANN202 - cffi struct kvm_regs
+        if not self._regs_fresh:
+            _check(_ioctl(self._fd, abi.KVM_GET_REGS, self._regs), "KVM_GET_REGS")
+            self._regs_fresh = True
+        return self._regs
+
+    def _live_sregs(self):  # noqa: ANN202 - cffi struct kvm_sregs
+        if not self._sregs_fresh:
+            _check(_ioctl(self._fd, abi.KVM_GET_SREGS, self._sregs), "KVM_GET_SREGS")
+            self._sregs_fresh = True
+        return self._sregs
+
+    def _live_cs(self):  # noqa: ANN202 - cffi struct kvm_segment inside _sregs
+        return self._cs
+
+    def _set_live_reg(self, name: str, value: int) -> None:
+        regs = self._live_regs()
+        setattr(regs, name, value & 0xFFFF_FFFF_FFFF_FFFF)
+        if self.sync_regs:
+            self._run.kvm_dirty_regs |= abi.KVM_SYNC_X86_REGS
+        else:
+            _check(_ioctl(self._fd, abi.KVM_SET_REGS, regs), "KVM_SET_REGS")
+
+    def get_regs(self) -> Registers:
+        c = self._live_regs()
+        return Registers(*(getattr(c, n) for n in REGISTER_NAMES))
+
+    def set_regs(self, regs: Registers) -> None:
+        c = self._regs
+        for n in REGISTER_NAMES:
+            setattr(c, n, getattr(regs, n) & 0xFFFF_FFFF_FFFF_FFFF)
+        _check(_ioctl(self._fd, abi.KVM_SET_REGS, c), "KVM_SET_REGS")
+        self._regs_fresh = True
+
+    def get_sregs(self) -> SpecialRegisters:
+        return _sregs_to_py(self._live_sregs())
+
+    def set_sregs(self, sregs: SpecialRegisters) -> None:
+        c = self._sregs
+        _check(_ioctl(self._fd, abi.KVM_GET_SREGS, c), "KVM_GET_SREGS")
+        _sregs_from_py(c, sregs)
+        _check(_ioctl(self._fd, abi.KVM_SET_SREGS, c), "KVM_SET_SREGS")
+        # Re-read: KVM normalises some fields.
+        _check(_ioctl(self._fd, abi.KVM_GET_SREGS, c), "KVM_GET_SREGS")
+        self._sregs_fresh = True
+        if (sregs.cr0 & CR0_PG) and not (c.cr0 & CR0_PG):
+            # Measured on kvm-pvm: it keeps CR0.PG clear unless EFER.LME is set, and the
+            # vCPU would then shut down on its first instruction.
+            raise KvmApiError(
+                f"kvm: this host's KVM refused CR0={sregs.cr0:#x} (kept {c.cr0:#x}): it does not "
+                "support paging in this mode (kvm-pvm supports paging only in long mode)"
+            )
+
+    def set_cpuid(self, entries: tuple[CpuidEntry, ...] | list[CpuidEntry]) -> None:
+        global _cpuid_buffer
+        if _cpuid_buffer is not None and _cpuid_buffer[0] is entries:
+            c = _cpuid_buffer[1]  # the same (cached) table as last time: KVM only reads it
+            _check(_ioctl(self._fd, abi.KVM_SET_CPUID2, c), "KVM_SET_CPUID2")
+            return
+        n = len(entries)
+        buf = ffi.new("char[]", 8 + 40 * n)
+        c = ffi.cast("struct kvm_cpuid2 *", buf)
+        c.nent = n
+        for i, e in enumerate(entries):
+            d = c.entries[i]
+            d.function, d.index, d.flags = e.function, e.index, e.flags
+            d.eax, d.ebx, d.ecx, d.edx = e.eax, e.ebx, e.ecx, e.edx
+        _check(_ioctl(self._fd, abi.KVM_SET_CPUID2, c), "KVM_SET_CPUID2")
+        if isinstance(entries, tuple):
+            _cpuid_buffer = (entries, c, buf)
+
+    # --- running --------------------------------------------------------------------------
+    def complete_io_in(self, data: bytes) -> None:
+        """Answer the pending IN/INS exit; KVM copies it into the guest on the next run."""
+        off = self._pending_in
+        if off < 0:
+            raise VmmError("vcpu: complete_io_in without a pending IN exit")
+        self._mm[off : off + len(data)] = data
+        self._pending_in = -1
+
+    def run(self) -> ex.Exit:
+        """One KVM_RUN: enter the guest until it needs us, and say why as an exit value."""
+        if self._runner is None:
+            self._runner = threading.get_ident()
+        rc = _kvm_run(self._fd, abi.KVM_RUN, 0)
+        if not self.sync_regs:
+            self._regs_fresh = self._sregs_fresh = False
+        if rc < 0:
+            err = ffi.errno
+            if err == errno.EINTR or err == errno.EAGAIN:
+                return ex.INTERRUPTED
+            _check(rc, "KVM_RUN")
+        run = self._run
+        reason = run.exit_reason
+        if reason == abi.KVM_EXIT_IO:
+            io = self._io
+            size = io.size
+            port = io.port
+            off = io.data_offset
+            count = io.count
+            if io.direction == abi.KVM_EXIT_IO_OUT:
+                data = self._mm[off : off + size * count]
+                if count > 1 or size > 4:  # string I/O: not worth caching
+                    return ex.IoOut(port, size, data)
+                key = (port, size, data)
+                exit = self._out_cache.get(key)
+                if exit is None:
+                    if len(self._out_cache) >= _OUT_CACHE_MAX:
+                        self._out_cache.clear()
+                    exit = self._out_cache[key] = ex.IoOut(port, size, data)
+                return exit
+            self._pending_in = off
+            key_in = (port, size, count)
+            exit_in = self._in_cache.get(key_in)
+            if exit_in is None:
+                exit_in = self._in_cache[key_in] = ex.IoIn(port, size, count)
+            return exit_in
+        if reason == abi.KVM_EXIT_HLT:
+            return ex.HLT
+        if reason == abi.KVM_EXIT_MMIO:
+            m = run.mmio
+            n = min(m.len, 8)
+            return ex.Mmio(m.phys_addr, bytes(ffi.buffer(m.data, n)), m.len, bool(m.is_write))
+        if reason == abi.KVM_EXIT_SHUTDOWN:
+            return ex.SHUTDOWN
+        if reason == abi.KVM_EXIT_FAIL_ENTRY:
+            return ex.FailEntry(run.fail_entry.hardware_entry_failure_reason)
+        if reason == abi.KVM_EXIT_INTERNAL_ERROR:
+            i = run.internal
+            n = min(i.ndata, 16) if self._internal_error_data else 0
+            return ex.InternalError(i.suberror, tuple(i.data[k] for k in range(n)))
+        if reason == abi.KVM_EXIT_INTR:
+            return ex.INTERRUPTED
+        return ex.Unknown(reason, abi.EXIT_NAMES.get(reason, "unknown"))
