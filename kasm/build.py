@@ -13,7 +13,7 @@ from vmm.values import Record
 from .assembler import Assembler
 from .diagnostics import AsmError, Diagnostic, DiagnosticLog, Location, SourceError
 from .image import Image
-from .lexer import SourceLines, read_source, split_statements
+from .lexer import SourceLines, decode_source, read_source, split_statements
 from .linker import link
 from .parser import Parser
 from .preprocess import PACKAGE_INCLUDE, needs_preprocessing, preprocess
@@ -65,3 +65,8 @@ def build_file(path: str | os.PathLike[str], **kwargs: object) -> BuildResult:
     path = os.fspath(path)
     text = read_source(path)
     return build_source(text, path, **kwargs)  # type: ignore[arg-type]
+
+
+def build_bytes(data: bytes, filename: str, **kwargs: object) -> BuildResult:
+    """Build source already read (from stdin or a pipe, which cannot be read twice)."""
+    return build_source(decode_source(data), filename, **kwargs)  # type: ignore[arg-type]
