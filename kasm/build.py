@@ -46,7 +46,7 @@ def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_B
         if cpp is None:
             cpp = not filename.endswith(".s")
         if cpp and needs_preprocessing(text):
-            text, inputs = preprocess(text, filename, dirs, defines)
+            text, inputs = preprocess(text, filename, dirs, defines, log, sources)
         statements = split_statements(text, filename, sources)
         asm = Assembler(log)
         parser = Parser(asm, log, sources, include_dirs=dirs[1:])
