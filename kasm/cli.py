@@ -45,7 +45,7 @@ IncludeOpt = Annotated[list[str], typer.Option(
 DefineOpt = Annotated[list[str], typer.Option(
     "-D", "--define", metavar="NAME[=VALUE]", help="Define a preprocessor macro.")]
 BaseOpt = Annotated[str | None, typer.Option(
-    "--base", metavar="ADDR", help=f"Load address of .text [default: {commands.DEFAULT_BASE}].")]
+    "--base", metavar="ADDR", help=f"Load address of .text.  [default: {commands.DEFAULT_BASE}]")]
 
 T = TypeVar("T")
 
