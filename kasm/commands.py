@@ -216,8 +216,8 @@ def output_paths(source: str, output: str | None) -> tuple[str, str]:
             raise UsageError(f"{what} has no name to give the output: name it with -o FILE",
                              "'-o'")
         stem = os.path.splitext(os.path.basename(source))[0]
-        where = output if into_directory else os.path.dirname(source)
-        image = os.path.join(where or "", stem + ".bin")  # type: ignore[arg-type]
+        where = output if output is not None else os.path.dirname(source)
+        image = os.path.join(where, stem + ".bin")
     else:
         image = output
     root, suffix = os.path.splitext(image)
