@@ -109,7 +109,9 @@ def test_ctrl_c_restores_the_terminal_and_exits_130(terminal, kvm_device) -> Non
     t.wait_for_guest()
     t.proc.send_signal(signal.SIGINT)
     assert t.finish() == 130
-    assert "interrupted: stopped by Ctrl-C" in t.output()
+    # "kasm: interrupted: stopped by Ctrl-C at ..." once the guest runs; "kasm: interrupted"
+    # when Ctrl-C comes while the VM is still being set up, after the terminal was switched
+    assert t.output().startswith("kasm: interrupted")
     assert t.restored()
 
 
