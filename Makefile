@@ -8,15 +8,18 @@ BIN    := $(VENV)/bin
 $(BIN)/kasm: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e . --config-settings editable_mode=compat
+	$(BIN)/pip install -q -e .
 	touch $@
 
 $(VENV)/.test-deps: $(BIN)/kasm
-	$(BIN)/pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
 run: $(BIN)/kasm
 	$(BIN)/kasm run examples/multiplication.S
+	@echo
+	@echo "kasm is installed in $(BIN)/. To type plain 'kasm': source $(BIN)/activate"
+	@echo "(or install it for your user: pipx install .   or   pip install --user .)"
 
 test: $(VENV)/.test-deps
 	$(BIN)/ruff check kasm vmm tests bench

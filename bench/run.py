@@ -31,6 +31,7 @@ SEED_SRC = BENCH / "seed_vmm.c"
 SEED_VMM = BUILD / "seed_vmm"
 INCLUDE = ROOT / "kasm" / "include"
 EXAMPLE = ROOT / "examples" / "multiplication.S"
+BUILD_EXAMPLE = ROOT / "examples" / "hctest.S"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
@@ -258,6 +259,32 @@ def rows_end_to_end(work: Path, repeat: int) -> tuple[list[Row], dict[str, objec
     return rows, {"seed_pipeline_s": a, "warm_env": warm_env}
 
 
+def row_build(work: Path, repeat: int) -> Row:
+    """`kasm build` of a small source, no cache, against cpp+as+ld+objcopy on the same source
+    (both write a flat image and an ELF)."""
+    src = work / BUILD_EXAMPLE.name
+    shutil.copyfile(BUILD_EXAMPLE, src)
+    steps = gnu_build(src, work / "gnu-hctest.bin", cpp=True)
+    cmd = [*kasm_cmd(), "build", str(src)]
+    env = dict(os.environ, KASM_NO_CACHE="1")
+    for s in steps:
+        sh(s)
+    sh(cmd, env=env)
+    if src.with_suffix(".bin").read_bytes() != (work / "gnu-hctest.bin").read_bytes():
+        raise RuntimeError("kasm build and GNU made different flat images of hctest.S")
+    ours, gnu = [], []
+    for _ in range(repeat):  # interleaved, so drifting machine load hits both alike
+        t0 = time.perf_counter()
+        for s in steps:
+            subprocess.run(s, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        gnu.append(time.perf_counter() - t0)
+        ours.append(timed(cmd, env))
+    o, a = median(ours), median(gnu)
+    return Row("build_small", "kasm build hctest.S (no cache) vs cpp+as+ld+objcopy", ms(o),
+               f"{ms(a)} (GNU)", o / a, "<= 3x", o / a <= 3,
+               {"ours_s": ours, "anchor_s": gnu})
+
+
 def rows_scaling(work: Path, sizes: tuple[int, int], repeat: int) -> list[Row]:
     from kasm.build import build_source
 
@@ -389,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row_exit_cost(work, exits, 5 if not args.smoke else 1))
         e2e_rows, e2e = rows_end_to_end(work, e2e_n)
         rows += e2e_rows
+        rows.append(row_build(work, e2e_n))
         rows += rows_scaling(work, sizes, rep)
         rows += rows_qemu(work, q_n)
         profile = warm_path_profile(e2e["warm_env"])  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from vmm.vocabulary import DEFAULT_BASE
 from .assembler import Assembler
 from .diagnostics import AsmError, Diagnostic, DiagnosticLog, Location, SourceError
 from .image import Image
-from .lexer import SourceLines, read_source, split_statements
+from .lexer import SourceLines, decode_source, read_source, split_statements
 from .linker import link
 from .parser import Parser
 from .preprocess import PACKAGE_INCLUDE, needs_preprocessing, preprocess
@@ -45,7 +45,7 @@ def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_B
         if cpp is None:
             cpp = not filename.endswith(".s")
         if cpp and needs_preprocessing(text):
-            text, inputs = preprocess(text, filename, dirs, defines)
+            text, inputs = preprocess(text, filename, dirs, defines, log, sources)
         statements = split_statements(text, filename, sources)
         asm = Assembler(log)
         parser = Parser(asm, log, sources, include_dirs=dirs[1:])
@@ -64,3 +64,8 @@ def build_file(path: str | os.PathLike[str], **kwargs: object) -> BuildResult:
     path = os.fspath(path)
     text = read_source(path)
     return build_source(text, path, **kwargs)  # type: ignore[arg-type]
+
+
+def build_bytes(data: bytes, filename: str, **kwargs: object) -> BuildResult:
+    """Build source already read (from stdin or a pipe, which cannot be read twice)."""
+    return build_source(decode_source(data), filename, **kwargs)  # type: ignore[arg-type]

@@ -141,15 +141,19 @@ def _read(path: str) -> bytes:
 
 
 def lookup(
-    path: str | PathLike[str], base: int, include_dirs: list, defines: dict[str, str]
+    path: str | PathLike[str], base: int, include_dirs: list, defines: dict[str, str],
+    source: bytes | None = None,
 ) -> Ticket | None:
     """A ticket whose `hit` is the cached build when there is a valid one. None when the
-    cache is off or the source cannot be read (the build then reports the problem)."""
+    cache is off or the source cannot be read (the build then reports the problem).
+    `source` is the file's content when the caller has read it already (read it once: the
+    caller only passes regular files, which a store can read again to see they are unchanged)."""
     if not enabled():
         return None
     try:
         file = os.path.abspath(path)
-        source = _read(file)
+        if source is None:
+            source = _read(file)
         search = [os.path.dirname(file), *(os.path.abspath(d) for d in include_dirs),
                   _PACKAGE_INCLUDE]
         key = (code_version(), file, base, tuple(search), tuple(sorted(defines.items())))

@@ -5,45 +5,58 @@ The work is in kasm.commands; a plain `kasm run FILE` does not even come here (k
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 from . import commands
-from .commands import DEFAULT_BASE, DEFAULT_MEM, DEFAULT_TIMEOUT, MAX_TIMEOUT
+from .commands import DEFAULT_MEM, DEFAULT_TIMEOUT, MAX_TIMEOUT
+
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings=HELP_OPTIONS,
     help="Assemble a tiny x86 program (GNU as syntax) and boot it in a KVM virtual machine.",
 )
 
+
+class _Command(TyperCommand):
+    """Usage lines as man pages write them: `kasm run [OPTIONS] FILE` (typer writes {FILE})."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p
+                for p in super().collect_usage_pieces(ctx)]
+
+
 ModeChoice = Enum("ModeChoice", {m: m for m in commands.MODES}, type=str)  # type: ignore[misc]
 
-IncludeOpt = Annotated[list[Path], typer.Option("-I", "--include", help="Add a directory to "
-                                                "the include search path.", metavar="DIR")]
-DefineOpt = Annotated[list[str], typer.Option("-D", "--define", help="Define a preprocessor "
-                                              "macro (NAME or NAME=VALUE).", metavar="NAME[=V]")]
-BaseOpt = Annotated[str, typer.Option("--base", help="Load address of .text.", metavar="ADDR")]
+FileArg = Annotated[str, typer.Argument(metavar="FILE", show_default=False, help=(
+    "Assembly source (.S is C-preprocessed, .s is not; - reads stdin)."))]
+IncludeOpt = Annotated[list[str], typer.Option(
+    "-I", "--include", metavar="DIR", help="Add a directory to the include search path.")]
+DefineOpt = Annotated[list[str], typer.Option(
+    "-D", "--define", metavar="NAME[=VALUE]", help="Define a preprocessor macro.")]
+BaseOpt = Annotated[str | None, typer.Option(
+    "--base", metavar="ADDR", help=f"Load address of .text.  [default: {commands.DEFAULT_BASE}]")]
 
 T = TypeVar("T")
 
 
-def _text(path: Path | None) -> str | None:
-    return None if path is None else str(path)
-
-
-def _texts(paths: list[Path]) -> list[str]:
-    return [str(p) for p in paths]
+_command_started = False  # from here on an OSError is the command's, not typer's help output
 
 
 def _carry_out(command: Callable[..., T], *args: object) -> T:
     """Run a kasm.commands function, turning its outcomes into typer's exits."""
+    global _command_started
+    _command_started = True
     try:
         return command(*args)
     except commands.UsageError as e:
@@ -55,37 +68,63 @@ def _carry_out(command: Callable[..., T], *args: object) -> T:
         raise typer.Exit(commands.INTERRUPTED) from None
 
 
-@app.command()
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("kasm")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            number = "(not installed)"
+        typer.echo(f"kasm {number}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", help="Print kasm's version and exit.",
+                                          callback=_version, is_eager=True)] = False,
+) -> None:
+    """Assemble a tiny x86 program (GNU as syntax) and boot it in a KVM virtual machine."""
+
+
+@app.command(cls=_Command, short_help="Assemble and link FILE into FILE.bin and FILE.elf.")
 def build(
-    file: Annotated[str, typer.Argument(help="Assembly source (.S is C-preprocessed).",
-                                                metavar="FILE")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Flat image path "
-                      "(default FILE.bin); the ELF goes beside it as .elf.")] = None,
-    base: BaseOpt = DEFAULT_BASE,
+    file: FileArg,
+    output: Annotated[str | None, typer.Option(
+        "-o", "--output", metavar="FILE", show_default=False, help=(
+            "Flat image path (default: FILE.bin beside the source; a directory: the same name "
+            "in it); the ELF goes beside it as .elf. Needed when FILE is - (stdin)."))] = None,
+    base: BaseOpt = None,
     map_: Annotated[bool, typer.Option("--map", help="Print each section's range and each "
                                        "symbol's address.")] = False,
     include: IncludeOpt = [],  # noqa: B006 - typer reads the default
     define: DefineOpt = [],  # noqa: B006
 ) -> None:
     """Assemble and link FILE into a flat image (FILE.bin) and an ELF with symbols (FILE.elf)."""
-    _carry_out(commands.build, file, _text(output), base, map_, _texts(include), define)
+    _carry_out(commands.build, file, output, base, map_, include, define)
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Build FILE (or take a .bin/.elf image) and boot it.")
 def run(
-    file: Annotated[str, typer.Argument(help="Assembly source, or a .bin/.elf image.",
-                                              metavar="FILE")],
-    base: BaseOpt = DEFAULT_BASE,
-    mem: Annotated[str, typer.Option("--mem", help="Guest RAM size (e.g. 2M, 64M, 4G).")] = (
-        DEFAULT_MEM),
-    mode: Annotated[ModeChoice | None, typer.Option("--mode", help="CPU mode to boot in "
-                    "(default: from the source's first .code16/.code32/.code64).")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Stop the guest after this many "
-                       f"seconds (0: never; at most {MAX_TIMEOUT:g}).", min=0)] = DEFAULT_TIMEOUT,
+    file: Annotated[str, typer.Argument(metavar="FILE", show_default=False, help=(
+        "Assembly source (- reads stdin), or a .bin/.elf image."))],
+    base: BaseOpt = None,
+    mem: Annotated[str, typer.Option("--mem", metavar="SIZE", help="Guest RAM size (e.g. 2M, "
+                                     "64M, 4G).")] = DEFAULT_MEM,
+    mode: Annotated[ModeChoice | None, typer.Option(
+        "--mode", metavar="MODE", show_default=False, help=(
+            "CPU mode to boot in: real, protected, paged32 or long (default: from the "
+            "source's first .code16/.code32/.code64)."))] = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", metavar="SECONDS", help=(
+            f"Stop the guest after this many seconds (0: never; at most {MAX_TIMEOUT:g})."))] = (
+        DEFAULT_TIMEOUT),
     stats: Annotated[bool, typer.Option("--stats", help="Print exit statistics to stderr "
                      "after the run.")] = False,
-    stats_json: Annotated[Path | None, typer.Option("--stats-json", help="Write exit "
-                          "statistics as JSON to this file.", metavar="FILE")] = None,
+    stats_json: Annotated[str | None, typer.Option(
+        "--stats-json", metavar="FILE", show_default=False,
+        help="Write exit statistics as JSON to this file.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Make an access to a port no device "
                       "owns a guest fault.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Print the register dump "
@@ -95,12 +134,21 @@ def run(
 ) -> None:
     """Build FILE and boot it in a KVM virtual machine; guest output goes to stdout.
 
-    The exit code is the guest's HC_EXIT status (0 after HLT), or one of the VMM's codes
+    The exit code is the guest's HC_EXIT status (0 after HLT), or one of kasm's codes
     (see README)."""
     code = _carry_out(commands.run, file, base, mem, mode.value if mode else None, timeout,
-                      stats, _text(stats_json), strict, verbose, _texts(include), define)
+                      stats, stats_json, strict, verbose, include, define)
     raise typer.Exit(code)
 
 
 def main() -> None:
-    app(prog_name="kasm")
+    """typer's app, with one more way out: help or usage text that cannot be written (a full
+    disk) is one line on stderr and exit code 1, not a traceback."""
+    try:
+        app(prog_name="kasm")
+    except OSError as e:
+        if _command_started:
+            raise
+        commands.settle_stdout()
+        commands.error(f"cannot write to stdout: {e.strerror or e}")
+        sys.exit(commands.BUILD_ERROR)

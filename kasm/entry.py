@@ -1,8 +1,9 @@
 """The `kasm` program's entry point.
 
-`kasm run FILE`, the command people type most, is dispatched here without importing typer:
-typer's import (~40 ms) costs more than a whole cached run of a small guest. Any other command
-line, options included, goes to kasm.cli, which parses and documents it.
+`kasm run FILE` and `kasm build FILE`, the commands people type most, are dispatched here
+without importing typer: typer's import (~40 ms) costs more than a whole cached run of a small
+guest, and more than GNU as+ld+objcopy take for a small build. Any other command line, options
+included, goes to kasm.cli, which parses and documents it.
 """
 
 from __future__ import annotations
@@ -10,27 +11,37 @@ from __future__ import annotations
 import sys
 
 
-def _is_plain_run(args: list[str]) -> bool:
-    return len(args) == 2 and args[0] == "run" and not args[1].startswith("-")
+def _plain_command(args: list[str]) -> str | None:
+    """"run" or "build" for `kasm run FILE` / `kasm build FILE` (FILE may be - for stdin)."""
+    if len(args) == 2 and args[0] in ("run", "build"):
+        if args[1] == "-" or not args[1].startswith("-"):
+            return args[0]
+    return None
 
 
-def _plain_run(file: str) -> int:
+def _plain(command: str, file: str) -> int:
     from kasm import commands
 
     try:
-        return commands.run(file)
+        if command == "run":
+            return commands.run(file)
+        commands.build(file)
+        return 0
     except commands.Failed as e:
         return e.code
-    except commands.UsageError as e:  # pragma: no cover - the defaults are valid
-        commands.error(e.message)
-        return commands.USAGE_ERROR
+    except commands.UsageError:  # `kasm build -` without -o: as the full CLI says it
+        from kasm.cli import main as cli_main
+
+        cli_main()  # parses the same command line again and reports the usage error
+        return commands.USAGE_ERROR  # pragma: no cover - cli_main exits
 
 
 def main() -> None:
     args = sys.argv[1:]
     try:
-        if _is_plain_run(args):
-            sys.exit(_plain_run(args[1]))
+        command = _plain_command(args)
+        if command is not None:
+            sys.exit(_plain(command, args[1]))
         from kasm.cli import main as cli_main
 
         cli_main()

@@ -45,11 +45,16 @@ class Statement(Value):
 
 
 def read_source(path: str) -> str:
-    """A source file as GNU as reads it: bytes rather than one encoding. Bytes that are not
+    """A source file as GNU as reads it (see decode_source)."""
+    with open(path, "rb") as f:
+        return decode_source(f.read())
+
+
+def decode_source(data: bytes) -> str:
+    """Source bytes as GNU as reads them: bytes rather than one encoding. Bytes that are not
     UTF-8 survive as surrogates and become the same bytes again in strings; a UTF-8
     byte-order mark is dropped and CRLF line ends read as LF."""
-    with open(path, "rb") as f:
-        text = f.read().decode("utf-8", "surrogateescape")
+    text = data.decode("utf-8", "surrogateescape")
     if text.startswith("\ufeff"):
         text = text[1:]
     return text.replace("\r\n", "\n")

@@ -1,11 +1,23 @@
-"""Shared fixtures: real /dev/kvm and GNU binutils; under CI=true their absence fails the run."""
+"""Shared fixtures: real /dev/kvm and GNU binutils; under CI=true their absence fails the run.
+
+The whole session (subprocesses included) uses a temporary kasm build cache: the suite must
+never write into the user's ~/.cache/kasm.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 
 import pytest
+
+TEST_CACHE_HOME = tempfile.mkdtemp(prefix="kasm-test-cache-")
+os.environ["XDG_CACHE_HOME"] = TEST_CACHE_HOME
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(TEST_CACHE_HOME, ignore_errors=True)
 
 
 def require(condition: bool, reason: str) -> None:

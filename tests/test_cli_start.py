@@ -1,4 +1,5 @@
-"""`kasm run FILE` starts without typer (kasm.entry) yet behaves exactly like the full CLI."""
+"""`kasm run FILE` and `kasm build FILE` start without typer (kasm.entry) yet behave exactly
+like the full CLI."""
 
 from __future__ import annotations
 
@@ -59,8 +60,44 @@ def test_cached_plain_run_imports_no_cli_framework_assembler_or_elf_library(kvm_
     assert heavy & loaded == set()
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_plain_build_matches_the_full_command_line(case, tmp_path, env):
+    src = tmp_path / f"{case}.S"
+    src.write_text("#include <hypercall.h>\n" + CASES[case])
+    plain = kasm(["build", str(src)], env)
+    files = [p.read_bytes() if p.exists() else None for p in
+             (src.with_suffix(".bin"), src.with_suffix(".elf"))]
+    for p in (src.with_suffix(".bin"), src.with_suffix(".elf")):
+        p.unlink(missing_ok=True)
+    full = kasm(["build", "--base", "0x1000", str(src)], env)  # through typer
+    assert (plain.returncode, plain.stdout, plain.stderr) == (
+        full.returncode, full.stdout, full.stderr)
+    assert files == [p.read_bytes() if p.exists() else None for p in
+                     (src.with_suffix(".bin"), src.with_suffix(".elf"))]
+
+
+def test_plain_build_from_stdin_without_output_is_the_full_usage_error(env):
+    def build(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "kasm", "build", *args], cwd=ROOT,
+                              capture_output=True, text=True, input=".code16\nhlt\n",
+                              env=env, timeout=60)
+
+    plain, full = build("-"), build("--base", "0x1000", "-")
+    assert plain.returncode == full.returncode == 2
+    assert plain.stderr == full.stderr
+
+
+def test_first_build_imports_no_cli_framework_or_elf_library(tmp_path, env):
+    src = tmp_path / "hello.S"
+    src.write_text("#include <hypercall.h>\n" + CASES["hello"])
+    r = kasm(["build", str(src)], dict(env, KASM_NO_CACHE="1"), ("-X", "importtime"))
+    assert r.returncode == 0
+    loaded = set(re.findall(r"\|\s*(\S+)$", r.stderr, re.M))
+    assert {"typer", "lief"} & loaded == set()
+
+
 @pytest.mark.parametrize("args", [["run"], ["run", "--help"], ["run", "--bogus", "x.S"],
-                                  ["--help"]])
+                                  ["--help"], ["build", "--bogus", "x.S"]])
 def test_other_command_lines_go_through_the_full_cli(args, env):
     r = kasm(args, env)
     assert "Traceback" not in r.stderr

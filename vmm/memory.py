@@ -25,17 +25,19 @@ def parse_size(text: str) -> int:
         value = int(t, 0)
     except ValueError:
         raise VmmError(f"memory size: cannot parse {text!r} (use e.g. 2M, 512K, 4G)") from None
-    return check_mem_size(value * mult)
+    return check_mem_size(value * mult, repr(text))
 
 
-def check_mem_size(size: int) -> int:
-    """The guest RAM sizes a VM can have: 64 KiB to 64 GiB, whole 4 KiB pages."""
+def check_mem_size(size: int, shown: str | None = None) -> int:
+    """The guest RAM sizes a VM can have: 64 KiB to 64 GiB, whole 4 KiB pages. Errors name
+    the size as `shown` (what the user typed) when given."""
+    what = f"{size:#x}" if shown is None else shown
     if size < MIN_MEM_SIZE or size > MAX_MEM_SIZE:
         raise VmmError(
-            f"memory size {size:#x}: must be between 64 KiB and {MAX_MEM_SIZE >> 30} GiB"
+            f"memory size {what}: must be between 64 KiB and {MAX_MEM_SIZE >> 30} GiB"
         )
     if size % PAGE_SIZE:
-        raise VmmError(f"memory size {size:#x}: must be a multiple of 4 KiB")
+        raise VmmError(f"memory size {what}: must be a multiple of 4 KiB")
     return size
 
 

@@ -1,4 +1,5 @@
-"""kasm.elf, checked against GNU binutils (readelf, objdump, objcopy, nm) and lief's parser."""
+"""kasm.elf (written with struct alone), checked against GNU binutils (readelf, objdump, objcopy,
+nm), gdb where installed, and lief's parser (what vmm loads ELF guests with)."""
 
 from __future__ import annotations
 
@@ -317,7 +318,84 @@ def test_symbol_in_unknown_section_is_rejected() -> None:
         write_elf(image)
 
 
-def test_importing_the_module_leaves_lief_unloaded() -> None:
-    """lief takes most of a second to import; the CLI imports kasm.elf at startup."""
-    code = "import sys, kasm.elf; sys.exit('lief' in sys.modules)"
+def test_writing_an_elf_never_imports_lief() -> None:
+    """lief takes most of a second to import: many times a whole `kasm build`."""
+    code = ("import sys, kasm.elf; from kasm.image import *; "
+            "kasm.elf.write_elf(Image(0x1000, [Section('.text', 0x1000, b'\\xf4')])); "
+            "sys.exit('lief' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_real_mode_flag_is_the_one_vmm_boots_in_real_mode() -> None:
+    from vmm.vocabulary import ELF_FLAG_REAL_MODE as VMM_FLAG
+
+    header = lief_parse(full_image(BootMode.REAL)).header
+    assert header.processor_flag == VMM_FLAG
+    assert lief_parse(full_image(BootMode.PROTECTED)).header.processor_flag == 0
+
+
+def lief_parse(image: Image, extra: tuple = ()):  # noqa: ANN201 - a lief.ELF.Binary
+    import lief
+
+    elf = lief.ELF.parse(write_elf(image, extra))
+    assert elf is not None
+    return elf
+
+
+@pytest.mark.parametrize("mode", IMAGE_MODES)
+def test_lief_reads_segments_bindings_and_the_symtab_link(mode: BootMode) -> None:
+    import lief
+
+    image = full_image(mode)
+    elf = lief_parse(image)
+    loads = [(s.virtual_address, s.physical_size, s.virtual_size) for s in elf.segments
+             if s.type == lief.ELF.Segment.TYPE.LOAD]
+    assert loads == [(s.address, 0 if s.nobits else s.size, s.size) for s in image.sections
+                     if s.size]
+    binding = lief.ELF.Symbol.BINDING
+    got = {s.name: s.binding for s in elf.symtab_symbols if s.name}
+    assert got == {s.name: binding.GLOBAL if s.is_global else binding.LOCAL
+                   for s in image.symbols}
+    assert elf.get_section(".symtab").link == elf.get_section_idx(".strtab")
+
+
+def test_local_dot_l_labels_are_left_out_as_gnu_as_does(elf_of) -> None:
+    image = text_only(BootMode.REAL)
+    image.symbols += [Symbol(".Lloop", 0x7C02, ".text"), Symbol("kept", 0x7C03, ".text")]
+    found = symbols(elf_of(image))
+    assert ".Lloop" not in found and "kept" in found
+
+
+def test_extra_sections_come_after_the_symbols_and_load_nothing(tmp_path: Path) -> None:
+    """Room for DWARF: non-alloc sections (.debug_*) that loaders and objcopy ignore."""
+    image = full_image(BootMode.PROTECTED)
+    path = tmp_path / "debug.elf"
+    path.write_bytes(write_elf(image, [(".debug_line", b"\x01\x02\x03"),
+                                       (".debug_info", b"info")]))
+    found = sections(path)
+    assert found[".debug_line"]["index"] > found[".strtab"]["index"]
+    assert (found[".debug_line"]["type"], found[".debug_line"]["flags"]) == ("PROGBITS", "")
+    assert found[".debug_info"]["size"] == 4
+    dump = run("readelf", "-x", ".debug_line", path).stdout
+    assert "010203" in dump.replace(" ", "")
+    assert run("readelf", "-a", "-W", path).stderr == ""
+    flat = tmp_path / "debug.bin"
+    run("objcopy", "-O", "binary", path, flat)
+    assert flat.read_bytes() == image.flat()
+    assert len(loads(path)) == 4
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")
+@pytest.mark.parametrize("mode", IMAGE_MODES)
+def test_gdb_reads_entry_sections_and_symbols(mode: BootMode, elf_of) -> None:
+    image = full_image(mode)
+    gdb = run("gdb", "-batch", "-nx", "-ex", "info files", "-ex", "info address counter",
+              "-ex", f"info symbol {image.base + 1:#x}", elf_of(image)).stdout
+    assert f"Entry point: {image.entry:#x}" in gdb
+    for s in image.sections:
+        if s.size:
+            assert re.search(rf"{s.address:#0{10 if mode is not BootMode.LONG else 18}x} - "
+                             rf"{s.end:#0{10 if mode is not BootMode.LONG else 18}x} is {s.name}",
+                             gdb), s.name
+    assert f'Symbol "counter" is at {image.base + 0x18:#x}' in gdb
+    assert "start + 1 in section .text" in gdb

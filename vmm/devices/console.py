@@ -50,11 +50,60 @@ class ConsoleOutput:
                 self.failure = f"cannot write the guest's output: {e.strerror or e}"
 
 
+CTRL_D = 0x04  # a terminal's VEOF key
+CTRL_V = 0x16  # a terminal's VLNEXT key: the next key is taken literally
+
+
+class TerminalKeys:
+    """A terminal line discipline's Ctrl-D and Ctrl-V, for keys a guest reads as typed.
+
+    While a guest runs, kasm turns the terminal's own line editing off (so keys arrive at
+    once), which would also make Ctrl-D a plain 0x04. As in canonical mode, Ctrl-D at the start
+    of a line is end of input; mid-line it would send the line typed so far, which has already
+    gone, so it is dropped, and a second Ctrl-D is then end of input. Ctrl-V makes the next key
+    literal: Ctrl-V Ctrl-D gives the guest 0x04, Ctrl-V Ctrl-V gives 0x16.
+    """
+
+    END = -1
+
+    def __init__(self) -> None:
+        self.line_start = True
+        self.literal = False
+
+    def key(self, byte: int) -> int | None:
+        """The byte for the guest, None for a key that gives none, or END."""
+        if self.literal:
+            self.literal = False
+        elif byte == CTRL_V:
+            self.literal = True
+            return None
+        elif byte == CTRL_D:
+            if self.line_start:
+                return self.END
+            self.line_start = True
+            return None
+        self.line_start = byte == 0x0A
+        return byte
+
+
+def _keys_as_typed(fd: int) -> bool:
+    """A terminal in non-canonical mode: its keys need TerminalKeys."""
+    if not os.isatty(fd):
+        return False
+    import termios
+
+    try:
+        return not termios.tcgetattr(fd)[3] & termios.ICANON
+    except termios.error:
+        return False
+
+
 class ConsoleInput:
     """Byte-at-a-time input for the guest, with a non-blocking "is a byte ready?" for LSR.DR.
 
     Real files/pipes/ttys are read with os.read on their descriptor so readiness can be polled
-    with select; other readables (BytesIO) are read directly and never block.
+    with select; other readables (BytesIO) are read directly and never block. A terminal whose
+    line editing is off gets TerminalKeys' Ctrl-D and Ctrl-V.
     """
 
     def __init__(
@@ -68,25 +117,41 @@ class ConsoleInput:
                 self._fd = source.fileno()
             except (AttributeError, OSError, ValueError):
                 self._fd = None
+        self._keys = TerminalKeys() if self._fd is not None and _keys_as_typed(self._fd) else None
         self._peeked: int | None = None
         self._eof = source is None
 
-    def _read1(self) -> int | None:
-        if self._eof:
-            return None
+    def _read1(self, block: bool = True) -> int | None:
+        """The next byte; None at end of input, or (when not blocking) when none is ready."""
+        while not self._eof:
+            try:
+                if self._fd is not None:
+                    if not (self._wait_readable() if block else self._readable_now()):
+                        return None
+                    data = os.read(self._fd, 1)
+                else:
+                    data = self._source.read(1)  # type: ignore[union-attr]
+            except OSError:
+                data = b""
+            if not data:
+                self._eof = True
+                return None
+            if self._keys is None:
+                return data[0]
+            byte = self._keys.key(data[0])
+            if byte == TerminalKeys.END:
+                self._eof = True
+                return None
+            if byte is not None:
+                return byte
+        return None
+
+    def _readable_now(self) -> bool:
         try:
-            if self._fd is not None:
-                if not self._wait_readable():
-                    return None
-                data = os.read(self._fd, 1)
-            else:
-                data = self._source.read(1)  # type: ignore[union-attr]
-        except OSError:
-            data = b""
-        if not data:
-            self._eof = True
-            return None
-        return data[0]
+            readable, _, _ = select.select([self._fd], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
 
     def _wait_readable(self) -> bool:
         """Block until the descriptor is readable, but give up when the run is being stopped
@@ -112,14 +177,7 @@ class ConsoleInput:
             return True
         if self._eof:
             return False
-        if self._fd is not None:
-            try:
-                readable, _, _ = select.select([self._fd], [], [], 0)
-            except (OSError, ValueError):
-                return False
-            if not readable:
-                return False
-        self._peeked = self._read1()
+        self._peeked = self._read1(block=False)
         return self._peeked is not None
 
     def read_byte(self) -> int | None:
