@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import BinaryIO
 
-BACKENDS = ("kvm",)
+BACKENDS = ("kvm", "emu", "auto")
+KVM_GET_API_VERSION = 0xAE00
 
 
 def _stdout() -> BinaryIO:
@@ -42,14 +43,37 @@ def _stdout() -> BinaryIO:
 
 def open_backend(name: str | Callable[[GuestMemory], VmBackend], memory: GuestMemory,
                  kvm_path: str = DEFAULT_KVM_PATH) -> VmBackend:
-    """The backend called `name` over `memory` (or what a factory makes of it: a test's)."""
+    """The backend called `name` over `memory` (or what a factory makes of it: a test's).
+    "auto" is KVM where `kvm_path` is a usable KVM device, else the emulator."""
     if not isinstance(name, str):
         return name(memory)
+    if name == "auto":
+        name = "kvm" if kvm_usable(kvm_path) else "emu"
     if name == "kvm":
         from vmm.kvm.backend import KvmBackend  # cffi and the KVM bindings load only here
 
         return KvmBackend(memory, kvm_path)
+    if name == "emu":
+        from vmm.emu.backend import EmuBackend  # libunicorn loads only here
+
+        return EmuBackend(memory)
     raise VmmError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+
+
+def kvm_usable(path: str = DEFAULT_KVM_PATH) -> bool:
+    """Whether `path` opens and answers KVM_GET_API_VERSION (the rule of backend "auto")."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        import fcntl
+
+        return fcntl.ioctl(fd, KVM_GET_API_VERSION) >= 0
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class Machine:
@@ -59,7 +83,7 @@ class Machine:
         self,
         mem_size: int = DEFAULT_MEM_SIZE,
         *,
-        backend: str | Callable[[GuestMemory], VmBackend] = "kvm",
+        backend: str | Callable[[GuestMemory], VmBackend] = "auto",
         output: BinaryIO | None = None,
         input: BinaryIO | None = None,
         kvm_path: str = DEFAULT_KVM_PATH,
@@ -172,7 +196,7 @@ def run_flat(
     strict: bool = False,
     output: BinaryIO | None = None,
     input: BinaryIO | None = None,
-    backend: str = "kvm",
+    backend: str = "auto",
     kvm_path: str = DEFAULT_KVM_PATH,
 ) -> RunResult:
     """Load a flat binary at `base` and run it from `entry` (default: `base`)."""
@@ -190,7 +214,7 @@ def run_elf(
     strict: bool = False,
     output: BinaryIO | None = None,
     input: BinaryIO | None = None,
-    backend: str = "kvm",
+    backend: str = "auto",
     kvm_path: str = DEFAULT_KVM_PATH,
 ) -> RunResult:
     """Load an ELF and run it from its entry point, in the mode its class implies (or `mode`)."""
