@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 
 ModeChoice = Enum("ModeChoice", {m: m for m in commands.MODES}, type=str)  # type: ignore[misc]
+BackendChoice = Enum("BackendChoice", {b: b for b in commands.BACKENDS},  # type: ignore[misc]
+                     type=str)
 
 IncludeOpt = Annotated[list[Path], typer.Option("-I", "--include", help="Add a directory to "
                                                 "the include search path.", metavar="DIR")]
@@ -92,13 +94,17 @@ def run(
                        "whenever the run ends abnormally.")] = False,
     include: IncludeOpt = [],  # noqa: B006
     define: DefineOpt = [],  # noqa: B006
+    backend: Annotated[BackendChoice, typer.Option("--backend", help="What runs the guest: "
+                       "kvm, emu (the unicorn emulator), or auto (KVM where /dev/kvm works, "
+                       "else emu).")] = "auto",  # type: ignore[assignment]
 ) -> None:
     """Build FILE and boot it in a KVM virtual machine; guest output goes to stdout.
 
     The exit code is the guest's HC_EXIT status (0 after HLT), or one of the VMM's codes
     (see README)."""
     code = _carry_out(commands.run, file, base, mem, mode.value if mode else None, timeout,
-                      stats, _text(stats_json), strict, verbose, _texts(include), define)
+                      stats, _text(stats_json), strict, verbose, _texts(include), define,
+                      BackendChoice(backend).value)
     raise typer.Exit(code)
 
 

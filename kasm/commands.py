@@ -26,6 +26,7 @@ INTERRUPTED = ExitCode.INTERRUPTED
 DEFAULT_BASE = f"{vocabulary.DEFAULT_BASE:#x}"  # option defaults are text, as typed
 DEFAULT_MEM = f"{vocabulary.DEFAULT_MEM_SIZE >> 20}M"
 MODES = tuple(m.value for m in BootMode)
+BACKENDS = ("auto", "kvm", "emu")
 
 
 class UsageError(Exception):
@@ -197,6 +198,7 @@ def run(
     verbose: bool = False,
     include: list[str] | None = None,
     define: list[str] | None = None,
+    backend: str = "auto",
 ) -> int:
     """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it, and return the exit
     code: the guest's HC_EXIT status, or one of the VMM's codes (README)."""
@@ -217,7 +219,7 @@ def run(
         if suffix == ".elf":
             check_readable(file)
             with terminal_for_guest():
-                result = vmm.run_elf(file, mode=boot, mem_size=mem_size,
+                result = vmm.run_elf(file, mode=boot, mem_size=mem_size, backend=backend,
                                      timeout=timeout or None, strict=strict, input=guest_input)
         else:
             if suffix == ".bin":
@@ -237,7 +239,8 @@ def run(
             with terminal_for_guest():
                 result = vmm.run_flat(data, base=load_address, entry=entry,
                                       mode=boot or image_mode, mem_size=mem_size,
-                                      timeout=timeout or None, strict=strict, input=guest_input)
+                                      backend=backend, timeout=timeout or None, strict=strict,
+                                      input=guest_input)
     except vmm.VmmError as e:
         error(str(e))
         raise Failed(VMM_ERROR) from None

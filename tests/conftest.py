@@ -1,11 +1,15 @@
-"""Shared fixtures: real /dev/kvm and GNU binutils; under CI=true their absence fails the run."""
+"""Shared fixtures: real /dev/kvm, the emulator and GNU binutils; under CI=true a missing
+prerequisite fails the run."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 
 import pytest
+
+BACKENDS = ("kvm", "emu")
 
 
 def require(condition: bool, reason: str) -> None:
@@ -29,3 +33,20 @@ def kvm_device() -> str:
 def binutils() -> None:
     missing = [t for t in ("as", "ld", "objcopy") if shutil.which(t) is None]
     require(not missing, f"GNU binutils missing ({', '.join(missing)}): needed as the oracle")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs the test once per backend. In-process, "auto" (the default backend of Machine,
+    run_flat and run_elf) picks this one; a test that starts a process passes `--backend`.
+    "kvm" needs /dev/kvm; "emu" runs anywhere."""
+    name: str = request.param
+    if name == "kvm":
+        request.getfixturevalue("kvm_device")
+    else:
+        require(importlib.util.find_spec("unicorn") is not None,
+                "the unicorn package is not installed (pip install -e .)")
+    import vmm.machine
+
+    monkeypatch.setattr(vmm.machine, "kvm_usable", lambda path="": name == "kvm")
+    return name

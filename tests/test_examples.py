@@ -31,17 +31,17 @@ def kasm(*args: str, stdin: bytes = b"", timeout: float = 60) -> subprocess.Comp
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_seed_guest_prints_exactly_and_exits_as_counted(name, kvm_device, tmp_path):
+def test_seed_guest_prints_exactly_and_exits_as_counted(name, backend, tmp_path):
     stdout, total, by_reason, by_port, end = EXPECTED[name]
     stats = tmp_path / "stats.json"
-    r = kasm("run", f"examples/{name}", "--stats-json", str(stats))
+    r = kasm("run", f"examples/{name}", "--stats-json", str(stats), "--backend", backend)
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout == stdout
     data = json.loads(stats.read_text())
     assert data["total_exits"] == total
     assert data["exits_by_reason"] == by_reason
     assert data["exits_by_port"] == by_port
-    assert data["end"] == end
+    assert data["end"] == end and data["backend"] == backend
     assert data["guest_wall_s"] > 0 and data["us_per_exit"] > 0
 
 

@@ -55,14 +55,14 @@ def run_with_stats(tmp_path: Path, name: str, *options: str) -> tuple[bytes, dic
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_example_prints_exactly_and_exits_as_counted(name, kvm_device, tmp_path):
+def test_example_prints_exactly_and_exits_as_counted(name, backend, tmp_path):
     options, stdout, total, by_reason, by_port, end = EXPECTED[name]
-    out, stats = run_with_stats(tmp_path, name, *options)
+    out, stats = run_with_stats(tmp_path, name, *options, "--backend", backend)
     assert out == stdout
     assert stats["total_exits"] == total
     assert stats["exits_by_reason"] == by_reason
     assert stats["exits_by_port"] == by_port
-    assert stats["end"] == end
+    assert stats["end"] == end and stats["backend"] == backend
 
 
 def test_every_example_in_these_directories_is_covered():

@@ -9,7 +9,7 @@ import time
 from vmm import BootMode, Machine, RunEnd, VmmError, run_flat
 
 
-def test_uart_echo_with_lsr_polling(kvm: str, asm) -> None:
+def test_uart_echo_with_lsr_polling(backend: str, asm) -> None:
     """Poll LSR.DR, read RBR, echo upper-cased until input runs dry, then report via THR."""
     src = """
 .code16
@@ -36,7 +36,7 @@ def test_uart_echo_with_lsr_polling(kvm: str, asm) -> None:
     assert r.end is RunEnd.HLT
 
 
-def test_uart_latches_and_dlab(kvm: str, asm) -> None:
+def test_uart_latches_and_dlab(backend: str, asm) -> None:
     src = """
 .code16
     mov dx, 0x3ff
@@ -68,7 +68,7 @@ def test_uart_latches_and_dlab(kvm: str, asm) -> None:
     assert r.end is RunEnd.HLT
 
 
-def test_rep_insb_from_uart(kvm: str, asm) -> None:
+def test_rep_insb_from_uart(backend: str, asm) -> None:
     src = """
 .code16
     cld
@@ -86,7 +86,7 @@ def test_rep_insb_from_uart(kvm: str, asm) -> None:
     assert out.getvalue() == b"abcd" and r.end is RunEnd.HLT
 
 
-def test_getchar_on_a_silent_pipe_still_times_out(kvm: str, asm) -> None:
+def test_getchar_on_a_silent_pipe_still_times_out(backend: str, asm) -> None:
     src = """
 .code16
     mov al, 4
@@ -104,7 +104,7 @@ def test_getchar_on_a_silent_pipe_still_times_out(kvm: str, asm) -> None:
         os.close(write_end)
 
 
-def test_failed_setup_leaves_no_fds(kvm: str) -> None:
+def test_failed_setup_leaves_no_fds(backend: str) -> None:
     before = len(os.listdir("/proc/self/fd"))
     for bad in (1000, 4097 << 10, 1 << 50):
         try:
@@ -116,7 +116,7 @@ def test_failed_setup_leaves_no_fds(kvm: str) -> None:
     assert len(os.listdir("/proc/self/fd")) == before
 
 
-def test_protected16_width(kvm: str) -> None:
+def test_protected16_width(backend: str) -> None:
     """A 16-bit code segment in protected mode passes BX, not EBX."""
     from vmm.cpu import Segment
 

@@ -69,7 +69,7 @@ def _print_outcomes():
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 1000,
           suppress_health_check=list(HealthCheck))
 @given(code=GUESTS)
-def test_random_real_mode_guest_ends_in_a_documented_way(kvm: str, code: bytes) -> None:
+def test_random_real_mode_guest_ends_in_a_documented_way(backend: str, code: bytes) -> None:
     start = time.monotonic()
     r = run_flat(code, mode=BootMode.REAL, mem_size=1 << 20, timeout=TIMEOUT,
                  output=io.BytesIO(), input=io.BytesIO(b"fuzz"))
@@ -85,7 +85,7 @@ def test_random_real_mode_guest_ends_in_a_documented_way(kvm: str, code: bytes) 
           suppress_health_check=list(HealthCheck))
 @given(code=st.binary(min_size=1, max_size=64),
        mode=st.sampled_from([BootMode.PROTECTED, BootMode.LONG]))
-def test_random_code_in_protected_and_long_mode_ends_cleanly(kvm: str, code: bytes,
+def test_random_code_in_protected_and_long_mode_ends_cleanly(backend: str, code: bytes,
                                                              mode: BootMode) -> None:
     r = run_flat(code, mode=mode, mem_size=1 << 20, timeout=TIMEOUT, output=io.BytesIO())
     OUTCOMES[r.end] += 1

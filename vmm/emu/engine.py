@@ -45,6 +45,9 @@ REG_IDTR, REG_GDTR, REG_LDTR, REG_TR = 242, 243, 244, 245
 REG_MSR = 248
 REG_RFLAGS = 253
 MSR_EFER = 0xC000_0080
+UC_ERR_INSN_INVALID = 10
+UC_CTL_WRITE = 1 << 30
+UC_CTL_TB_FLUSH = 10
 NO_END = 0xFFFF_FFFF_FFFF_FFFF  # emu_start's `until`: an address no guest reaches
 
 # CPUX86State (QEMU 5.0 as in unicorn 2.1), offsets into the context's data
@@ -132,6 +135,7 @@ def library() -> ctypes.CDLL:
         fn.restype, fn.argtypes = restype, argtypes
     # uc_hook_add is variadic (the instruction id follows for UC_HOOK_INSN): no argtypes
     lib.uc_hook_add.restype = i32
+    lib.uc_ctl.restype = i32
     _lib = lib
     return lib
 
@@ -240,6 +244,11 @@ class Engine:
                                    ctypes.c_uint64(1), ctypes.c_uint64(0), *extra)
         _check(self.lib, err, "uc_hook_add")
         self._callbacks.append(thunk)
+
+    def flush_translations(self) -> None:
+        """Drop every translated block (uc_ctl UC_CTL_TB_FLUSH), e.g. before running with
+        an instruction count, which only blocks translated afterwards obey."""
+        self.lib.uc_ctl(ctypes.c_void_p(self.handle), ctypes.c_int(UC_CTL_WRITE | UC_CTL_TB_FLUSH))
 
     def strerror(self, err: int) -> str:
         return self.lib.uc_strerror(err).decode()

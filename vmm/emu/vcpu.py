@@ -33,6 +33,7 @@ from vmm.vocabulary import CpuMode
 UART_BASE, HYPERCALL = 0x3F8, 0x500
 DR7_IO = 0x400 | 0x15 | (2 << 16) | (2 << 18) | (2 << 20) | (2 << 24)
 OUT, IN = 0, 1
+UD = 6
 RSI, RDI, RCX, RAX = (e.GPR_OFFSET[n] for n in ("rsi", "rdi", "rcx", "rax"))
 STRING_OPCODES = frozenset((0x6C, 0x6D, 0x6E, 0x6F))
 PREFIXES = frozenset((0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3))
@@ -182,6 +183,11 @@ class EmuVcpu(VcpuBackend):
                 continue
             if self._mmio is not None:
                 return self._mmio_exit(*self._mmio)
+            if err == e.UC_ERR_INSN_INVALID:  # unicorn's #UD: no hook call
+                outcome = self._deliver(UD, 0, 0, self._rip, self._rip)
+                if outcome is not None:
+                    return outcome
+                continue
             if err != e.UC_ERR_OK:
                 return ex.InternalError(ex.EMULATION_FAILURE, (err,))
             if self._stop or self._kicked:
@@ -306,6 +312,7 @@ class EmuVcpu(VcpuBackend):
             return
         try:
             self._io = self._exception = self._mmio = None
+            self.engine.flush_translations()
             lib.uc_emu_start(handle, self._rip, e.NO_END, 0, 1)
         finally:
             lib.uc_mem_unmap(handle, start, length)
