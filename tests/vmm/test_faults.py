@@ -87,7 +87,7 @@ def test_mmio_outside_ram_is_a_fault(
     assert "not RAM" in r.fault and f"RIP {rip:#x}" in r.fault
 
 
-def test_emulation_failure_reports_instruction_bytes(backend: str, asm) -> None:
+def test_emulation_failure_reports_instruction_bytes(kvm: str, asm) -> None:
     """kvm-pvm emulates ring-0 code and lacks cmpxchg16b; with VT-x/SVM it simply runs."""
     src = """
 .code64
@@ -97,7 +97,7 @@ def test_emulation_failure_reports_instruction_bytes(backend: str, asm) -> None:
 .p2align 4
 data: .quad 0, 0
 """
-    r = run_flat(asm(src), mode=BootMode.LONG, output=io.BytesIO())
+    r = run_flat(asm(src), mode=BootMode.LONG, output=io.BytesIO(), backend="kvm")
     if r.end is RunEnd.HLT:
         pytest.skip("this KVM executes cmpxchg16b in the guest (no emulation failure to test)")
     assert r.end is RunEnd.INTERNAL_ERROR and r.exit_code == ExitCode.GUEST_FAULT

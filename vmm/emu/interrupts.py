@@ -35,7 +35,7 @@ EFLAGS_TF, EFLAGS_IF, EFLAGS_NT, EFLAGS_RF, EFLAGS_VM, EFLAGS_AC = (
 
 
 def vector_name(vector: int, software: bool) -> str:
-    if software:
+    if software and vector not in (3, 4):  # int3 and into name their exception
         return f"software interrupt int ${vector:#x}"
     return VECTOR_NAMES.get(vector, f"exception {vector}")
 

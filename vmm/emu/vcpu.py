@@ -14,6 +14,7 @@ access outside RAM stops at the unmapped-memory hook and is an Mmio exit.
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 
@@ -37,7 +38,19 @@ UD = 6
 RSI, RDI, RCX, RAX = (e.GPR_OFFSET[n] for n in ("rsi", "rdi", "rcx", "rax"))
 STRING_OPCODES = frozenset((0x6C, 0x6D, 0x6E, 0x6F))
 PREFIXES = frozenset((0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3))
+DF = 172  # QEMU's env->df: 1, or -1 when EFLAGS.DF is set
 _OUT_CACHE_MAX = 4096
+
+
+class StringIn:
+    """An INS exit in flight: where its items go and what the repeat count becomes."""
+
+    __slots__ = ("rip", "rdi", "bits", "rep", "down", "count", "n")
+
+    def __init__(self, rip: int, rdi: int, bits: int, rep: bool, down: bool, count: int,
+                 n: int) -> None:
+        self.rip, self.rdi, self.bits, self.rep = rip, rdi, bits, rep
+        self.down, self.count, self.n = down, count, n
 
 
 class EmuCpuState(CpuState):
@@ -99,7 +112,7 @@ class EmuVcpu(VcpuBackend):
         self._exception: tuple[int, int, int, int, int] | None = None
         self._mmio: tuple[int, int, int, int] | None = None
         self._hook_error: BaseException | None = None
-        self._pending_in: tuple[int, int] | None = None  # (size, INS destination or -1)
+        self._pending_in: tuple[int, StringIn | None] | None = None
         self._out_cache: dict[tuple[int, int, int], ex.IoOut] = {}
         self._in_cache: dict[tuple[int, int], ex.IoIn] = {}
         self._extra = SpecialRegisters()
@@ -198,10 +211,9 @@ class EmuVcpu(VcpuBackend):
     def _io_exit(self, kind: int, port: int, size: int, value: int, hook_rip: int,
                  hook_rsi: int, hook_rdi: int) -> ex.Exit:
         u64 = self._u64
-        string = u64(RSI) != hook_rsi if kind == OUT else u64(RDI) != hook_rdi
-        if string:
-            self._finish_string_step(hook_rip)
         if kind == OUT:
+            if u64(RSI) != hook_rsi:  # OUTS
+                self._finish_string_step(hook_rip)
             key = (port, size, value)
             exit = self._out_cache.get(key)
             if exit is None:
@@ -209,11 +221,25 @@ class EmuVcpu(VcpuBackend):
                     self._out_cache.clear()
                 exit = self._out_cache[key] = ex.IoOut(port, size, value.to_bytes(size, "little"))
             return exit
-        self._pending_in = (size, self._ins_destination(hook_rip, hook_rdi) if string else -1)
+        if u64(RDI) != hook_rdi:  # INS
+            return self._ins_exit(port, size, hook_rip, hook_rdi)
+        self._pending_in = (size, None)
         exit_in = self._in_cache.get((port, size))
         if exit_in is None:
             exit_in = self._in_cache[(port, size)] = ex.IoIn(port, size, 1)
         return exit_in
+
+    def _ins_exit(self, port: int, size: int, hook_rip: int, hook_rdi: int) -> ex.Exit:
+        """INS reads ahead as KVM does: up to the end of the page at DI (the start, going
+        down), 1024 bytes and the repeat count in one exit; complete_io_in stores them all."""
+        rep, bits = self._string_instruction(hook_rip) or (False, 16)
+        mask = (1 << bits) - 1
+        count = self._u64(RCX) & mask if rep else 1
+        down = struct.unpack_from("<i", self.engine.state, DF)[0] < 0
+        in_page = hook_rdi & 0xFFF if down else 0x1000 - (hook_rdi & 0xFFF)
+        n = min(in_page, 1024 // size, count) or 1
+        self._pending_in = (size, StringIn(hook_rip, hook_rdi, bits, rep, down, count, n))
+        return ex.IoIn(port, size, n)
 
     def _instruction(self, rip: int) -> bytes:
         eng = self.engine
@@ -254,32 +280,43 @@ class EmuVcpu(VcpuBackend):
         if count:
             self.set_live_reg("rip", hook_rip)
 
-    def _ins_destination(self, hook_rip: int, hook_rdi: int) -> int:
-        """The linear address at which INS stored the hook's placeholder."""
-        info = self._string_instruction(hook_rip)
-        bits = info[1] if info else 16
-        if bits == 64:
-            return hook_rdi
-        es = self.engine.segment(st.SEG_OFFSET["es"])[1]
-        return (es + (hook_rdi & ((1 << bits) - 1))) & 0xFFFF_FFFF
-
     def complete_io_in(self, data: bytes) -> None:
         """Put the IN's value where the hook's placeholder went: AL/AX/EAX, or INS memory."""
         pending = self._pending_in
         if pending is None:
             raise VmmError("vcpu: complete_io_in without a pending IN exit")
         self._pending_in = None
-        size, destination = pending
-        if destination >= 0:
-            try:
-                GuestAccess(self.engine, self._memory).write(destination, data[:size])
-            except Undeliverable:
-                pass  # the INS itself could not have stored there
+        size, string = pending
+        if string is not None:
+            self._complete_ins(size, string, data)
             return
         value = int.from_bytes(data[:size], "little")
         rax = self._u64(RAX)
         mask = (1 << 8 * size) - 1 if size < 4 else 0xFFFF_FFFF_FFFF_FFFF
         self.set_live_reg("rax", (rax & ~mask) | value)
+
+    def _complete_ins(self, size: int, ins: StringIn, data: bytes) -> None:
+        eng = self.engine
+        mask = (1 << ins.bits) - 1
+        step = -size if ins.down else size
+        es = 0 if ins.bits == 64 else eng.segment(st.SEG_OFFSET["es"])[1]
+        access = GuestAccess(eng, self._memory)
+        for i in range(ins.n):
+            linear = es + ((ins.rdi + i * step) & mask)
+            try:
+                access.write(linear if ins.bits == 64 else linear & 0xFFFF_FFFF,
+                             data[i * size : (i + 1) * size])
+            except Undeliverable:
+                break  # the INS itself could not have stored there
+        rdi = (ins.rdi + ins.n * step) & mask
+        old = self._u64(RDI)
+        self.set_live_reg("rdi", rdi if ins.bits == 32 else (old & ~mask) | rdi)
+        if ins.rep:
+            left = (ins.count - ins.n) & mask
+            rcx = self._u64(RCX)
+            self.set_live_reg("rcx", left if ins.bits == 32 else (rcx & ~mask) | left)
+            if left:
+                self.set_live_reg("rip", ins.rip)
 
     def _deliver(self, vector: int, is_int: int, error_code: int, fault_rip: int,
                  next_rip: int) -> ex.Exit | None:
