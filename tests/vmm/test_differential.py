@@ -33,13 +33,14 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 TIMEOUT = 0.2
 LEGACY_PREFIXES = frozenset((0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF2, 0xF3))
 
-# example: (guest RAM, stdin)
+# example: (guest RAM, stdin, cpp defines)
 EXAMPLE_RUNS = {
-    "protected/highmem.S": (64 << 20, b""),
-    "long/highmem.S": (5 << 30, b""),
-    "io/sum.S": (2 << 20, b"12 34 5\n"),
-    "io/echo.S": (2 << 20, b"hello, world\n"),
-    "io/calc.S": (2 << 20, b"12 34\n"),
+    "protected/highmem.S": (64 << 20, b"", None),
+    "long/highmem.S": (5 << 30, b"", None),
+    "io/sum.S": (2 << 20, b"12 34 5\n", None),
+    "io/echo.S": (2 << 20, b"hello, world\n", None),
+    "io/calc.S": (2 << 20, b"12 34\n", None),
+    "protected/sieve.S": (2 << 20, b"", {"LIMIT": "100000"}),  # a million: ~12 s on PVM
 }
 
 
@@ -122,8 +123,8 @@ def test_every_example_behaves_the_same_on_kvm_and_the_emulator(kvm: str, name: 
     from kasm.build import build_source
 
     path = ROOT / "examples" / name
-    image = build_source(path.read_text(), str(path)).image
-    mem, stdin = EXAMPLE_RUNS.get(name, (2 << 20, b""))
+    mem, stdin, defines = EXAMPLE_RUNS.get(name, (2 << 20, b"", None))
+    image = build_source(path.read_text(), str(path), defines=defines).image
     base = min((s.address for s in image.loadable), default=image.entry)
     runs = [run_on(b, image.flat(), image.mode, entry=image.entry, base=base, mem=mem,
                    stdin=stdin, timeout=60) for b in ("kvm", "emu")]

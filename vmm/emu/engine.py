@@ -164,6 +164,7 @@ class Engine:
             size = lib.uc_context_size(self.handle)
             data = (ctypes.c_char * size).from_address(self._context.value + CTX_HEADER)
             self.state = memoryview(data).cast("B")  # CPUX86State as of the last save()
+            self.words = self.state[: size & ~7].cast("Q")  # the same, as uint64s (fast)
             self._u64 = ctypes.c_uint64()
             self._check_layout()
         except BaseException:
@@ -172,7 +173,8 @@ class Engine:
 
     def close(self) -> None:
         if self._context.value:
-            self.state = memoryview(b"")
+            self.words.release()
+            self.state.release()
             self.lib.uc_context_free(self._context)
             self._context = ctypes.c_void_p()
         if self.handle:

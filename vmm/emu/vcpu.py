@@ -14,6 +14,8 @@ access outside RAM stops at the unmapped-memory hook and is an Mmio exit.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import struct
 import threading
 import time
@@ -36,6 +38,7 @@ DR7_IO = 0x400 | 0x15 | (2 << 16) | (2 << 18) | (2 << 20) | (2 << 24)
 OUT, IN = 0, 1
 UD = 6
 RSI, RDI, RCX, RAX = (e.GPR_OFFSET[n] for n in ("rsi", "rdi", "rcx", "rax"))
+EIP_WORD, RSI_WORD, RDI_WORD = e.EIP // 8, RSI // 8, RDI // 8
 STRING_OPCODES = frozenset((0x6C, 0x6D, 0x6E, 0x6F))
 PREFIXES = frozenset((0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3))
 DF = 172  # QEMU's env->df: 1, or -1 when EFLAGS.DF is set
@@ -102,10 +105,12 @@ class EmuVcpu(VcpuBackend):
         self.index = index
         self._memory = memory
         self._handle = engine.handle
-        self._emu_start = engine.lib.uc_emu_start
-        self._emu_stop = engine.lib.uc_emu_stop
-        self._save = engine.save
+        handle = ctypes.c_void_p(engine.handle)  # converted once, not at every call
+        self._emu_start = functools.partial(engine.lib.uc_emu_start, handle)
+        self._stop_engine = functools.partial(engine.lib.uc_emu_stop, handle)
+        self._save = functools.partial(engine.lib.uc_context_save, handle, engine._context)
         self._u64 = engine.u64
+        self._words = engine.words
         self.state = EmuCpuState(self)
         self._rip = 0
         self._io: tuple[int, int, int, int, int, int, int] | None = None
@@ -134,8 +139,8 @@ class EmuVcpu(VcpuBackend):
     def _io_hook(self, kind: int, port: int, size: int, value: int) -> None:
         try:
             self._save()
-            u64 = self._u64
-            self._io = (kind, port, size, value, u64(e.EIP), u64(RSI), u64(RDI))
+            words = self._words
+            self._io = (kind, port, size, value, words[EIP_WORD], words[RSI_WORD], words[RDI_WORD])
             if not (UART_BASE <= port < UART_BASE + 8 or port == HYPERCALL):
                 self.engine.set_reg(e.REG_DR0 + 2, port)
         except BaseException as exc:  # noqa: BLE001 - reported by run()
@@ -155,7 +160,7 @@ class EmuVcpu(VcpuBackend):
                 eng.save()
                 self._exception = (vector, eng.u32(e.EXCEPTION_IS_INT), eng.u32(e.ERROR_CODE),
                                    eng.u64(e.EIP), eng.u64(e.EXCEPTION_NEXT_EIP))
-            self._emu_stop(handle)
+            self._stop_engine()
         except BaseException as exc:  # noqa: BLE001
             self._hook_failed(exc)
 
@@ -168,7 +173,7 @@ class EmuVcpu(VcpuBackend):
     def _hook_failed(self, exc: BaseException) -> None:
         if self._hook_error is None:
             self._hook_error = exc
-        self._emu_stop(self._handle)
+        self._stop_engine()
 
     # --- running ------------------------------------------------------------------------------
     def run(self) -> ex.Exit:
@@ -179,10 +184,10 @@ class EmuVcpu(VcpuBackend):
                 return ex.INTERRUPTED
             self._io = self._exception = self._mmio = None
             self._in_emu = True
-            err = self._emu_start(self._handle, self._rip, e.NO_END, 0, 0)
+            err = self._emu_start(self._rip, e.NO_END, 0, 0)
             self._in_emu = False
             self._save()
-            self._rip = self._u64(e.EIP)
+            self._rip = self._words[EIP_WORD]
             if self._hook_error is not None:
                 exc, self._hook_error = self._hook_error, None
                 raise exc
@@ -210,9 +215,9 @@ class EmuVcpu(VcpuBackend):
 
     def _io_exit(self, kind: int, port: int, size: int, value: int, hook_rip: int,
                  hook_rsi: int, hook_rdi: int) -> ex.Exit:
-        u64 = self._u64
+        words = self._words
         if kind == OUT:
-            if u64(RSI) != hook_rsi:  # OUTS
+            if words[RSI_WORD] != hook_rsi:  # OUTS
                 self._finish_string_step(hook_rip)
             key = (port, size, value)
             exit = self._out_cache.get(key)
@@ -221,7 +226,7 @@ class EmuVcpu(VcpuBackend):
                     self._out_cache.clear()
                 exit = self._out_cache[key] = ex.IoOut(port, size, value.to_bytes(size, "little"))
             return exit
-        if u64(RDI) != hook_rdi:  # INS
+        if words[RDI_WORD] != hook_rdi:  # INS
             return self._ins_exit(port, size, hook_rip, hook_rdi)
         self._pending_in = (size, None)
         exit_in = self._in_cache.get((port, size))
@@ -401,7 +406,7 @@ class EmuVcpu(VcpuBackend):
             self._stop = True
             if not self._handle:
                 return
-            self._emu_stop(self._handle)
+            self._stop_engine()
         if self._in_emu:
             threading.Thread(target=self._repeat_stop, daemon=True).start()
 
@@ -411,14 +416,14 @@ class EmuVcpu(VcpuBackend):
             with self._stop_lock:
                 if not (self._in_emu and self._stop and self._handle):
                     return
-                self._emu_stop(self._handle)
+                self._stop_engine()
 
     def kick(self) -> None:
         """Make run() return Interrupted now (a signal arrived for the thread running it)."""
         with self._stop_lock:
             self._kicked = True
             if self._handle:
-                self._emu_stop(self._handle)
+                self._stop_engine()
 
     def clear_stop(self) -> None:
         signals.unwatch(self)
