@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from gnu_guests import HC
+from gnu_guests import CMPXCHG16B, HC
 
 from vmm import BootMode, KvmApiError, Machine, RunEnd, run_flat
 
@@ -17,16 +17,8 @@ def run(backend: str, code: bytes, mode: BootMode = BootMode.REAL, **kw):
 
 
 def test_pvm_kvm_cannot_emulate_cmpxchg16b_that_the_emulator_runs(kvm: str, asm) -> None:
-    src = """
-.code64
-    lea rsi, [rip + data]
-    lock cmpxchg16b [rsi]
-    hlt
-.p2align 4
-data: .quad 0, 0
-"""
-    assert run("kvm", asm(src), BootMode.LONG).end in (RunEnd.INTERNAL_ERROR, RunEnd.HLT)
-    assert run("emu", asm(src), BootMode.LONG).end is RunEnd.HLT
+    assert run("kvm", asm(CMPXCHG16B), BootMode.LONG).end in (RunEnd.INTERNAL_ERROR, RunEnd.HLT)
+    assert run("emu", asm(CMPXCHG16B), BootMode.LONG).end is RunEnd.HLT
 
 
 def test_paged32_runs_on_the_emulator_where_pvm_kvm_refuses_it(kvm: str, asm) -> None:

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from gnu_guests import CMPXCHG16B
 
 from vmm import BootMode, ExitCode, RunEnd, run_flat
 
@@ -89,15 +90,7 @@ def test_mmio_outside_ram_is_a_fault(
 
 def test_emulation_failure_reports_instruction_bytes(kvm: str, asm) -> None:
     """kvm-pvm emulates ring-0 code and lacks cmpxchg16b; with VT-x/SVM it simply runs."""
-    src = """
-.code64
-    lea rsi, [rip + data]
-    lock cmpxchg16b [rsi]
-    hlt
-.p2align 4
-data: .quad 0, 0
-"""
-    r = run_flat(asm(src), mode=BootMode.LONG, output=io.BytesIO(), backend="kvm")
+    r = run_flat(asm(CMPXCHG16B), mode=BootMode.LONG, output=io.BytesIO(), backend="kvm")
     if r.end is RunEnd.HLT:
         pytest.skip("this KVM executes cmpxchg16b in the guest (no emulation failure to test)")
     assert r.end is RunEnd.INTERNAL_ERROR and r.exit_code == ExitCode.GUEST_FAULT
