@@ -84,6 +84,19 @@ def test_rep_insb_from_uart(backend: str, asm) -> None:
     out = io.BytesIO()
     r = run_flat(asm(src), output=out, input=io.BytesIO(b"abcd"))
     assert out.getvalue() == b"abcd" and r.end is RunEnd.HLT
+    # KVM reads the four bytes ahead in one exit; OUTS exits once a byte; then HLT
+    assert r.stats.total_exits == 1 + 4 + 1
+
+
+def test_rep_insb_going_down_reads_ahead_to_the_start_of_the_page(backend: str) -> None:
+    # std; mov di,0x3003; mov cx,4; mov dx,0x3f8; rep insb (stores at 3003..3000);
+    # cld; mov si,0x3000; mov cx,4; rep outsb; hlt
+    code = bytes.fromhex("fd" "bf0330" "b90400" "baf803" "f36c" "fc" "be0030" "b90400" "f36e"
+                         "f4")
+    out = io.BytesIO()
+    r = run_flat(code, output=out, input=io.BytesIO(b"abcd"))
+    assert out.getvalue() == b"dcba" and r.end is RunEnd.HLT
+    assert r.stats.total_exits == 2 + 4 + 1  # 3 bytes to the start of the page, then 1
 
 
 def test_getchar_on_a_silent_pipe_still_times_out(backend: str, asm) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import struct
 import threading
 import time
 
@@ -26,7 +25,8 @@ from vmm.cpu import Registers, SpecialRegisters
 from vmm.emu import engine as e
 from vmm.emu import signals
 from vmm.emu import state as st
-from vmm.emu.interrupts import GuestAccess, Undeliverable, deliver
+from vmm.emu.interrupts import deliver
+from vmm.emu.string_io import StringIn, StringIo
 from vmm.errors import VmmError
 from vmm.memory import GuestMemory
 from vmm.vocabulary import CpuMode
@@ -37,23 +37,9 @@ UART_BASE, HYPERCALL = 0x3F8, 0x500
 DR7_IO = 0x400 | 0x15 | (2 << 16) | (2 << 18) | (2 << 20) | (2 << 24)
 OUT, IN = 0, 1
 UD = 6
-RSI, RDI, RCX, RAX = (e.GPR_OFFSET[n] for n in ("rsi", "rdi", "rcx", "rax"))
+RSI, RDI, RAX = (e.GPR_OFFSET[n] for n in ("rsi", "rdi", "rax"))
 EIP_WORD, RSI_WORD, RDI_WORD = e.EIP // 8, RSI // 8, RDI // 8
-STRING_OPCODES = frozenset((0x6C, 0x6D, 0x6E, 0x6F))
-PREFIXES = frozenset((0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3))
-DF = 172  # QEMU's env->df: 1, or -1 when EFLAGS.DF is set
 _OUT_CACHE_MAX = 4096
-
-
-class StringIn:
-    """An INS exit in flight: where its items go and what the repeat count becomes."""
-
-    __slots__ = ("rip", "rdi", "bits", "rep", "down", "count", "n")
-
-    def __init__(self, rip: int, rdi: int, bits: int, rep: bool, down: bool, count: int,
-                 n: int) -> None:
-        self.rip, self.rdi, self.bits, self.rep = rip, rdi, bits, rep
-        self.down, self.count, self.n = down, count, n
 
 
 class EmuCpuState(CpuState):
@@ -118,6 +104,7 @@ class EmuVcpu(VcpuBackend):
         self._mmio: tuple[int, int, int, int] | None = None
         self._hook_error: BaseException | None = None
         self._pending_in: tuple[int, StringIn | None] | None = None
+        self._strings = StringIo(engine, memory, self.set_live_reg)
         self._out_cache: dict[tuple[int, int, int], ex.IoOut] = {}
         self._in_cache: dict[tuple[int, int], ex.IoIn] = {}
         self._extra = SpecialRegisters()
@@ -218,7 +205,7 @@ class EmuVcpu(VcpuBackend):
         words = self._words
         if kind == OUT:
             if words[RSI_WORD] != hook_rsi:  # OUTS
-                self._finish_string_step(hook_rip)
+                self._strings.finish_outs_step(hook_rip)
             key = (port, size, value)
             exit = self._out_cache.get(key)
             if exit is None:
@@ -227,63 +214,14 @@ class EmuVcpu(VcpuBackend):
                 exit = self._out_cache[key] = ex.IoOut(port, size, value.to_bytes(size, "little"))
             return exit
         if words[RDI_WORD] != hook_rdi:  # INS
-            return self._ins_exit(port, size, hook_rip, hook_rdi)
+            ins = self._strings.ins_exit(size, hook_rip, hook_rdi)
+            self._pending_in = (size, ins)
+            return ex.IoIn(port, size, ins.n)
         self._pending_in = (size, None)
         exit_in = self._in_cache.get((port, size))
         if exit_in is None:
             exit_in = self._in_cache[(port, size)] = ex.IoIn(port, size, 1)
         return exit_in
-
-    def _ins_exit(self, port: int, size: int, hook_rip: int, hook_rdi: int) -> ex.Exit:
-        """INS reads ahead as KVM does: up to the end of the page at DI (the start, going
-        down), 1024 bytes and the repeat count in one exit; complete_io_in stores them all."""
-        rep, bits = self._string_instruction(hook_rip) or (False, 16)
-        mask = (1 << bits) - 1
-        count = self._u64(RCX) & mask if rep else 1
-        down = struct.unpack_from("<i", self.engine.state, DF)[0] < 0
-        in_page = hook_rdi & 0xFFF if down else 0x1000 - (hook_rdi & 0xFFF)
-        n = min(in_page, 1024 // size, count) or 1
-        self._pending_in = (size, StringIn(hook_rip, hook_rdi, bits, rep, down, count, n))
-        return ex.IoIn(port, size, n)
-
-    def _instruction(self, rip: int) -> bytes:
-        eng = self.engine
-        base = 0 if eng.u32(e.HFLAGS) & st.HF_CS64 else eng.segment(st.SEG_OFFSET["cs"])[1]
-        access = GuestAccess(eng, self._memory)
-        try:
-            return access.read((base + rip) & 0xFFFF_FFFF_FFFF_FFFF, 15)
-        except Undeliverable:
-            return b""
-
-    def _string_instruction(self, rip: int) -> tuple[bool, int] | None:
-        """(rep prefix?, address size) of the INS/OUTS at `rip`, or None for another IN/OUT."""
-        code = self._instruction(rip)
-        hflags = self.engine.u32(e.HFLAGS)
-        long = hflags & st.HF_CS64
-        n = 0
-        while n < len(code) and (code[n] in PREFIXES or long and 0x40 <= code[n] <= 0x4F):
-            n += 1
-        if not (n < len(code) and code[n] in STRING_OPCODES):
-            return None
-        prefixes = code[:n]
-        bits = 64 if long else 32 if hflags & st.HF_CS32 else 16
-        if 0x67 in prefixes:
-            bits = 32 if bits != 32 else 16
-        return 0xF3 in prefixes or 0xF2 in prefixes, bits
-
-    def _finish_string_step(self, hook_rip: int) -> None:
-        """INS/OUTS: the I/O breakpoint fired after one repetition, before QEMU decremented
-        (E/R)CX and with RIP past the instruction. Do the decrement, and go back to the
-        instruction while repetitions remain: one exit per repetition."""
-        info = self._string_instruction(hook_rip)
-        if info is None or not info[0]:
-            return
-        mask = (1 << info[1]) - 1
-        rcx = self._u64(RCX)
-        count = ((rcx & mask) - 1) & mask
-        self.set_live_reg("rcx", count if info[1] == 32 else (rcx & ~mask) | count)
-        if count:
-            self.set_live_reg("rip", hook_rip)
 
     def complete_io_in(self, data: bytes) -> None:
         """Put the IN's value where the hook's placeholder went: AL/AX/EAX, or INS memory."""
@@ -293,35 +231,12 @@ class EmuVcpu(VcpuBackend):
         self._pending_in = None
         size, string = pending
         if string is not None:
-            self._complete_ins(size, string, data)
+            self._strings.complete_ins(size, string, data)
             return
         value = int.from_bytes(data[:size], "little")
         rax = self._u64(RAX)
         mask = (1 << 8 * size) - 1 if size < 4 else 0xFFFF_FFFF_FFFF_FFFF
         self.set_live_reg("rax", (rax & ~mask) | value)
-
-    def _complete_ins(self, size: int, ins: StringIn, data: bytes) -> None:
-        eng = self.engine
-        mask = (1 << ins.bits) - 1
-        step = -size if ins.down else size
-        es = 0 if ins.bits == 64 else eng.segment(st.SEG_OFFSET["es"])[1]
-        access = GuestAccess(eng, self._memory)
-        for i in range(ins.n):
-            linear = es + ((ins.rdi + i * step) & mask)
-            try:
-                access.write(linear if ins.bits == 64 else linear & 0xFFFF_FFFF,
-                             data[i * size : (i + 1) * size])
-            except Undeliverable:
-                break  # the INS itself could not have stored there
-        rdi = (ins.rdi + ins.n * step) & mask
-        old = self._u64(RDI)
-        self.set_live_reg("rdi", rdi if ins.bits == 32 else (old & ~mask) | rdi)
-        if ins.rep:
-            left = (ins.count - ins.n) & mask
-            rcx = self._u64(RCX)
-            self.set_live_reg("rcx", left if ins.bits == 32 else (rcx & ~mask) | left)
-            if left:
-                self.set_live_reg("rip", ins.rip)
 
     def _deliver(self, vector: int, is_int: int, error_code: int, fault_rip: int,
                  next_rip: int) -> ex.Exit | None:
