@@ -35,6 +35,20 @@ def binutils() -> None:
     require(not missing, f"GNU binutils missing ({', '.join(missing)}): needed as the oracle")
 
 
+@pytest.fixture(scope="session")
+def runs_guests() -> str:
+    """Guests can run here, on the backend "auto" picks: KVM where /dev/kvm works, else the
+    emulator. For tests of kasm and vmm that are not about a backend (the backend-specific ones
+    take `backend`, which under CI=true insists on /dev/kvm)."""
+    from vmm.machine import kvm_usable
+
+    if kvm_usable():
+        return "kvm"
+    require(importlib.util.find_spec("unicorn") is not None,
+            "neither /dev/kvm nor the unicorn package: nothing can run a guest")
+    return "emu"
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs the test once per backend. In-process, "auto" (the default backend of Machine,

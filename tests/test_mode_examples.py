@@ -81,7 +81,7 @@ def test_every_example_in_these_directories_is_covered():
     assert found | {"multiplication_batched.S"} == set(EXPECTED)
 
 
-def test_batched_table_is_byte_identical_to_the_plain_one_in_at_most_20_exits(kvm_device,
+def test_batched_table_is_byte_identical_to_the_plain_one_in_at_most_20_exits(runs_guests,
                                                                                tmp_path):
     plain, plain_stats = run_with_stats(tmp_path, "multiplication.S")
     batched, batched_stats = run_with_stats(tmp_path, "multiplication_batched.S")
@@ -91,7 +91,7 @@ def test_batched_table_is_byte_identical_to_the_plain_one_in_at_most_20_exits(kv
 
 
 @pytest.mark.parametrize("mode", ["protected", "long"])
-def test_mode_tables_match_the_real_mode_table(mode, kvm_device, tmp_path):
+def test_mode_tables_match_the_real_mode_table(mode, runs_guests, tmp_path):
     real, _ = run_with_stats(tmp_path, "multiplication.S")
     other, _ = run_with_stats(tmp_path, f"{mode}/multiplication.S")
     assert other == real
@@ -100,7 +100,7 @@ def test_mode_tables_match_the_real_mode_table(mode, kvm_device, tmp_path):
 @pytest.mark.parametrize(("name", "mode"), [("protected/hello.S", "protected"),
                                             ("long/hello.S", "long"),
                                             ("switch/real_to_long.S", "real")])
-def test_boot_mode_comes_from_the_first_code_directive(name, mode, kvm_device):
+def test_boot_mode_comes_from_the_first_code_directive(name, mode, runs_guests):
     """The explicit --mode the source implies changes nothing."""
     implied = kasm("run", f"examples/{name}")
     explicit = kasm("run", "--mode", mode, f"examples/{name}")
@@ -108,7 +108,7 @@ def test_boot_mode_comes_from_the_first_code_directive(name, mode, kvm_device):
     assert implied.stdout == explicit.stdout and implied.stdout
 
 
-def test_highmem_needs_the_memory_it_asks_for(kvm_device):
+def test_highmem_needs_the_memory_it_asks_for(runs_guests):
     """With the default 2 MiB the write to 16 MiB is outside RAM: a guest fault, not output."""
     r = kasm("run", "examples/protected/highmem.S")
     assert r.returncode == 120  # guest fault

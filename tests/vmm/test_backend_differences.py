@@ -59,6 +59,7 @@ def test_16_bit_code_running_past_offset_ffff(kvm: str) -> None:
 
 @pytest.mark.parametrize(("name", "code"), [
     ("null DS in protected mode", "31c0" "8ed8" "a100200000" "f4"),  # mov ds,ax=0; mov eax,[]
+    ("write through CS", "2ec6050020000001" "f4"),  # movb $1, %cs:0x2000
 ])
 def test_segment_checks_fault_on_kvm_only(kvm: str, name: str, code: str) -> None:
     r = run("kvm", bytes.fromhex(code), BootMode.PROTECTED)

@@ -155,12 +155,14 @@ class Engine:
         self.handle = handle.value
         self._callbacks: list[object] = []  # ctypes thunks must outlive the engine's use
         self._context = ctypes.c_void_p()
+        self._snapshot = ctypes.c_void_p()  # the CPU at an exception, before unicorn moves on
         try:
             for address, host, size in regions:
                 _check(lib, lib.uc_mem_map_ptr(self.handle, address, size, UC_PROT_ALL, host),
                        "mapping guest RAM")
-            _check(lib, lib.uc_context_alloc(self.handle, ctypes.byref(self._context)),
-                   "uc_context_alloc")
+            for context in (self._context, self._snapshot):
+                _check(lib, lib.uc_context_alloc(self.handle, ctypes.byref(context)),
+                       "uc_context_alloc")
             size = lib.uc_context_size(self.handle)
             data = (ctypes.c_char * size).from_address(self._context.value + CTX_HEADER)
             self.state = memoryview(data).cast("B")  # CPUX86State as of the last save()
@@ -177,6 +179,9 @@ class Engine:
             self.state.release()
             self.lib.uc_context_free(self._context)
             self._context = ctypes.c_void_p()
+        if self._snapshot.value:
+            self.lib.uc_context_free(self._snapshot)
+            self._snapshot = ctypes.c_void_p()
         if self.handle:
             self.lib.uc_close(self.handle)
             self.handle = 0
@@ -187,6 +192,16 @@ class Engine:
 
     def restore(self) -> None:
         self.lib.uc_context_restore(self.handle, self._context)
+
+    def snapshot(self) -> None:
+        """Keep the CPU state aside (in a hook, at an exception)."""
+        self.lib.uc_context_save(self.handle, self._snapshot)
+
+    def back_to_snapshot(self) -> None:
+        """Put the kept state back: after an exception hook unicorn resumes at a stale EIP
+        (QEMU's exception_next_eip) until the stop takes effect, which can change registers
+        (seen: CR2 overwritten by a second page fault)."""
+        self.lib.uc_context_restore(self.handle, self._snapshot)
 
     def u64(self, offset: int) -> int:
         return struct.unpack_from("<Q", self.state, offset)[0]

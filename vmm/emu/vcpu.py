@@ -144,6 +144,7 @@ class EmuVcpu(VcpuBackend):
         try:
             if vector != 1 or self._io is None:  # else: the I/O breakpoint after an IN/OUT
                 eng = self.engine
+                eng.snapshot()
                 eng.save()
                 self._exception = (vector, eng.u32(e.EXCEPTION_IS_INT), eng.u32(e.ERROR_CODE),
                                    eng.u64(e.EIP), eng.u64(e.EXCEPTION_NEXT_EIP))
@@ -182,6 +183,8 @@ class EmuVcpu(VcpuBackend):
             if io is not None:
                 return self._io_exit(*io)
             if self._exception is not None:
+                self.engine.back_to_snapshot()
+                self._save()
                 outcome = self._deliver(*self._exception)
                 if outcome is not None:
                     return outcome
