@@ -43,6 +43,21 @@ def test_real_mode_int3_with_a_zero_limit_idt_runs_on_under_pvm_kvm(kvm: str) ->
     assert r.end is RunEnd.SHUTDOWN and "breakpoint (#BP) could not be delivered" in r.fault
 
 
+def test_real_mode_int_through_a_valid_ivt_stays_at_the_int_under_pvm_kvm(kvm: str) -> None:
+    """IVT entry 0x80 -> 0000:2000 (HLT there): the emulator takes it; PVM's KVM stayed at
+    the int instruction until the timeout (KVM with VT-x/AMD-V delivers it)."""
+    code = bytes.fromhex("c7060002" "0020" "c7060202" "0000" "cd80" "ebfe")
+    outcomes = {}
+    for backend in ("kvm", "emu"):
+        with Machine(1 << 20, backend=backend, output=io.BytesIO()) as m:
+            m.load_flat(code, 0x1000)
+            m.load_flat(b"\xf4", 0x2000)
+            r = m.run(0x1000, BootMode.REAL, timeout=0.5)
+            outcomes[backend] = (r.end, r.rip)
+    assert outcomes["emu"] == (RunEnd.HLT, None)
+    assert outcomes["kvm"] in ((RunEnd.TIMEOUT, 0x100C), (RunEnd.HLT, None))
+
+
 def test_16_bit_code_running_past_offset_ffff(kvm: str) -> None:
     """KVM wraps IP to 0 (HLT there); QEMU's TCG checks no segment limit and runs on at
     0x10000 (an HC_EXIT there)."""

@@ -5,6 +5,8 @@ the exit code, the total exits and the exits by port must be equal, apart from t
 the README's backend table lists, each allowed here by a named rule:
 
 - KVM_INTERNAL_ERROR: KVM on PVM hosts emulates ring-0 code and lacks some instructions.
+- PVM_REAL_MODE_INT: PVM's KVM does not deliver a real-mode `int n` (it stays at the `int`
+  until the timeout); the emulator goes through the IVT.
 - TIMING: a run that times out has done less of the same work (its output is a prefix of the
   other's and no port saw more exits); the emulator runs ring-0 code faster than PVM's KVM.
 - INVALID_LOCK_PREFIX: KVM faults on LOCK before an instruction that cannot take it; QEMU's
@@ -87,6 +89,14 @@ def lock_prefixed(code: bytes, rip: int | None) -> bool:
     return 0 <= at < len(code) and code[at] == 0xF0
 
 
+def at_int(code: bytes, rip: int | None) -> bool:
+    """Whether `rip` is an int n / int3 / into of the program (a real-mode run's CS is 0)."""
+    at = (rip or 0) - 0x1000
+    while 0 <= at < len(code) and code[at] in LEGACY_PREFIXES:
+        at += 1
+    return 0 <= at < len(code) and code[at] in (0xCD, 0xCC, 0xCE)
+
+
 def touches_segments(code: bytes, rip: int | None) -> bool:
     """Whether the program, up to the instruction at `rip`, may load or override a segment."""
     head = code[: max(0, (rip or 0) - 0x1000) + 15]
@@ -98,6 +108,8 @@ def allowed_difference(code: bytes, kvm: Seen, emu: Seen) -> str | None:
     """The README rule that explains why the two runs differ, or None."""
     if kvm.end is RunEnd.INTERNAL_ERROR:
         return "KVM_INTERNAL_ERROR"
+    if kvm.end is RunEnd.TIMEOUT and at_int(code, kvm.result.rip) and kvm.did_part_of(emu):
+        return "PVM_REAL_MODE_INT"
     if kvm.end is RunEnd.TIMEOUT and kvm.did_part_of(emu):
         return "TIMING"
     if emu.end is RunEnd.TIMEOUT and kvm.end is RunEnd.TIMEOUT and emu.did_part_of(kvm):

@@ -63,6 +63,7 @@ ERROR_CODE = 5384
 EXCEPTION_IS_INT = 5388
 EXCEPTION_NEXT_EIP = 5392
 DR = 5400  # dr0..dr7
+OLD_EXCEPTION = 5496  # the exception in flight (-1: none), from which QEMU escalates to #DF
 SEGMENT = struct.Struct("<I4xQII")
 SEGMENT_ORDER = ("es", "cs", "ss", "ds", "fs", "gs")
 GPR_ORDER = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
@@ -285,6 +286,7 @@ class Engine:
         probes[GDT + 8] = 0x12_3456_7000
         ok = all(self.u64(off) == v for off, v in probes.items())
         ok = ok and self.u32(GDT + 16) == 0x4567 and self.u64(EFER) & 0x501 == 0x501
+        ok = ok and self.u32(OLD_EXCEPTION) == 0xFFFF_FFFF
         if not ok:
             raise EmulatorUnavailable("emu: this unicorn lays out its CPU state differently "
                                       "from unicorn 2.1.x; install 'unicorn>=2.1.4,<2.2'")

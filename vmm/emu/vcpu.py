@@ -183,8 +183,13 @@ class EmuVcpu(VcpuBackend):
             if io is not None:
                 return self._io_exit(*io)
             if self._exception is not None:
-                self.engine.back_to_snapshot()
+                eng = self.engine
+                eng.back_to_snapshot()
                 self._save()
+                # unicorn never delivers, so QEMU would still see this one "in flight" at the
+                # next exception and make that a double fault
+                eng.put_u32(e.OLD_EXCEPTION, 0xFFFF_FFFF)
+                eng.restore()
                 outcome = self._deliver(*self._exception)
                 if outcome is not None:
                     return outcome
