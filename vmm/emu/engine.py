@@ -16,8 +16,10 @@ engine opens, so a unicorn whose layout differs is refused instead of misread.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import struct
+from collections.abc import Callable
 
 from vmm.errors import EmulatorUnavailable, VmmError
 
@@ -190,6 +192,11 @@ class Engine:
     # --- the CPU state copy ------------------------------------------------------------------
     def save(self) -> None:
         self.lib.uc_context_save(self.handle, self._context)
+
+    def fast_save(self) -> Callable[[], object]:
+        """save() as one pre-bound C call, for a hot path."""
+        return functools.partial(self.lib.uc_context_save, ctypes.c_void_p(self.handle),
+                                 self._context)
 
     def restore(self) -> None:
         self.lib.uc_context_restore(self.handle, self._context)

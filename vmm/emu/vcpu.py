@@ -94,7 +94,7 @@ class EmuVcpu(VcpuBackend):
         handle = ctypes.c_void_p(engine.handle)  # converted once, not at every call
         self._emu_start = functools.partial(engine.lib.uc_emu_start, handle)
         self._stop_engine = functools.partial(engine.lib.uc_emu_stop, handle)
-        self._save = functools.partial(engine.lib.uc_context_save, handle, engine._context)
+        self._save = engine.fast_save()
         self._u64 = engine.u64
         self._words = engine.words
         self.state = EmuCpuState(self)
