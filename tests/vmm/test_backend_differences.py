@@ -58,6 +58,13 @@ def test_real_mode_int_through_a_valid_ivt_stays_at_the_int_under_pvm_kvm(kvm: s
     assert outcomes["kvm"] in ((RunEnd.TIMEOUT, 0x100C), (RunEnd.HLT, None))
 
 
+def test_protected_mode_iret_is_an_emulation_failure_under_pvm_kvm(kvm: str) -> None:
+    # pushfd; push cs; push 0x1008; iretd; hlt (at 0x1008)
+    code = bytes.fromhex("9c" "0e" "6808100000" "cf" "f4")
+    assert run("kvm", code, BootMode.PROTECTED).end in (RunEnd.INTERNAL_ERROR, RunEnd.HLT)
+    assert run("emu", code, BootMode.PROTECTED).end is RunEnd.HLT
+
+
 def test_16_bit_code_running_past_offset_ffff(kvm: str) -> None:
     """KVM wraps IP to 0 (HLT there); QEMU's TCG checks no segment limit and runs on at
     0x10000 (an HC_EXIT there)."""
