@@ -41,7 +41,8 @@ bench-smoke: $(VENV)/.test-deps $(SEED_VMM)
 	$(BIN)/python bench/run.py --smoke
 
 fuzz: $(VENV)/.test-deps
-	FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -s -p no:cacheprovider tests/vmm/test_fuzz.py
+	FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -s -p no:cacheprovider tests/vmm/test_fuzz.py \
+		tests/vmm/test_differential.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info bench/build

@@ -35,6 +35,7 @@ BUILD_EXAMPLE = ROOT / "examples" / "hctest.S"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
+import backends  # noqa: E402
 from gen import generate  # noqa: E402
 
 LOOP_SOURCE = """\
@@ -218,6 +219,40 @@ def row_exit_cost(work: Path, exits: int, repeat: int) -> Row:
     return Row("exit_cost", f"exit cost, hc_putchar x{exits} (us/exit)", f"{o:.2f} us",
                f"{a:.2f} us (C)", o / a, "<= 1.0x", o / a <= 1.0,
                {"ours_us": ours, "anchor_us": seed, "exits": exits + 1})
+
+
+def rows_backends(work: Path, exits: int, limit: int, repeat: int,
+                  env: dict[str, str]) -> list[Row]:
+    """The emulator against KVM: exit cost, a compute-bound guest, kasm run end to end."""
+    from kasm.build import build_file
+
+    src = work / "loop.S"
+    src.write_text(LOOP_SOURCE.format(n=exits))
+    image = build_file(src).image
+    kvm_us, emu_us, kvm_s, emu_s = [], [], [], []
+    for _ in range(repeat):  # interleaved
+        for backend, out in (("kvm", kvm_us), ("emu", emu_us)):
+            out.append(backends.exit_cost_us(image.flat(), image.entry, exits + 1, backend))
+        kvm_s.append(backends.sieve_s("kvm", limit))
+        emu_s.append(backends.sieve_s("emu", limit))
+    emu_million = backends.sieve_s("emu", 1_000_000)
+    k, e = median(kvm_us), median(emu_us)
+    ks, es = median(kvm_s), median(emu_s)
+    kasm = kasm_cmd()
+    run_k = backends.kasm_run_s(kasm, "kvm", env, repeat)
+    run_e = backends.kasm_run_s(kasm, "emu", env, repeat)
+    return [
+        Row("emu_exit_cost", f"emulator exit cost, hc_putchar x{exits}", f"{e:.2f} us",
+            f"{k:.2f} us (KVM)", e / k, "<= 0.5x", e / k <= 0.5,
+            {"emu_us": emu_us, "kvm_us": kvm_us}),
+        Row("emu_sieve", f"sieve.S below {limit:,} (guest time; KVM {ks / es:.0f}x slower)",
+            ms(es), f"{ms(ks)} (KVM)", es / ks, "<= 0.02x (>= 50x faster)", es / ks <= 0.02,
+            {"emu_s": emu_s, "kvm_s": kvm_s, "emu_1e6_s": emu_million},
+            f"below 1,000,000 on emu: {ms(emu_million)}"),
+        Row("emu_e2e", "kasm run multiplication.S --backend emu (warm)", ms(run_e),
+            f"{ms(run_k)} (--backend kvm)", run_e / run_k, "-", None,
+            {"emu_s": run_e, "kvm_s": run_k}),
+    ]
 
 
 def rows_end_to_end(work: Path, repeat: int) -> tuple[list[Row], dict[str, object]]:
@@ -419,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row_build(work, e2e_n))
         rows += rows_scaling(work, sizes, rep)
         rows += rows_qemu(work, q_n)
+        rows += rows_backends(work, exits, 2_000 if args.smoke else 100_000,
+                              1 if args.smoke else 3, e2e["warm_env"])  # type: ignore[arg-type]
         profile = warm_path_profile(e2e["warm_env"])  # type: ignore[arg-type]
     print(table(rows))
     heavy = profile["heavy_imports_on_hit"] or "none"

@@ -37,6 +37,8 @@ class _Command(TyperCommand):
 
 
 ModeChoice = Enum("ModeChoice", {m: m for m in commands.MODES}, type=str)  # type: ignore[misc]
+BackendChoice = Enum("BackendChoice", {b: b for b in commands.BACKENDS},  # type: ignore[misc]
+                     type=str)
 
 FileArg = Annotated[str, typer.Argument(metavar="FILE", show_default=False, help=(
     "Assembly source (.S is C-preprocessed, .s is not; - reads stdin)."))]
@@ -131,13 +133,18 @@ def run(
                        "whenever the run ends abnormally.")] = False,
     include: IncludeOpt = [],  # noqa: B006
     define: DefineOpt = [],  # noqa: B006
+    backend: Annotated[BackendChoice, typer.Option("--backend", metavar="BACKEND", help="What "
+                       "runs the guest: "
+                       "kvm, emu (the unicorn emulator), or auto (KVM where /dev/kvm works, "
+                       "else emu).")] = "auto",  # type: ignore[assignment]
 ) -> None:
     """Build FILE and boot it in a KVM virtual machine; guest output goes to stdout.
 
     The exit code is the guest's HC_EXIT status (0 after HLT), or one of kasm's codes
     (see README)."""
     code = _carry_out(commands.run, file, base, mem, mode.value if mode else None, timeout,
-                      stats, stats_json, strict, verbose, include, define)
+                      stats, stats_json, strict, verbose, include, define,
+                      BackendChoice(backend).value)
     raise typer.Exit(code)
 
 

@@ -26,6 +26,7 @@ INTERRUPTED = ExitCode.INTERRUPTED
 DEFAULT_BASE = f"{vocabulary.DEFAULT_BASE:#x}"  # option defaults are text, as typed
 DEFAULT_MEM = f"{vocabulary.DEFAULT_MEM_SIZE >> 20}M"
 MODES = tuple(m.value for m in BootMode)
+BACKENDS = vocabulary.BACKENDS
 
 
 class UsageError(Exception):
@@ -303,6 +304,7 @@ def run(
     verbose: bool = False,
     include: list[str] | None = None,
     define: list[str] | None = None,
+    backend: str = "auto",
 ) -> int:
     """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it, and return the exit
     code: the guest's HC_EXIT status, or one of the VMM's codes (README)."""
@@ -324,6 +326,7 @@ def run(
     guest_input = None if sys.stdin is None or inputs.is_stdin(file) else sys.stdin.buffer
     output = GuestOutput.for_stdout()
     settings = {"mem_size": mem_size, "timeout": timeout or None, "strict": strict,
+                "backend": backend,
                 "input": guest_input, "output": output}
     try:
         if kind == "elf":

@@ -75,7 +75,7 @@ def test_program_larger_than_memory_is_a_build_error(tmp_path):
     assert r.returncode == 1 and "use a larger --mem" in r.stderr
 
 
-def test_runaway_guest_stops_at_timeout_with_exit_124(kvm_device, tmp_path):
+def test_runaway_guest_stops_at_timeout_with_exit_124(runs_guests, tmp_path):
     start = time.monotonic()
     r = kasm("run", "--timeout", "0.5", "--stats", guest(tmp_path, "1: jmp 1b"))
     assert time.monotonic() - start < 10
@@ -84,7 +84,7 @@ def test_runaway_guest_stops_at_timeout_with_exit_124(kvm_device, tmp_path):
     no_traceback(r)
 
 
-def test_unknown_hypercall_is_a_guest_fault_with_registers(kvm_device, tmp_path):
+def test_unknown_hypercall_is_a_guest_fault_with_registers(runs_guests, tmp_path):
     r = kasm("run", guest(tmp_path, "hc_call 0x7f"))
     assert r.returncode == 120
     assert "0x7f" in r.stderr or "127" in r.stderr
@@ -92,14 +92,14 @@ def test_unknown_hypercall_is_a_guest_fault_with_registers(kvm_device, tmp_path)
     no_traceback(r)
 
 
-def test_unowned_port_is_counted_and_fatal_only_with_strict(kvm_device, tmp_path):
+def test_unowned_port_is_counted_and_fatal_only_with_strict(runs_guests, tmp_path):
     src = guest(tmp_path, "mov $0x1234, %dx\n    out %al, (%dx)\n    hlt")
     assert kasm("run", src).returncode == 0
     r = kasm("run", "--strict", src)
     assert r.returncode == 120 and "0x1234" in r.stderr
 
 
-def test_triple_fault_is_reported(kvm_device, tmp_path):
+def test_triple_fault_is_reported(runs_guests, tmp_path):
     # a far jump to a descriptor in an empty GDT in protected mode: #GP with no IDT
     src = tmp_path / "pm.S"
     src.write_text(".code32\n_start:\n    ljmp $0x40, $0\n")
@@ -109,11 +109,11 @@ def test_triple_fault_is_reported(kvm_device, tmp_path):
     no_traceback(r)
 
 
-def test_hc_exit_status_is_truncated_to_8_bits(kvm_device, tmp_path):
+def test_hc_exit_status_is_truncated_to_8_bits(runs_guests, tmp_path):
     assert kasm("run", guest(tmp_path, "hc_exit $0x1ff")).returncode == 0xFF
 
 
-def test_ctrl_c_stops_the_guest_with_exit_130_and_stats(kvm_device, tmp_path):
+def test_ctrl_c_stops_the_guest_with_exit_130_and_stats(runs_guests, tmp_path):
     import signal
 
     src = guest(tmp_path, "1: jmp 1b")
@@ -127,7 +127,7 @@ def test_ctrl_c_stops_the_guest_with_exit_130_and_stats(kvm_device, tmp_path):
     assert "end: interrupted" in err and "Traceback" not in err
 
 
-def test_page_fault_without_idt_in_long_mode_names_cr2(kvm_device, tmp_path):
+def test_page_fault_without_idt_in_long_mode_names_cr2(runs_guests, tmp_path):
     src = tmp_path / "pf.S"
     src.write_text(".code64\n_start:\n    movabs $0x100000000000, %rax\n    movb (%rax), %bl\n")
     r = kasm("run", str(src))
@@ -137,7 +137,7 @@ def test_page_fault_without_idt_in_long_mode_names_cr2(kvm_device, tmp_path):
     no_traceback(r)
 
 
-def test_closed_stdout_and_stdin_are_not_an_error(kvm_device):
+def test_closed_stdout_and_stdin_are_not_an_error(runs_guests):
     r = subprocess.run(["bash", "-c", f"'{sys.executable}' -m kasm run examples/hello.S >&- <&-"],
                        capture_output=True, text=True, cwd=ROOT, timeout=60,
                        env=ENV)
@@ -145,7 +145,7 @@ def test_closed_stdout_and_stdin_are_not_an_error(kvm_device):
     no_traceback(r)
 
 
-def test_guest_stops_when_the_output_reader_goes_away(kvm_device, tmp_path):
+def test_guest_stops_when_the_output_reader_goes_away(runs_guests, tmp_path):
     src = guest(tmp_path, "1:  hc_putchar $0x41\n    jmp 1b")
     start = time.monotonic()
     r = subprocess.run(["bash", "-c", f"set -o pipefail; '{sys.executable}' -m kasm run "

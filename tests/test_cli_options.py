@@ -16,7 +16,7 @@ def kasm(*args: str, cwd: Path, stdout: object = subprocess.PIPE) -> subprocess.
                           timeout=60)
 
 
-def test_include_dir_serves_include_incbin_and_cpp_include(kvm_device, tmp_path):
+def test_include_dir_serves_include_incbin_and_cpp_include(runs_guests, tmp_path):
     inc = tmp_path / "inc"
     inc.mkdir()
     (inc / "chars.inc").write_text("    hc_putchar $'A'\n")
@@ -40,7 +40,7 @@ def test_missing_include_through_include_dir_is_a_located_error(tmp_path):
     assert r.stderr.startswith("t.s:2:10: error: include file 'nowhere.inc' not found")
 
 
-def test_unwritable_guest_output_is_one_line_and_exit_3(kvm_device):
+def test_unwritable_guest_output_is_one_line_and_exit_3(runs_guests):
     with open("/dev/full", "w") as full:
         r = kasm("run", "examples/hello.S", cwd=ROOT, stdout=full)
     assert r.returncode == 3

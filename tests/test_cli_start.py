@@ -33,7 +33,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_plain_run_matches_the_full_command_line(case, kvm_device, tmp_path, env):
+def test_plain_run_matches_the_full_command_line(case, runs_guests, tmp_path, env):
     src = tmp_path / f"{case}.S"
     src.write_text("#include <hypercall.h>\n" + CASES[case])
     plain = kasm(["run", str(src)], env)
@@ -50,7 +50,7 @@ def test_plain_run_of_a_missing_file_matches_the_full_command_line(env):
         1, "kasm: error: no/such.S: no such file\n")
 
 
-def test_cached_plain_run_imports_no_cli_framework_assembler_or_elf_library(kvm_device, env):
+def test_cached_plain_run_imports_no_cli_framework_assembler_or_elf_library(runs_guests, env):
     example = str(ROOT / "examples" / "hello.S")
     assert kasm(["run", example], env).returncode == 0  # fills the cache
     r = kasm(["run", example], env, ("-X", "importtime"))

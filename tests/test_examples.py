@@ -31,42 +31,42 @@ def kasm(*args: str, stdin: bytes = b"", timeout: float = 60) -> subprocess.Comp
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_seed_guest_prints_exactly_and_exits_as_counted(name, kvm_device, tmp_path):
+def test_seed_guest_prints_exactly_and_exits_as_counted(name, backend, tmp_path):
     stdout, total, by_reason, by_port, end = EXPECTED[name]
     stats = tmp_path / "stats.json"
-    r = kasm("run", f"examples/{name}", "--stats-json", str(stats))
+    r = kasm("run", f"examples/{name}", "--stats-json", str(stats), "--backend", backend)
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout == stdout
     data = json.loads(stats.read_text())
     assert data["total_exits"] == total
     assert data["exits_by_reason"] == by_reason
     assert data["exits_by_port"] == by_port
-    assert data["end"] == end
+    assert data["end"] == end and data["backend"] == backend
     assert data["guest_wall_s"] > 0 and data["us_per_exit"] > 0
 
 
-def test_multiplication_table_has_72_lines(kvm_device):
+def test_multiplication_table_has_72_lines(runs_guests):
     r = kasm("run", "examples/multiplication.S")
     lines = r.stdout.decode().splitlines()
     assert len(lines) == 72
     assert lines[0] == "2 x 1 = 2" and lines[-1] == "9 x 9 = 81"
 
 
-def test_stats_go_to_stderr_after_the_output(kvm_device):
+def test_stats_go_to_stderr_after_the_output(runs_guests):
     r = kasm("run", "--stats", "examples/hello.S")
     assert r.stdout == b"Hello, KVM!\n"
     err = r.stderr.decode()
     assert "exits: 13" in err and "0x3f8 12" in err and "us/exit" in err
 
 
-def test_hc_exit_status_becomes_the_exit_code(kvm_device, tmp_path):
+def test_hc_exit_status_becomes_the_exit_code(runs_guests, tmp_path):
     src = tmp_path / "status.S"
     src.write_text("#include <hypercall.h>\n.code16\n_start:\n    hc_exit $42\n")
     r = kasm("run", str(src))
     assert r.returncode == 42, r.stderr.decode()
 
 
-def test_flat_image_and_elf_from_kasm_build_run_like_the_source(kvm_device, tmp_path):
+def test_flat_image_and_elf_from_kasm_build_run_like_the_source(runs_guests, tmp_path):
     out = tmp_path / "hello.bin"
     r = kasm("build", "examples/hello.S", "-o", str(out))
     assert r.returncode == 0, r.stderr.decode()
@@ -83,7 +83,7 @@ def test_build_map_lists_sections_and_symbols(tmp_path):
     assert "0x00001000" in text and "_start" in text and "message" in text
 
 
-def test_base_option_moves_the_image(kvm_device, tmp_path):
+def test_base_option_moves_the_image(runs_guests, tmp_path):
     r = kasm("build", "examples/hello.S", "--base", "0x7c00", "-o", str(tmp_path / "h.bin"),
              "--map")
     assert "0x00007c00" in r.stdout.decode()
@@ -95,7 +95,7 @@ def test_python_m_kasm_and_help_work():
     assert r.returncode == 0 and b"build" in r.stdout and b"run" in r.stdout
 
 
-def test_hc_print_prints_string_constants_in_one_exit_each(kvm_device, tmp_path):
+def test_hc_print_prints_string_constants_in_one_exit_each(runs_guests, tmp_path):
     src = tmp_path / "print.S"
     src.write_text('#include <hypercall.h>\n.code16\n_start:\n    hc_print "Hello, "\n'
                    '    hc_print "world, 100%\\n"\n    hc_exit\n')
@@ -106,7 +106,7 @@ def test_hc_print_prints_string_constants_in_one_exit_each(kvm_device, tmp_path)
     assert json.loads(stats.read_text())["total_exits"] == 3
 
 
-def test_alignment_padding_in_64bit_code_preserves_registers(kvm_device, tmp_path):
+def test_alignment_padding_in_64bit_code_preserves_registers(runs_guests, tmp_path):
     src = tmp_path / "pad64.S"
     src.write_text("#include <hypercall.h>\n.code64\n_start:\n    movabsq $0x100000005, %rsi\n"
                    "    nop\n    .p2align 3\n    movq %rsi, %rbx\n    hc_call HC_PUTNUM\n"

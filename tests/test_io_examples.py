@@ -52,8 +52,8 @@ def sum_exits(input_bytes: int) -> int:
     (b"0\n", b"0\n"),
     (b"no numbers here\n", b"0\n"),
 ])
-def test_sum_adds_the_numbers_from_a_pipe(stdin, stdout, kvm_device, tmp_path):
-    rc, out, stats = kasm_run("sum.S", stdin, tmp_path)
+def test_sum_adds_the_numbers_from_a_pipe(stdin, stdout, backend, tmp_path):
+    rc, out, stats = kasm_run("sum.S", stdin, tmp_path, "--backend", backend)
     assert (rc, out) == (0, stdout)
     assert stats["total_exits"] == sum_exits(len(stdin))
     assert stats["exits_by_reason"] == {"io": sum_exits(len(stdin))}
@@ -64,19 +64,20 @@ def test_sum_adds_the_numbers_from_a_pipe(stdin, stdout, kvm_device, tmp_path):
 
 
 @pytest.mark.parametrize("stdin", [b"", CLOSED], ids=["empty", "closed"])
-def test_sum_of_no_input_is_zero(stdin, kvm_device, tmp_path):
-    rc, out, stats = kasm_run("sum.S", stdin, tmp_path)
+def test_sum_of_no_input_is_zero(stdin, backend, tmp_path):
+    rc, out, stats = kasm_run("sum.S", stdin, tmp_path, "--backend", backend)
     assert (rc, out) == (0, b"0\n")
     assert stats["total_exits"] == 5
     assert stats["exits_by_port"] == {"0x3fd": 1, "0x500": 4}
     assert stats["end"] == "hc_exit"
 
 
-def test_sum_waits_for_input_that_arrives_late(kvm_device, tmp_path):
+def test_sum_waits_for_input_that_arrives_late(backend, tmp_path):
     """LSR says empty, HC_GETCHAR blocks until the byte comes: still 2 exits per byte."""
     stats = tmp_path / "stats.json"
     p = subprocess.Popen([sys.executable, "-m", "kasm", "run", "--stats-json", str(stats),
-                          "examples/io/sum.S"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          "--backend", backend, "examples/io/sum.S"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, cwd=ROOT, env=ENV)
     assert p.stdin is not None
     for chunk in (b"5", b"\n"):
@@ -91,11 +92,12 @@ def test_sum_waits_for_input_that_arrives_late(kvm_device, tmp_path):
     assert data["exits_by_port"]["0x500"] > 4  # some bytes came through HC_GETCHAR
 
 
-def test_a_guest_waiting_for_input_that_never_comes_ends_at_the_timeout(kvm_device, tmp_path):
+def test_a_guest_waiting_for_input_that_never_comes_ends_at_the_timeout(backend, tmp_path):
     read_end, write_end = os.pipe()
     try:
         started = time.monotonic()
-        rc, out, _ = kasm_run("sum.S", read_end, tmp_path, "--timeout", "0.5")
+        rc, out, _ = kasm_run("sum.S", read_end, tmp_path, "--backend", backend, "--timeout",
+                              "0.5")
         assert time.monotonic() - started < 30
     finally:
         os.close(read_end)
@@ -111,8 +113,8 @@ def test_a_guest_waiting_for_input_that_never_comes_ends_at_the_timeout(kvm_devi
     (b"\n", b"\n"),
     (b"a-z A-Z 0-9 `{@[ \xe9\xff\n", b"A-Z A-Z 0-9 `{@[ \xe9\xff\n"),
 ])
-def test_echo_prints_the_first_line_uppercased(stdin, stdout, kvm_device, tmp_path):
-    rc, out, stats = kasm_run("echo.S", stdin, tmp_path)
+def test_echo_prints_the_first_line_uppercased(stdin, stdout, backend, tmp_path):
+    rc, out, stats = kasm_run("echo.S", stdin, tmp_path, "--backend", backend)
     assert (rc, out) == (0, stdout)
     line = len(stdout)
     reads = line + (0 if stdout.endswith(b"\n") else 1)  # without "\n": the end is read too
@@ -121,16 +123,16 @@ def test_echo_prints_the_first_line_uppercased(stdin, stdout, kvm_device, tmp_pa
 
 
 @pytest.mark.parametrize("stdin", [b"", CLOSED], ids=["empty", "closed"])
-def test_echo_of_no_input_prints_nothing(stdin, kvm_device, tmp_path):
-    rc, out, stats = kasm_run("echo.S", stdin, tmp_path)
+def test_echo_of_no_input_prints_nothing(stdin, backend, tmp_path):
+    rc, out, stats = kasm_run("echo.S", stdin, tmp_path, "--backend", backend)
     assert (rc, out) == (0, b"")
     assert stats["total_exits"] == 2  # GETCHAR (end of input), EXIT
     assert stats["end"] == "hc_exit"
 
 
-def test_echo_of_a_line_longer_than_its_buffer(kvm_device, tmp_path):
+def test_echo_of_a_line_longer_than_its_buffer(backend, tmp_path):
     line = bytes(range(32, 127)) * 7 + b"\n"  # 666 bytes: the 256-byte buffer fills twice
-    rc, out, stats = kasm_run("echo.S", line + b"rest\n", tmp_path)
+    rc, out, stats = kasm_run("echo.S", line + b"rest\n", tmp_path, "--backend", backend)
     assert (rc, out) == (0, line.upper())
     assert stats["total_exits"] == len(line) + 3 + 1  # GETCHARs, three WRITEs, EXIT
 
@@ -153,8 +155,8 @@ def calc_text(a: int, b: int) -> bytes:
     (b"3000000000 3000000000\n", 3000000000, 3000000000, 22),
     (b"9223372036854775807 2\n", 9223372036854775807, 2, 22),  # 64-bit wraparound
 ])
-def test_calc_prints_sum_difference_and_product(stdin, a, b, reads, kvm_device, tmp_path):
-    rc, out, stats = kasm_run("calc.S", stdin, tmp_path)
+def test_calc_prints_sum_difference_and_product(stdin, a, b, reads, backend, tmp_path):
+    rc, out, stats = kasm_run("calc.S", stdin, tmp_path, "--backend", backend)
     expected = calc_text(a, b)
     assert (rc, out) == (0, expected)
     minus_signs = expected.count(b"-") - expected.count(b" - ")
@@ -162,8 +164,8 @@ def test_calc_prints_sum_difference_and_product(stdin, a, b, reads, kvm_device, 
     assert stats["exits_by_port"] == {"0x500": stats["total_exits"]}
 
 
-def test_calc_example_from_its_header(kvm_device, tmp_path):
-    rc, out, stats = kasm_run("calc.S", b"12 34\n", tmp_path)
+def test_calc_example_from_its_header(backend, tmp_path):
+    rc, out, stats = kasm_run("calc.S", b"12 34\n", tmp_path, "--backend", backend)
     assert out == b"12 + 34 = 46\n12 - 34 = -22\n12 * 34 = 408\n"
     assert stats["total_exits"] == 26
 
@@ -171,8 +173,8 @@ def test_calc_example_from_its_header(kvm_device, tmp_path):
 @pytest.mark.parametrize(("stdin", "exits"), [
     (b"", 1 + 2), (CLOSED, 1 + 2), (b"42\n", 4 + 2), (b"hello\n", 7 + 2)],
     ids=["empty", "closed", "one-number", "no-numbers"])
-def test_calc_without_two_numbers_says_so_and_exits_1(stdin, exits, kvm_device, tmp_path):
-    rc, out, stats = kasm_run("calc.S", stdin, tmp_path)
+def test_calc_without_two_numbers_says_so_and_exits_1(stdin, exits, backend, tmp_path):
+    rc, out, stats = kasm_run("calc.S", stdin, tmp_path, "--backend", backend)
     assert (rc, out) == (1, b"calc: need two numbers\n")
     assert stats["total_exits"] == exits  # GETCHARs up to the end of input, PUTS, EXIT
     assert stats["end"] == "hc_exit"
@@ -205,14 +207,15 @@ msg:
 
 @pytest.mark.parametrize("bits", [16, 32, 64])
 @pytest.mark.parametrize("stdin", [b"xy", b"", CLOSED], ids=["xy", "empty", "closed"])
-def test_input_and_output_macros_work_in_every_mode(bits, stdin, kvm_device, tmp_path):
+def test_input_and_output_macros_work_in_every_mode(bits, stdin, backend, tmp_path):
     src = tmp_path / f"macros{bits}.S"
     src.write_text(MACROS.format(bits=bits))
     stats = tmp_path / "stats.json"
     kw: dict = {"input": stdin} if isinstance(stdin, bytes) else {
         "stdin": subprocess.DEVNULL, "preexec_fn": lambda: os.close(0)}
     r = subprocess.run([sys.executable, "-m", "kasm", "run", "--stats-json", str(stats),
-                        str(src)], capture_output=True, timeout=60, cwd=ROOT, env=ENV, **kw)
+                        "--backend", backend, str(src)], capture_output=True, timeout=60,
+                       cwd=ROOT, env=ENV, **kw)
     typed = stdin if isinstance(stdin, bytes) else b""
     assert (r.returncode, r.stdout) == (7, b"abcbcaabc\n" + typed), r.stderr.decode()
     # PUTS, WRITE, WRITE, PUTS, NEWLINE, GETCHAR + PUTCHAR a byte, GETCHAR (end), EXIT

@@ -44,9 +44,9 @@ def run(stdin: bytes | None) -> tuple[str, bytes]:
     return result.end.value, out.getvalue()
 
 
-def test_polling_guest_reads_every_byte_then_sees_the_end(kvm_device):
+def test_polling_guest_reads_every_byte_then_sees_the_end(backend):
     assert run(b"abc\n") == ("hlt", b"abc\n")
 
 
-def test_no_input_at_all_is_an_immediate_end(kvm_device):
+def test_no_input_at_all_is_an_immediate_end(backend):
     assert run(None) == ("hlt", b"")

@@ -12,9 +12,10 @@ import typer
 from vmm.errors import VmmError
 from vmm.machine import Machine
 from vmm.memory import parse_size
-from vmm.vocabulary import DEFAULT_BASE, BootMode, ExitCode
+from vmm.vocabulary import BACKENDS, DEFAULT_BASE, BootMode, ExitCode
 
-app = typer.Typer(add_completion=False, help="Run a guest image in a KVM virtual machine.")
+app = typer.Typer(add_completion=False,
+                  help="Run a guest image in a virtual machine (KVM or the unicorn emulator).")
 
 
 def _int(text: str) -> int:
@@ -35,12 +36,17 @@ def main(
     strict: Annotated[bool, typer.Option(help="accesses to unowned ports are faults")] = False,
     stats: Annotated[bool, typer.Option(help="print exit statistics to stderr")] = False,
     stats_json: Annotated[Path | None, typer.Option(help="write exit statistics as JSON")] = None,
+    backend: Annotated[str, typer.Option(help="kvm, emu (unicorn) or auto (KVM where "
+                                         "/dev/kvm works, else emu)")] = "auto",
 ) -> None:
     try:
         boot_mode = BootMode(mode.lower()) if mode else None
     except ValueError:
         typer.echo(f"vmm: unknown mode {mode!r} (real, protected, paged32, long)", err=True)
         raise typer.Exit(ExitCode.USAGE_ERROR) from None
+    if backend not in BACKENDS:
+        typer.echo(f"vmm: unknown backend {backend!r} ({', '.join(BACKENDS)})", err=True)
+        raise typer.Exit(ExitCode.USAGE_ERROR)
     try:
         data = image.read_bytes()
     except OSError as e:
@@ -52,7 +58,7 @@ def main(
         typer.echo("vmm: --base/--entry must be integers (e.g. 0x1000)", err=True)
         raise typer.Exit(ExitCode.USAGE_ERROR) from None
     try:
-        with Machine(parse_size(mem), input=sys.stdin.buffer) as m:
+        with Machine(parse_size(mem), backend=backend, input=sys.stdin.buffer) as m:
             image_entry, image_mode = m.load_image(data, load_base)
             result = m.run(
                 image_entry if start is None else start,

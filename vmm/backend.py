@@ -1,8 +1,8 @@
 """What the run loop needs from whatever executes the guest: the vCPU backend interface.
 
-KVM implements it (vmm/kvm/); a test's scripted fake implements it too, so the bus, devices,
-statistics and the run loop are tested without /dev/kvm. Nothing above this interface knows
-which backend runs the guest.
+KVM implements it (vmm/kvm/), and so does the unicorn emulator (vmm/emu/); a test's scripted
+fake implements it too, so the bus, devices, statistics and the run loop are tested without
+/dev/kvm. Nothing above this interface knows which backend runs the guest.
 
 A backend opens a VM over a GuestMemory (`VmBackend`), makes vCPUs (`VcpuBackend`), and each
 vCPU runs until the guest needs the VMM, returning the exit as a value from vmm.exits.

@@ -11,6 +11,10 @@ class KvmUnavailable(VmmError):
     """/dev/kvm is missing or not accessible: nothing can run, and the message says how to fix."""
 
 
+class EmulatorUnavailable(VmmError):
+    """The emulator backend cannot run: the unicorn package is missing or not a usable version."""
+
+
 class KvmApiError(VmmError):
     """KVM answered but cannot do what we need (API version, capability, failed ioctl)."""
 

@@ -52,10 +52,14 @@ class Hlt(Value):
 
 
 class Shutdown(Value):
-    """Triple fault (or a reset request): the guest is dead."""
+    """Triple fault (or a reset request): the guest is dead. `cause` names the exception that
+    could not be delivered when the backend knows it (the emulator does; KVM does not say)."""
 
-    __slots__ = ()
+    __slots__ = ("cause",)
     kvm_name = "shutdown"
+
+    def __init__(self, cause: str | None = None) -> None:
+        self.cause = cause
 
 
 class FailEntry(Value):

@@ -51,6 +51,9 @@ def exit_fault(exit: ex.Exit, vcpu: VcpuBackend, memory: GuestMemory) -> tuple[R
     at, _ = where(vcpu)
     if isinstance(exit, ex.Shutdown):
         cr2 = vcpu.get_sregs().cr2
+        if exit.cause:
+            return RunEnd.SHUTDOWN, (f"guest fault: triple fault at {at}, CR2 {cr2:#x}: "
+                                     f"{exit.cause} (no usable IDT?)")
         return RunEnd.SHUTDOWN, (
             f"guest fault: triple fault (KVM_EXIT_SHUTDOWN) at {at}, CR2 {cr2:#x}: an exception "
             "could not be delivered (no usable IDT?)"

@@ -17,6 +17,8 @@ from vmm.modes import SystemLayout, boot_state
 from vmm.outcome import RunResult
 from vmm.runloop import run as run_loop
 from vmm.vocabulary import (
+    BACKENDS,
+    DEFAULT_BACKEND,
     DEFAULT_BASE,
     DEFAULT_KVM_PATH,
     DEFAULT_MEM_SIZE,
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import BinaryIO
 
-BACKENDS = ("kvm",)
 
 
 def _stdout() -> BinaryIO:
@@ -42,13 +43,22 @@ def _stdout() -> BinaryIO:
 
 def open_backend(name: str | Callable[[GuestMemory], VmBackend], memory: GuestMemory,
                  kvm_path: str = DEFAULT_KVM_PATH) -> VmBackend:
-    """The backend called `name` over `memory` (or what a factory makes of it: a test's)."""
+    """The backend called `name` over `memory` (or what a factory makes of it: a test's).
+    "auto" is KVM where `kvm_path` is a usable KVM device, else the emulator."""
     if not isinstance(name, str):
         return name(memory)
+    if name == "auto":
+        from vmm.kvm.probe import kvm_usable
+
+        name = "kvm" if kvm_usable(kvm_path) else "emu"
     if name == "kvm":
         from vmm.kvm.backend import KvmBackend  # cffi and the KVM bindings load only here
 
         return KvmBackend(memory, kvm_path)
+    if name == "emu":
+        from vmm.emu.backend import EmuBackend  # libunicorn loads only here
+
+        return EmuBackend(memory)
     raise VmmError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
 
 
@@ -59,7 +69,7 @@ class Machine:
         self,
         mem_size: int = DEFAULT_MEM_SIZE,
         *,
-        backend: str | Callable[[GuestMemory], VmBackend] = "kvm",
+        backend: str | Callable[[GuestMemory], VmBackend] = DEFAULT_BACKEND,
         output: BinaryIO | None = None,
         input: BinaryIO | None = None,
         kvm_path: str = DEFAULT_KVM_PATH,
@@ -172,7 +182,7 @@ def run_flat(
     strict: bool = False,
     output: BinaryIO | None = None,
     input: BinaryIO | None = None,
-    backend: str = "kvm",
+    backend: str = DEFAULT_BACKEND,
     kvm_path: str = DEFAULT_KVM_PATH,
 ) -> RunResult:
     """Load a flat binary at `base` and run it from `entry` (default: `base`)."""
@@ -190,7 +200,7 @@ def run_elf(
     strict: bool = False,
     output: BinaryIO | None = None,
     input: BinaryIO | None = None,
-    backend: str = "kvm",
+    backend: str = DEFAULT_BACKEND,
     kvm_path: str = DEFAULT_KVM_PATH,
 ) -> RunResult:
     """Load an ELF and run it from its entry point, in the mode its class implies (or `mode`)."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 
+BACKENDS = ("auto", "kvm", "emu")  # what can run a guest; auto: KVM where it works, else emu
+DEFAULT_BACKEND = "auto"
 DEFAULT_KVM_PATH = "/dev/kvm"
 DEFAULT_BASE = 0x1000  # where an image is loaded and entered unless told otherwise
 DEFAULT_MEM_SIZE = 2 << 20

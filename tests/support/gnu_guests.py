@@ -8,3 +8,13 @@ HC = """
     out dx, al
 .endm
 """
+
+# lock cmpxchg16b in 64-bit code, then HLT: PVM's KVM cannot emulate it (an emulation failure)
+CMPXCHG16B = """
+.code64
+    lea rsi, [rip + data]
+    lock cmpxchg16b [rsi]
+    hlt
+.p2align 4
+data: .quad 0, 0
+"""

@@ -23,7 +23,7 @@ msg: .asciz "Hello, KVM!\\n"
 """
 
 
-def test_hlt_is_one_exit(kvm: str) -> None:
+def test_hlt_is_one_exit(backend: str) -> None:
     out = io.BytesIO()
     r = run_flat(b"\xf4", output=out)
     assert (r.end, r.status, r.exit_code) == (RunEnd.HLT, 0, ExitCode.OK)
@@ -32,7 +32,7 @@ def test_hlt_is_one_exit(kvm: str) -> None:
     assert r.fault is None and out.getvalue() == b""
 
 
-def test_hello_via_uart(kvm: str, asm) -> None:
+def test_hello_via_uart(backend: str, asm) -> None:
     out = io.BytesIO()
     r = run_flat(asm(HELLO_REAL), output=out)
     assert out.getvalue() == b"Hello, KVM!\n"
@@ -44,7 +44,7 @@ def test_hello_via_uart(kvm: str, asm) -> None:
     assert d["end"] == "hlt"
 
 
-def test_counter(kvm: str, asm) -> None:
+def test_counter(backend: str, asm) -> None:
     out = io.BytesIO()
     src = """
 .code16
@@ -61,7 +61,7 @@ def test_counter(kvm: str, asm) -> None:
     assert r.stats.total_exits == 11
 
 
-def test_stats_dict_has_exactly_the_documented_keys(kvm: str) -> None:
+def test_stats_dict_has_exactly_the_documented_keys(backend: str) -> None:
     r = run_flat(b"\xf4", output=io.BytesIO())
     d = r.stats.to_dict()
     assert tuple(d) == STATS_KEYS
@@ -69,7 +69,7 @@ def test_stats_dict_has_exactly_the_documented_keys(kvm: str) -> None:
     assert "end: hlt" in r.stats.format_text()
 
 
-def test_rep_outsb_string_io(kvm: str, asm) -> None:
+def test_rep_outsb_string_io(backend: str, asm) -> None:
     out = io.BytesIO()
     src = """
 .code16
@@ -87,7 +87,7 @@ msg: .ascii "Hello, KVM!\\n"
     assert 2 <= r.stats.total_exits <= 13  # KVM may batch the repetitions into fewer exits
 
 
-def test_rep_outsw_splits_by_access_size(kvm: str, asm) -> None:
+def test_rep_outsw_splits_by_access_size(backend: str, asm) -> None:
     """Each 16-bit repetition writes AL to 0x3f8 and AH to 0x3f9 (IER latch), like hardware."""
     out = io.BytesIO()
     src = """
@@ -105,7 +105,7 @@ msg: .ascii "AxBxCx"
     assert r.end is RunEnd.HLT
 
 
-def test_machine_context_manager_and_load(kvm: str, asm) -> None:
+def test_machine_context_manager_and_load(backend: str, asm) -> None:
     out = io.BytesIO()
     with Machine(mem_size=1 << 20, output=out) as m:
         m.load_flat(asm(HELLO_REAL), 0x1000)
@@ -114,7 +114,7 @@ def test_machine_context_manager_and_load(kvm: str, asm) -> None:
     assert m.memory is None  # released
 
 
-def test_output_sink_is_streamed_in_bounded_chunks(kvm: str, asm) -> None:
+def test_output_sink_is_streamed_in_bounded_chunks(backend: str, asm) -> None:
     class Sink(io.RawIOBase):
         def __init__(self) -> None:
             self.writes: list[int] = []
@@ -143,7 +143,7 @@ def test_output_sink_is_streamed_in_bounded_chunks(kvm: str, asm) -> None:
 
 
 @pytest.mark.parametrize("port", [0x80, 0x1234])
-def test_unowned_port_is_counted_then_fatal_when_strict(kvm: str, asm, port: int) -> None:
+def test_unowned_port_is_counted_then_fatal_when_strict(backend: str, asm, port: int) -> None:
     src = f"""
 .code16
     mov dx, {port:#x}

@@ -12,45 +12,46 @@ from pathlib import Path
 from vmm import ExitCode
 
 
-def _vmm(*args: str, **kw) -> subprocess.CompletedProcess:
+def _vmm(backend: str, *args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "vmm", *args], capture_output=True, timeout=30, **kw
+        [sys.executable, "-m", "vmm", "--backend", backend, *args], capture_output=True,
+        timeout=30, **kw
     )
 
 
-def test_cli_exit_status_and_stats_json(kvm: str, tmp_path: Path) -> None:
+def test_cli_exit_status_and_stats_json(backend: str, tmp_path: Path) -> None:
     image = tmp_path / "g.bin"
     # mov dx,0x500; mov al,1; mov bl,'A'; out dx,al; mov bx,298; mov al,0; out dx,al
     image.write_bytes(bytes.fromhex("ba0005" "b001" "b341" "ee" "bb2a01" "b000" "ee"))
     stats = tmp_path / "stats.json"
-    p = _vmm(str(image), "--stats-json", str(stats), "--stats")
+    p = _vmm(backend, str(image), "--stats-json", str(stats), "--stats")
     assert p.returncode == 298 & 0xFF and p.stdout == b"A"
-    assert b"end: hc_exit" in p.stderr
+    assert b"end: hc_exit" in p.stderr and f"backend: {backend}".encode() in p.stderr
     d = json.loads(stats.read_text())
     assert d["total_exits"] == 2 and d["exits_by_port"] == {"0x500": 2}
 
 
-def test_cli_fault_timeout_and_setup_errors(kvm: str, tmp_path: Path) -> None:
+def test_cli_fault_timeout_and_setup_errors(backend: str, tmp_path: Path) -> None:
     ud2 = tmp_path / "ud2.bin"
     ud2.write_bytes(b"\x0f\x0b")
-    p = _vmm(str(ud2), "--mode", "protected")
+    p = _vmm(backend, str(ud2), "--mode", "protected")
     assert p.returncode == ExitCode.GUEST_FAULT and b"triple fault" in p.stderr
     assert b"Traceback" not in p.stderr
     spin = tmp_path / "spin.bin"
     spin.write_bytes(b"\xeb\xfe")
-    p = _vmm(str(spin), "--timeout", "0.3")
+    p = _vmm(backend, str(spin), "--timeout", "0.3")
     assert p.returncode == ExitCode.TIMEOUT and b"0000:1000" in p.stderr
-    p = _vmm(str(spin), "--mem", "1K")
+    p = _vmm(backend, str(spin), "--mem", "1K")
     assert p.returncode == ExitCode.VMM_ERROR and p.stderr.count(b"\n") == 1
-    p = _vmm(str(spin), "--mode", "sideways")
+    p = _vmm(backend, str(spin), "--mode", "sideways")
     assert p.returncode == ExitCode.USAGE_ERROR
 
 
-def test_cli_sigint_ends_interrupted_with_stats(kvm: str, tmp_path: Path) -> None:
+def test_cli_sigint_ends_interrupted_with_stats(backend: str, tmp_path: Path) -> None:
     spin = tmp_path / "spin.bin"
     spin.write_bytes(b"\xeb\xfe")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vmm", str(spin), "--stats"],
+        [sys.executable, "-m", "vmm", "--backend", backend, str(spin), "--stats"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

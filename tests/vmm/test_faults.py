@@ -9,13 +9,14 @@ import threading
 import time
 
 import pytest
+from gnu_guests import CMPXCHG16B
 
 from vmm import BootMode, ExitCode, RunEnd, run_flat
 
 JMP_SELF = b"\xeb\xfe"
 
 
-def test_jmp_self_times_out(kvm: str) -> None:
+def test_jmp_self_times_out(backend: str) -> None:
     t0 = time.monotonic()
     r = run_flat(JMP_SELF, timeout=0.5, output=io.BytesIO())
     elapsed = time.monotonic() - t0
@@ -26,7 +27,7 @@ def test_jmp_self_times_out(kvm: str) -> None:
 
 
 @pytest.mark.parametrize("mode", [BootMode.PROTECTED, BootMode.LONG])
-def test_timeout_in_a_worker_thread(kvm: str, mode: BootMode) -> None:
+def test_timeout_in_a_worker_thread(backend: str, mode: BootMode) -> None:
     """The kick signal has a C-level handler, so it works off the main thread too."""
     results = []
     worker = threading.Thread(
@@ -40,7 +41,7 @@ def test_timeout_in_a_worker_thread(kvm: str, mode: BootMode) -> None:
     assert results[0].end is RunEnd.TIMEOUT and results[0].rip == 0x1000
 
 
-def test_timeout_while_guest_keeps_exiting(kvm: str) -> None:
+def test_timeout_while_guest_keeps_exiting(backend: str) -> None:
     src = bytes.fromhex("ba0005" "b001" "b341" "ee" "ebf9")  # mov dx,0x500; putchar loop
     out = io.BytesIO()
     r = run_flat(src, timeout=0.3, output=out)
@@ -48,7 +49,7 @@ def test_timeout_while_guest_keeps_exiting(kvm: str) -> None:
     assert len(out.getvalue()) == r.stats.exits_by_port[0x500]
 
 
-def test_ctrl_c_ends_interrupted(kvm: str) -> None:
+def test_ctrl_c_ends_interrupted(backend: str) -> None:
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     before = signal.getsignal(signal.SIGINT)
     timer.start()
@@ -61,7 +62,7 @@ def test_ctrl_c_ends_interrupted(kvm: str) -> None:
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_triple_fault_is_a_shutdown_fault_with_register_dump(kvm: str) -> None:
+def test_triple_fault_is_a_shutdown_fault_with_register_dump(backend: str) -> None:
     r = run_flat(b"\x90\x0f\x0b", mode=BootMode.PROTECTED, output=io.BytesIO())  # nop; ud2
     assert r.end is RunEnd.SHUTDOWN and r.exit_code == ExitCode.GUEST_FAULT == 120
     assert "triple fault" in r.fault and "RIP 0x1001" in r.fault
@@ -79,7 +80,7 @@ def test_triple_fault_is_a_shutdown_fault_with_register_dump(kvm: str) -> None:
     ],
 )
 def test_mmio_outside_ram_is_a_fault(
-    kvm: str, mode: BootMode, code: str, direction: str, size: int, rip: int
+    backend: str, mode: BootMode, code: str, direction: str, size: int, rip: int
 ) -> None:
     r = run_flat(bytes.fromhex(code) + b"\xf4", mode=mode, output=io.BytesIO())
     assert r.end is RunEnd.MMIO and r.exit_code == ExitCode.GUEST_FAULT
@@ -89,15 +90,7 @@ def test_mmio_outside_ram_is_a_fault(
 
 def test_emulation_failure_reports_instruction_bytes(kvm: str, asm) -> None:
     """kvm-pvm emulates ring-0 code and lacks cmpxchg16b; with VT-x/SVM it simply runs."""
-    src = """
-.code64
-    lea rsi, [rip + data]
-    lock cmpxchg16b [rsi]
-    hlt
-.p2align 4
-data: .quad 0, 0
-"""
-    r = run_flat(asm(src), mode=BootMode.LONG, output=io.BytesIO())
+    r = run_flat(asm(CMPXCHG16B), mode=BootMode.LONG, output=io.BytesIO(), backend="kvm")
     if r.end is RunEnd.HLT:
         pytest.skip("this KVM executes cmpxchg16b in the guest (no emulation failure to test)")
     assert r.end is RunEnd.INTERNAL_ERROR and r.exit_code == ExitCode.GUEST_FAULT
@@ -105,7 +98,7 @@ data: .quad 0, 0
     assert "instruction bytes: f0 48 0f c7 0e f4" in r.fault
 
 
-def test_guest_code_running_off_the_end_of_ram(kvm: str) -> None:
+def test_guest_code_running_off_the_end_of_ram(backend: str) -> None:
     """jmp to the last byte of RAM; the fetch past it must end cleanly (fault or timeout)."""
     code = bytes.fromhex("b8fcff0f00" "ffe0")  # mov eax, 0xffffc; jmp eax (1 MiB RAM)
     r = run_flat(code, mode=BootMode.PROTECTED, mem_size=1 << 20, timeout=2, output=None)

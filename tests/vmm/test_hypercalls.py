@@ -10,7 +10,7 @@ from gnu_guests import HC
 from vmm import HYPERCALLS, BootMode, ExitCode, RunEnd, run_flat
 
 
-def test_putchar_putnum_newline_exit(kvm: str, asm) -> None:
+def test_putchar_putnum_newline_exit(backend: str, asm) -> None:
     src = HC + """
 .code16
     mov bl, 'A'
@@ -30,12 +30,12 @@ def test_putchar_putnum_newline_exit(kvm: str, asm) -> None:
     assert r.stats.exits_by_reason == {"io": 4}
 
 
-def test_exit_status_is_truncated_to_a_byte_for_the_process(kvm: str, asm) -> None:
+def test_exit_status_is_truncated_to_a_byte_for_the_process(backend: str, asm) -> None:
     r = run_flat(asm(HC + ".code16\n mov bx, 300\n hc 0\n"), output=io.BytesIO())
     assert r.status == 300 and r.exit_code == 300 & 0xFF
 
 
-def test_putnum_65535_in_real_mode_uses_bx_only(kvm: str, asm) -> None:
+def test_putnum_65535_in_real_mode_uses_bx_only(backend: str, asm) -> None:
     src = HC + """
 .code16
     mov ebx, 0x1234ffff
@@ -48,7 +48,7 @@ def test_putnum_65535_in_real_mode_uses_bx_only(kvm: str, asm) -> None:
     assert r.end is RunEnd.HLT and r.stats.total_exits == 2
 
 
-def test_unknown_hypercall_is_a_fault_with_location(kvm: str, asm) -> None:
+def test_unknown_hypercall_is_a_fault_with_location(backend: str, asm) -> None:
     src = HC + ".code16\n nop\n hc 9\n hlt\n"
     r = run_flat(asm(src), output=io.BytesIO())
     assert r.end is RunEnd.BAD_HYPERCALL and r.exit_code == ExitCode.GUEST_FAULT
@@ -57,7 +57,7 @@ def test_unknown_hypercall_is_a_fault_with_location(kvm: str, asm) -> None:
     assert "rip 0x0000000000001007" in r.register_dump
 
 
-def test_getchar_reads_input_then_minus_one(kvm: str, asm) -> None:
+def test_getchar_reads_input_then_minus_one(backend: str, asm) -> None:
     src = HC + """
 .code16
 1:  hc 4
@@ -77,14 +77,14 @@ def test_getchar_reads_input_then_minus_one(kvm: str, asm) -> None:
     assert r.end is RunEnd.HLT
 
 
-def test_getchar_without_input_is_end_of_input(kvm: str, asm) -> None:
+def test_getchar_without_input_is_end_of_input(backend: str, asm) -> None:
     src = HC + ".code32\n mov eax, 0x12345678\n hc 4\n mov ebx, eax\n hc 2\n hlt\n"
     out = io.BytesIO()
     run_flat(asm(src), mode=BootMode.PROTECTED, output=out)
     assert out.getvalue() == b"4294967295"
 
 
-def test_write_and_puts_from_guest_memory(kvm: str, asm) -> None:
+def test_write_and_puts_from_guest_memory(backend: str, asm) -> None:
     src = HC + """
 .code16
     mov bx, offset msg
@@ -101,7 +101,7 @@ msg: .asciz "Hello, world"
     assert r.end is RunEnd.HLT
 
 
-def test_write_uses_ds_in_real_mode(kvm: str, asm) -> None:
+def test_write_uses_ds_in_real_mode(backend: str, asm) -> None:
     src = HC + """
 .code16
     mov ax, 0x100
@@ -125,7 +125,7 @@ msg: .ascii "OK"
         (BootMode.LONG, ".code64\n mov ebx, 0x1000\n mov rcx, -1\n"),
     ],
 )
-def test_bad_pointer_is_a_guest_fault(kvm: str, asm, mode: BootMode, setup: str) -> None:
+def test_bad_pointer_is_a_guest_fault(backend: str, asm, mode: BootMode, setup: str) -> None:
     out = io.BytesIO()
     r = run_flat(asm(HC + setup + " hc 5\n hlt\n"), mode=mode, output=out)
     assert r.end is RunEnd.BAD_POINTER and r.exit_code == ExitCode.GUEST_FAULT
@@ -133,7 +133,7 @@ def test_bad_pointer_is_a_guest_fault(kvm: str, asm, mode: BootMode, setup: str)
     assert out.getvalue() == b""  # nothing half-printed
 
 
-def test_puts_without_nul_before_end_of_ram(kvm: str, asm) -> None:
+def test_puts_without_nul_before_end_of_ram(backend: str, asm) -> None:
     src = HC + """
 .code32
     mov edi, 0xff000

@@ -25,7 +25,7 @@ PRINT32 = HC + """
 """
 
 
-def test_real_mode_prints_16_bit(kvm: str, asm) -> None:
+def test_real_mode_prints_16_bit(backend: str, asm) -> None:
     out = io.BytesIO()
     src = HC + ".code16\n mov bx, 65535\n hc 2\n hc 3\n mov bx, sp\n hc 2\n hlt\n"
     r = run_flat(asm(src), mode=BootMode.REAL, output=out)
@@ -33,7 +33,7 @@ def test_real_mode_prints_16_bit(kvm: str, asm) -> None:
     assert r.end is RunEnd.HLT
 
 
-def test_protected_mode_prints_32_bit(kvm: str, asm) -> None:
+def test_protected_mode_prints_32_bit(backend: str, asm) -> None:
     out = io.BytesIO()
     r = run_flat(asm(PRINT32), mode=BootMode.PROTECTED, mem_size=2 << 20, output=out)
     top = SystemLayout.for_memory(2 << 20).stack_top
@@ -41,7 +41,7 @@ def test_protected_mode_prints_32_bit(kvm: str, asm) -> None:
     assert (r.end, r.status) == (RunEnd.HC_EXIT, 5)
 
 
-def test_paged32_mode_prints_32_bit_or_reports_host_limit(kvm: str, asm) -> None:
+def test_paged32_mode_prints_32_bit_or_reports_host_limit(backend: str, asm) -> None:
     """kvm-pvm (the KVM on the test machines) refuses CR0.PG outside long mode: then the VMM
     must say so clearly instead of letting the guest triple-fault."""
     out = io.BytesIO()
@@ -54,7 +54,7 @@ def test_paged32_mode_prints_32_bit_or_reports_host_limit(kvm: str, asm) -> None
     assert r.end is RunEnd.HC_EXIT
 
 
-def test_long_mode_prints_64_bit(kvm: str, asm) -> None:
+def test_long_mode_prints_64_bit(backend: str, asm) -> None:
     out = io.BytesIO()
     src = HC + """
 .code64
@@ -71,7 +71,7 @@ def test_long_mode_prints_64_bit(kvm: str, asm) -> None:
     assert r.end is RunEnd.HLT
 
 
-def test_guest_switches_real_to_protected_to_long(kvm: str, asm) -> None:
+def test_guest_switches_real_to_protected_to_long(backend: str, asm) -> None:
     """Needs KVM_SET_CPUID2; the PUTNUM width follows the mode at each call."""
     src = HC + """
 .code16
@@ -139,7 +139,7 @@ gdtr:
 
 
 @pytest.mark.parametrize("mode", [BootMode.PROTECTED, BootMode.LONG])
-def test_four_gib_guest_writes_high_memory(kvm: str, asm, mode: BootMode) -> None:
+def test_four_gib_guest_writes_high_memory(backend: str, asm, mode: BootMode) -> None:
     code, a = (".code32\n", "esi") if mode is BootMode.PROTECTED else (".code64\n", "rsi")
     src = HC + code + f"""
     mov esi, 0x200000

@@ -28,7 +28,7 @@ from vmm.memory import GuestMemory
 def test_missing_kvm_device_is_one_clear_line(tmp_path) -> None:
     missing = str(tmp_path / "no-kvm")
     with pytest.raises(KvmUnavailable) as e:
-        Machine(kvm_path=missing)
+        Machine(backend="kvm", kvm_path=missing)
     msg = str(e.value)
     assert "\n" not in msg and missing in msg and "not found" in msg and "kvm_intel" in msg
 
@@ -78,13 +78,13 @@ def test_parse_size() -> None:
         parse_size("lots")
 
 
-def test_flat_image_must_fit(kvm: str) -> None:
+def test_flat_image_must_fit(backend: str) -> None:
     with Machine(mem_size=64 << 10, output=io.BytesIO()) as m:
         with pytest.raises(ImageError, match="does not fit"):
             m.load_flat(b"\x90" * 0x10000, 0x1000)
 
 
-def test_image_overlapping_system_area_is_refused(kvm: str) -> None:
+def test_image_overlapping_system_area_is_refused(backend: str) -> None:
     with Machine(mem_size=64 << 10, output=io.BytesIO()) as m:
         m.load_flat(b"\xf4" + b"\x90" * 0x7FFF, 0x1000)
         assert m.run(0x1000, BootMode.REAL).end is RunEnd.HLT  # real mode has no system area
@@ -92,7 +92,7 @@ def test_image_overlapping_system_area_is_refused(kvm: str) -> None:
             m.run(0x1000, BootMode.PROTECTED)
 
 
-def test_elf64_and_elf32_boot_in_their_modes(kvm: str, asm_elf) -> None:
+def test_elf64_and_elf32_boot_in_their_modes(backend: str, asm_elf) -> None:
     src64 = HC + """
 .code64
 .globl _start
@@ -115,7 +115,7 @@ bss_word: .quad 0
     assert (r.end, out.getvalue()) == (RunEnd.HLT, b"4000000000")
 
 
-def test_elf_errors(kvm: str, asm_elf, tmp_path) -> None:
+def test_elf_errors(backend: str, asm_elf, tmp_path) -> None:
     path = asm_elf(".code64\n hlt\n", bits=64)
     data = bytearray(path.read_bytes())
     data[18:20] = (40).to_bytes(2, "little")  # e_machine = ARM
@@ -140,7 +140,7 @@ def _rss_kib() -> int:
         return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
 
 
-def test_a_thousand_machines_leak_nothing(kvm: str) -> None:
+def test_a_thousand_machines_leak_nothing(backend: str) -> None:
     for _ in range(20):  # warm up caches and allocator
         with Machine(mem_size=1 << 20, output=io.BytesIO()) as m:
             m.load_flat(b"\xf4")
@@ -158,7 +158,7 @@ def test_a_thousand_machines_leak_nothing(kvm: str) -> None:
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 0
 
 
-def test_elf32_marked_real_mode_boots_in_real_mode(kvm: str, asm_elf) -> None:
+def test_elf32_marked_real_mode_boots_in_real_mode(backend: str, asm_elf) -> None:
     from vmm.vocabulary import ELF_FLAG_REAL_MODE
 
     src = HC + ".code16\n mov ebx, 0x12345\n hc 2\n hlt\n"

@@ -9,6 +9,7 @@ is 2352.
 
 from __future__ import annotations
 
+from vmm.kvm import probe
 from vmm.kvm._ffi import ffi
 
 # The declarations below are the source of truth; vmm/kvm/_ffi.py is generated from them
@@ -170,6 +171,7 @@ def _iowr(nr: int, ctype: str) -> int:
 KVM_API_VERSION = 12
 
 KVM_GET_API_VERSION = _io(0x00)
+assert KVM_GET_API_VERSION == probe.KVM_GET_API_VERSION
 KVM_CREATE_VM = _io(0x01)
 KVM_CHECK_EXTENSION = _io(0x03)
 KVM_GET_VCPU_MMAP_SIZE = _io(0x04)

@@ -1,0 +1,112 @@
+"""Where KVM (on these PVM hosts) and the emulator must differ: each row of the README's backend
+table, shown by running the same guest on both."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from gnu_guests import CMPXCHG16B, HC
+
+from vmm import BootMode, KvmApiError, Machine, RunEnd, run_flat
+
+
+def run(backend: str, code: bytes, mode: BootMode = BootMode.REAL, **kw):
+    return run_flat(code, mode=mode, output=kw.pop("output", io.BytesIO()), backend=backend,
+                    timeout=kw.pop("timeout", 2), **kw)
+
+
+def test_pvm_kvm_cannot_emulate_cmpxchg16b_that_the_emulator_runs(kvm: str, asm) -> None:
+    assert run("kvm", asm(CMPXCHG16B), BootMode.LONG).end in (RunEnd.INTERNAL_ERROR, RunEnd.HLT)
+    assert run("emu", asm(CMPXCHG16B), BootMode.LONG).end is RunEnd.HLT
+
+
+def test_paged32_runs_on_the_emulator_where_pvm_kvm_refuses_it(kvm: str, asm) -> None:
+    src = HC + ".code32\n mov ebx, 4000000000\n hc 2\n mov ebx, 7\n hc 0\n"
+    out = io.BytesIO()
+    r = run("emu", asm(src), BootMode.PAGED32, output=out)
+    assert (r.end, r.status, out.getvalue()) == (RunEnd.HC_EXIT, 7, b"4000000000")
+    try:
+        r = run("kvm", asm(src), BootMode.PAGED32)
+    except KvmApiError as e:
+        assert "paging" in str(e)
+    else:
+        assert r.end is RunEnd.HC_EXIT  # a KVM with hardware virtualization runs it
+
+
+def test_real_mode_int3_with_a_zero_limit_idt_runs_on_under_pvm_kvm(kvm: str) -> None:
+    """lidt of a zero limit, then int3: PVM's KVM went on running (only the timeout ends
+    it); the emulator, like a CPU, cannot deliver it: a triple fault naming #BP."""
+    code = bytes.fromhex("0f011e0810" "cc" "f4" "0000" "000000000000")  # lidt [0x1008]; int3
+    assert run("kvm", code, timeout=0.5).end in (RunEnd.TIMEOUT, RunEnd.SHUTDOWN)
+    r = run("emu", code, timeout=0.5)
+    assert r.end is RunEnd.SHUTDOWN and "breakpoint (#BP) could not be delivered" in r.fault
+
+
+def test_real_mode_int_through_a_valid_ivt_stays_at_the_int_under_pvm_kvm(kvm: str) -> None:
+    """IVT entry 0x80 -> 0000:2000 (HLT there): the emulator takes it; PVM's KVM stayed at
+    the int instruction until the timeout (KVM with VT-x/AMD-V delivers it)."""
+    code = bytes.fromhex("c7060002" "0020" "c7060202" "0000" "cd80" "ebfe")
+    outcomes = {}
+    for backend in ("kvm", "emu"):
+        with Machine(1 << 20, backend=backend, output=io.BytesIO()) as m:
+            m.load_flat(code, 0x1000)
+            m.load_flat(b"\xf4", 0x2000)
+            r = m.run(0x1000, BootMode.REAL, timeout=0.5)
+            outcomes[backend] = (r.end, r.rip)
+    assert outcomes["emu"] == (RunEnd.HLT, None)
+    assert outcomes["kvm"] in ((RunEnd.TIMEOUT, 0x100C), (RunEnd.HLT, None))
+
+
+def test_protected_mode_iret_is_an_emulation_failure_under_pvm_kvm(kvm: str) -> None:
+    # pushfd; push cs; push 0x1008; iretd; hlt (at 0x1008)
+    code = bytes.fromhex("9c" "0e" "6808100000" "cf" "f4")
+    assert run("kvm", code, BootMode.PROTECTED).end in (RunEnd.INTERNAL_ERROR, RunEnd.HLT)
+    assert run("emu", code, BootMode.PROTECTED).end is RunEnd.HLT
+
+
+def test_16_bit_code_running_past_offset_ffff(kvm: str) -> None:
+    """KVM wraps IP to 0 (HLT there); QEMU's TCG checks no segment limit and runs on at
+    0x10000 (an HC_EXIT there)."""
+    results = {}
+    for backend in ("kvm", "emu"):
+        with Machine(1 << 20, backend=backend, output=io.BytesIO()) as m:
+            m.load_flat(bytes.fromhex("e9faef"), 0x1000)  # jmp 0xfffd
+            m.load_flat(bytes.fromhex("909090"), 0xFFFD)
+            m.load_flat(b"\xf4", 0)
+            m.load_flat(bytes.fromhex("b000ba0005ee"), 0x10000)  # hc_exit
+            results[backend] = m.run(0x1000, BootMode.REAL, timeout=2).end
+    assert results == {"kvm": RunEnd.HLT, "emu": RunEnd.HC_EXIT}
+
+
+@pytest.mark.parametrize(("name", "code"), [
+    ("null DS in protected mode", "31c0" "8ed8" "a100200000" "f4"),  # mov ds,ax=0; mov eax,[]
+    ("write through CS", "2ec6050020000001" "f4"),  # movb $1, %cs:0x2000
+])
+def test_segment_checks_fault_on_kvm_only(kvm: str, name: str, code: str) -> None:
+    r = run("kvm", bytes.fromhex(code), BootMode.PROTECTED)
+    assert r.end is RunEnd.SHUTDOWN, name
+    assert run("emu", bytes.fromhex(code), BootMode.PROTECTED).end is RunEnd.HLT
+
+
+def test_invalid_lock_prefix_faults_on_kvm_only(kvm: str) -> None:
+    code = bytes.fromhex("f0bf759b584a" "f4")  # lock mov edi, imm32: #UD on a CPU
+    assert run("kvm", code, BootMode.LONG).end is RunEnd.SHUTDOWN
+    assert run("emu", code, BootMode.LONG).end is RunEnd.HLT
+
+
+@pytest.mark.parametrize(("code", "mode", "name"), [
+    ("31c9" "f7f1" "f4", BootMode.PROTECTED, "divide error (#DE)"),  # div ecx (0)
+    ("0f0b", BootMode.LONG, "invalid opcode (#UD)"),
+    ("a1000000c0" "f4", BootMode.PAGED32, None),  # read at 3 GiB: MMIO on both
+])
+def test_the_emulator_names_the_exception_a_triple_fault_could_not_deliver(
+        kvm: str, code: str, mode: BootMode, name: str | None) -> None:
+    if mode is BootMode.PAGED32:
+        assert run("emu", bytes.fromhex(code), mode).end is RunEnd.MMIO
+        return
+    kvm_run, emu_run = (run(b, bytes.fromhex(code), mode) for b in ("kvm", "emu"))
+    assert kvm_run.end is emu_run.end is RunEnd.SHUTDOWN
+    assert kvm_run.rip == emu_run.rip
+    assert "KVM_EXIT_SHUTDOWN" in kvm_run.fault
+    assert f"{name} could not be delivered" in emu_run.fault

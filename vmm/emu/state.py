@@ -1,0 +1,153 @@
+"""vmm.cpu values to and from the engine's CPU state (QEMU's CPUX86State).
+
+Control registers go through unicorn's register API, whose writes have QEMU's side effects
+(TLB flush, long mode on and off); segment caches and QEMU's "hflags" (the CPU mode as the
+translator sees it) are written into the state copy directly, computed as QEMU computes them
+when a segment is loaded.
+"""
+
+from __future__ import annotations
+
+from vmm.cpu import (
+    CR0_PE,
+    CR0_PG,
+    CR4_PAE,
+    EFER_LMA,
+    REGISTER_NAMES,
+    SEGMENT_NAMES,
+    DescriptorTable,
+    Registers,
+    Segment,
+    SpecialRegisters,
+    mode_of,
+)
+from vmm.emu import engine as e
+from vmm.vocabulary import CpuMode
+
+# QEMU's descriptor flags (the high dword of a descriptor) and hflags bits
+DESC_P = 1 << 15
+DESC_L = 1 << 21
+DESC_B = 1 << 22
+EFLAGS_VM = 1 << 17
+HF_CPL = 3
+HF_CS32 = 1 << 4
+HF_SS32 = 1 << 5
+HF_ADDSEG = 1 << 6
+HF_PE = 1 << 7
+HF_LMA = 1 << 14
+HF_CS64 = 1 << 15
+HF_IOBPT = 1 << 24  # the translator calls the I/O breakpoint check after every IN/OUT
+HF_SEGMENT_BITS = HF_CPL | HF_CS32 | HF_SS32 | HF_ADDSEG | HF_PE | HF_LMA | HF_CS64
+EFLAGS = 136
+
+SEG_OFFSET = {name: e.SEGS + 24 * i for i, name in enumerate(e.SEGMENT_ORDER)}
+SEG_OFFSET.update(tr=e.TR, ldt=e.LDT)
+
+
+def segment_flags(seg: Segment) -> int:
+    return ((seg.type & 15) << 8 | (seg.s & 1) << 12 | (seg.dpl & 3) << 13
+            | (seg.present & 1) << 15 | (seg.avl & 1) << 20 | (seg.l & 1) << 21
+            | (seg.db & 1) << 22 | (seg.g & 1) << 23)
+
+
+def segment_value(selector: int, base: int, limit: int, flags: int) -> Segment:
+    present = flags >> 15 & 1
+    return Segment(base=base, limit=limit, selector=selector & 0xFFFF, type=flags >> 8 & 15,
+                   present=present, dpl=flags >> 13 & 3, db=flags >> 22 & 1, s=flags >> 12 & 1,
+                   l=flags >> 21 & 1, g=flags >> 23 & 1, avl=flags >> 20 & 1,
+                   unusable=1 - present)
+
+
+def descriptor_cache(low: int, high: int) -> tuple[int, int, int]:
+    """(base, limit, flags) that loading a GDT/LDT descriptor puts in a segment cache."""
+    base = (low >> 16) | (high & 0xFF) << 16 | (high & 0xFF00_0000)
+    limit = (low & 0xFFFF) | (high & 0xF_0000)
+    if high & 1 << 23:
+        limit = limit << 12 | 0xFFF
+    return base, limit, high & 0x00FF_FF00
+
+
+def compute_hflags(hflags: int, cr0: int, efer: int, eflags: int, cs_flags: int,
+                   ss_flags: int, data_bases: int) -> int:
+    """QEMU's mode bits of hflags for these segments (as cpu_x86_load_seg_cache sets them);
+    `data_bases` is DS.base | ES.base | SS.base. The I/O breakpoint bit is always set."""
+    h = hflags & ~HF_SEGMENT_BITS | HF_IOBPT | (ss_flags >> 13 & 3)
+    if cr0 & CR0_PE:
+        h |= HF_PE
+    if efer & EFER_LMA:
+        h |= HF_LMA
+        if cs_flags & DESC_L:
+            h |= HF_CS64 | HF_CS32
+    if not h & HF_CS64 and cs_flags & DESC_B:
+        h |= HF_CS32
+    if ss_flags & DESC_B:
+        h |= HF_SS32
+    if not h & HF_CS64 and (not cr0 & CR0_PE or eflags & EFLAGS_VM or not h & HF_CS32
+                            or data_bases):
+        h |= HF_ADDSEG
+    return h
+
+
+def refresh_hflags(engine: e.Engine) -> None:
+    """Recompute the mode bits of hflags from the (patched) state copy."""
+    cs, ss = engine.segment(SEG_OFFSET["cs"]), engine.segment(SEG_OFFSET["ss"])
+    bases = engine.segment(SEG_OFFSET["ds"])[1] | engine.segment(SEG_OFFSET["es"])[1] | ss[1]
+    engine.put_u32(e.HFLAGS, compute_hflags(
+        engine.u32(e.HFLAGS), engine.u64(e.CR), engine.u64(e.EFER), engine.u64(EFLAGS),
+        cs[3], ss[3], bases))
+
+
+def read_registers(engine: e.Engine) -> Registers:
+    """From a fresh save(); RFLAGS through the API (QEMU keeps the arithmetic flags apart)."""
+    values = {name: engine.u64(off) for name, off in e.GPR_OFFSET.items()}
+    return Registers(**values, rip=engine.u64(e.EIP), rflags=engine.reg(e.REG_RFLAGS))
+
+
+def write_registers(engine: e.Engine, regs: Registers) -> None:
+    engine.save()
+    for name in REGISTER_NAMES[:16]:
+        engine.put_u64(e.GPR_OFFSET[name], getattr(regs, name))
+    engine.put_u64(e.EIP, regs.rip)
+    engine.restore()
+    engine.set_reg(e.REG_RFLAGS, regs.rflags)
+
+
+def read_special(engine: e.Engine, extra: SpecialRegisters) -> SpecialRegisters:
+    """From a fresh save(); CR8, APIC base and the interrupt bitmap are not emulated and come
+    back as they were set (`extra`)."""
+    segs = {name: segment_value(*engine.segment(off)) for name, off in SEG_OFFSET.items()}
+    gdt, idt = engine.segment(e.GDT), engine.segment(e.IDT)
+    return SpecialRegisters(
+        **segs, gdt=DescriptorTable(gdt[1], gdt[2]), idt=DescriptorTable(idt[1], idt[2]),
+        cr0=engine.u64(e.CR), cr2=engine.u64(e.CR + 16), cr3=engine.u64(e.CR + 24),
+        cr4=engine.u64(e.CR + 32), cr8=extra.cr8, efer=engine.u64(e.EFER),
+        apic_base=extra.apic_base, interrupt_bitmap=extra.interrupt_bitmap)
+
+
+def write_special(engine: e.Engine, sregs: SpecialRegisters) -> None:
+    # Leave long mode whatever the state (QEMU clears LMA only when CR0.PG goes 1 -> 0), then
+    # set EFER, CR3, CR4 and CR0 in the order a boot loader would.
+    engine.set_reg(e.REG_CR4, CR4_PAE)
+    engine.set_reg(e.REG_CR0, CR0_PE | CR0_PG | 0x10)
+    engine.set_reg(e.REG_CR0, CR0_PE | 0x10)
+    engine.set_msr(e.MSR_EFER, sregs.efer & ~EFER_LMA)
+    engine.set_reg(e.REG_CR3, sregs.cr3)
+    engine.set_reg(e.REG_CR4, sregs.cr4)
+    engine.set_reg(e.REG_CR0, sregs.cr0)
+    engine.set_reg(e.REG_CR2, sregs.cr2)
+    engine.set_table(e.REG_GDTR, sregs.gdt.base, sregs.gdt.limit)
+    engine.set_table(e.REG_IDTR, sregs.idt.base, sregs.idt.limit)
+    engine.save()
+    for name in SEGMENT_NAMES:
+        seg: Segment = getattr(sregs, name)
+        engine.put_segment(SEG_OFFSET[name], seg.selector, seg.base, seg.limit,
+                           segment_flags(seg))
+    refresh_hflags(engine)
+    engine.restore()
+
+
+def current_mode(engine: e.Engine) -> CpuMode:
+    """The mode from a fresh save(), read from hflags as the translator uses them."""
+    h = engine.u32(e.HFLAGS)
+    return mode_of(CR0_PE if h & HF_PE else 0, EFER_LMA if h & HF_LMA else 0, h >> 15 & 1,
+                   h >> 4 & 1)
