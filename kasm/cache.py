@@ -36,6 +36,7 @@ FORMAT = b"KASMCACHE3\n"
 MAX_ENTRIES = 256  # oldest entries beyond this are removed when a new one is stored
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _PACKAGE_INCLUDE = os.path.join(_PACKAGE, "include")
+_PACKAGE_X86 = os.path.join(_PACKAGE, "x86")  # the encoder's package: kasm's code too
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -91,12 +92,12 @@ def code_version() -> str:
     global _code_version
     if _code_version is None:
         parts = [sys.version]
-        for directory, suffix in ((_PACKAGE, ".py"), (_PACKAGE_INCLUDE, "")):
+        for directory, suffix in ((_PACKAGE, ".py"), (_PACKAGE_X86, ".py"), (_PACKAGE_INCLUDE, "")):
             for name in sorted(os.listdir(directory)):
                 path = os.path.join(directory, name)
                 if name.endswith(suffix) and os.path.isfile(path):
                     with open(path, "rb") as f:
-                        parts.append(f"{name}:{_checksum(f.read())}")
+                        parts.append(f"{os.path.relpath(path, _PACKAGE)}:{_checksum(f.read())}")
         parts += [_install_signature(m) for m in ("keystone", "pcpp")]
         _code_version = "|".join(parts)
     return _code_version

@@ -2,8 +2,8 @@
 
 Everything keystone 0.9.2 lacks or gets wrong at the directive level is handled here:
 sections, `.code16/32/64`, data, strings, alignment, `.fill/.space/.org`, `.equ/.set`,
-`.macro/.rept/.irp`, `.if`, `.include` and local numeric labels. Keystone only ever sees
-single instructions (see encoder.py).
+`.macro/.rept/.irp`, `.if`, `.include` and local numeric labels. Instructions are parsed
+(att_syntax.py) and handed to the assembler; keystone only ever sees single instructions.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from vmm.values import Record
 
 from . import expr
 from .assembler import KNOWN_SECTIONS, Assembler
+from .att_syntax import InstructionReader
 from .diagnostics import NESTED_TOO_DEEPLY, AsmError, DiagnosticLog, Location
 from .lexer import (
     CollectorPaused,
@@ -23,9 +24,9 @@ from .lexer import (
     Statement,
     encode_source,
     read_source,
+    split_arguments,
     split_statements,
 )
-from .operands import split_operands
 
 _LABEL = re.compile(r"([A-Za-z_.$][\w.$@]*|\d+)\s*:(?!:)")
 _ASSIGN = re.compile(r"([A-Za-z_.$][\w.$@]*)\s*(==?)(?!=)\s*(.*)$")
@@ -94,6 +95,7 @@ class Parser:
         self._ended = False
         self._statements = 0
         self._expansions: list[int] = []  # for each macro being expanded: .if depth at entry
+        self.instructions = InstructionReader()
 
     # ------------------------------------------------------------------ driver
     def run(self, statements: list[Statement]) -> None:
@@ -160,7 +162,7 @@ class Parser:
         if word in self.macros:
             self._expand_macro(self.macros[word], text[len(word):].strip(), loc)
             return
-        self.asm.emit_statement(text, loc)
+        self.asm.emit_instruction(self.instructions.read(text, loc))
 
     def _queue_expansion(self, expanded: list[Statement], loc: Location) -> None:
         """Queue an expansion's statements to run next, unless that makes too many."""
@@ -287,7 +289,7 @@ class Parser:
                 raise AsmError("expression expected", loc)
             return []
         out = []
-        for start, part in split_operands(text):
+        for start, part in split_arguments(text):
             lead = len(part) - len(part.lstrip())
             out.append((loc.with_col(loc.col + start + lead), part.strip()))
         return out
@@ -417,7 +419,7 @@ class Parser:
         if name in (".ifb", ".ifnb"):
             return (not args.strip()) == (name == ".ifb")
         if name in (".ifc", ".ifnc"):
-            parts = split_operands(args)
+            parts = split_arguments(args)
             if len(parts) != 2:
                 raise AsmError(f"{name} takes two strings separated by a comma", loc)
             a, b = (p.strip().strip("'") for _, p in parts)
