@@ -75,8 +75,8 @@ def _at(loc: Location | None, offset: int) -> Location | None:
 
 
 # ----------------------------------------------------------------------------- AST
-Node = tuple  # ("num", v) | ("sym", name, col) | ("local", n, dir, col) | ("dot",)
-#               | ("un", op, a) | ("bin", op, a, b)
+Node = tuple  # ("num", v) | ("sym", name, col) | ("un", op, a) | ("bin", op, a, b), and as
+#               parsed (before the streamer binds them): ("local", n, dir, col) | ("dot",)
 
 # GNU as precedence, highest first: * / % << >>; | & ^ !; + - == <> != < > >= <=; && ||
 _BINARY = {
@@ -253,23 +253,10 @@ class Unknown(Exception):
 
 
 class Env:
-    """What an expression can see: symbols, local labels and the location counter."""
+    """What an expression can see: its symbols. (`.` and local labels are symbols by the
+    time an expression is evaluated: the streamer binds them where they are written.)"""
 
     def symbol(self, name: str, loc: Location | None) -> Value:  # may raise Unknown
-        raise NotImplementedError
-
-    def local(self, number: int, direction: str, loc: Location | None) -> Value:
-        raise NotImplementedError
-
-    def dot(self) -> Value:
-        raise NotImplementedError
-
-    def at(self, frag_index: int, offset: int) -> Value:
-        """A location bound while parsing (what `.` meant there)."""
-        raise NotImplementedError
-
-    def setref(self, name: str, version: int, loc: Location | None) -> Value:
-        """A `.set` symbol as it was defined at the point of use."""
         raise NotImplementedError
 
 
@@ -304,14 +291,6 @@ def evaluate(node: Node, env: Env, loc: Location | None = None) -> Value:
         return Value(node[1])
     if kind == "sym":
         return env.symbol(node[1], _at(loc, node[2]))
-    if kind == "local":
-        return env.local(node[1], node[2], _at(loc, node[3]))
-    if kind == "dot":
-        return env.dot()
-    if kind == "at":
-        return env.at(node[1], node[2])
-    if kind == "setref":
-        return env.setref(node[1], node[2], _at(loc, node[3]))
     if kind == "un":
         a = evaluate(node[2], env, loc)
         if node[1] == "+":

@@ -1,9 +1,9 @@
-"""Statements → calls on the assembler (the streamer): labels, directives, macros, instructions.
+"""Statements → streamer calls: labels, directives, macros, instructions.
 
 Everything keystone 0.9.2 lacks or gets wrong at the directive level is handled here:
 sections, `.code16/32/64`, data, strings, alignment, `.fill/.space/.org`, `.equ/.set`,
 `.macro/.rept/.irp`, `.if`, `.include` and local numeric labels. Instructions are parsed
-(att_syntax.py) and handed to the assembler; keystone only ever sees single instructions.
+(att_syntax.py) and handed to the streamer; keystone only ever sees single instructions.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections import deque
 from vmm.values import Record
 
 from . import expr
-from .assembler import KNOWN_SECTIONS, Assembler
 from .att_syntax import InstructionReader
 from .diagnostics import NESTED_TOO_DEEPLY, AsmError, DiagnosticLog, Location
 from .lexer import (
@@ -27,7 +26,9 @@ from .lexer import (
     split_arguments,
     split_statements,
 )
+from .streamer import Streamer
 
+KNOWN_SECTIONS = (".text", ".rodata", ".data", ".bss")
 _LABEL = re.compile(r"([A-Za-z_.$][\w.$@]*|\d+)\s*:(?!:)")
 _ASSIGN = re.compile(r"([A-Za-z_.$][\w.$@]*)\s*(==?)(?!=)\s*(.*)$")
 _NAME = re.compile(r"[A-Za-z_.$][\w.$@]*$")
@@ -78,14 +79,13 @@ class _Cond(Record):
 
 
 class Parser:
-    """Reads statements, expands macros and conditionals, and streams the rest to the
-    Assembler."""
+    """Reads statements, expands macros and conditionals, and streams the rest."""
 
     def __init__(
-        self, asm: Assembler, log: DiagnosticLog, sources: SourceLines,
+        self, streamer: Streamer, log: DiagnosticLog, sources: SourceLines,
         include_dirs: list[str] | None = None,
     ) -> None:  # fmt: skip
-        self.asm, self.log, self.sources = asm, log, sources
+        self.out, self.log, self.sources = streamer, log, sources
         self.include_dirs = [] if include_dirs is None else include_dirs
         self.macros: dict[str, Macro] = {}
         self.included: list[str] = []  # every file read, for the build cache
@@ -139,7 +139,7 @@ class Parser:
             m = _LABEL.match(text)
             if not m:
                 break
-            self.asm.define_label(m.group(1), loc)
+            self.out.define_label(m.group(1), loc)
             consumed = m.end()
             rest = text[consumed:]
             loc = loc.with_col(loc.col + consumed + len(rest) - len(rest.lstrip()))
@@ -150,7 +150,7 @@ class Parser:
         m = _ASSIGN.match(text) if "=" in text else None
         if m and not word.startswith("."):
             node = expr.parse(m.group(3), loc.with_col(loc.col + m.start(3)))
-            self.asm.assign(m.group(1), node, loc, redefinable=m.group(2) == "=",
+            self.out.assign(m.group(1), node, loc, redefinable=m.group(2) == "=",
                             equiv=m.group(2) == "==")
             return
         if word.startswith("."):
@@ -162,7 +162,7 @@ class Parser:
         if word in self.macros:
             self._expand_macro(self.macros[word], text[len(word):].strip(), loc)
             return
-        self.asm.emit_instruction(self.instructions.read(text, loc))
+        self.out.emit_instruction(self.instructions.read(text, loc))
 
     def _queue_expansion(self, expanded: list[Statement], loc: Location) -> None:
         """Queue an expansion's statements to run next, unless that makes too many."""
@@ -172,42 +172,36 @@ class Parser:
 
     # ------------------------------------------------------------------ directives
     def _directive(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
-        asm = self.asm
+        out = self.out
         if name.startswith(".if") or name in (".else", ".elseif", ".endif"):
             self._conditional(name, args, args_loc)
         elif name in (".code16", ".code32", ".code64"):
-            asm.set_mode(int(name[5:]))
+            out.set_mode(int(name[5:]))
         elif name in (".text", ".data", ".bss"):
-            asm.switch_section(self._subsection(name, args, loc))
+            out.switch_section(self._subsection(name, args, loc))
         elif name in (".section", ".pushsection"):
-            if name == ".pushsection":
-                asm.section_stack.append((asm.current.name, asm.previous))
-            asm.switch_section(self._section_name(args, args_loc))
+            if name == ".pushsection":  # pushed even if the name is refused, as GNU pushes it
+                out.push_section(None)
+            out.switch_section(self._section_name(args, args_loc))
         elif name == ".popsection":
-            if not asm.section_stack:
-                raise AsmError(".popsection without .pushsection", loc)
-            current, previous = asm.section_stack.pop()
-            asm.switch_section(current)
-            asm.previous = previous
+            out.pop_section(loc)
         elif name == ".previous":
-            if asm.previous is None:
-                raise AsmError(".previous with no previous section", loc)
-            asm.switch_section(asm.previous)
+            out.switch_to_previous(loc)
         elif name in DATA_WIDTHS:
             for col, part in self._args(args, args_loc, allow_empty=False):
-                asm.emit_value(expr.parse(part, col), DATA_WIDTHS[name], col)
+                out.emit_value(expr.parse(part, col), DATA_WIDTHS[name], col)
         elif name in (".ascii", ".asciz", ".string"):
             for s in self._strings(args, args_loc):
-                asm.emit_bytes(s + (b"\0" if name != ".ascii" else b""), args_loc)
+                out.emit_bytes(s + (b"\0" if name != ".ascii" else b""), args_loc)
         elif name in (".fill",):
             self._fill(args, args_loc)
         elif name in (".space", ".skip", ".zero"):
             parts = self._args(args, args_loc)
             if not parts or len(parts) > (1 if name == ".zero" else 2):
                 raise AsmError(f"{name} takes a size and an optional fill byte", args_loc)
-            fill = asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
+            fill = out.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
                 if len(parts) > 1 else 0
-            asm.emit_space(expr.parse(parts[0][1], parts[0][0]), fill, parts[0][0])
+            out.emit_space(expr.parse(parts[0][1], parts[0][0]), fill, parts[0][0])
         elif name in (".align", ".balign", ".p2align", ".balignw", ".balignl", ".p2alignw",
                       ".p2alignl"):
             self._align(name, args, args_loc)
@@ -215,19 +209,19 @@ class Parser:
             parts = self._args(args, args_loc)
             if not parts:
                 raise AsmError(".org needs an address", loc)
-            fill = asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
+            fill = out.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
                 if len(parts) > 1 else 0
-            asm.emit_org(expr.parse(parts[0][1], parts[0][0]), fill, parts[0][0])
+            out.emit_org(expr.parse(parts[0][1], parts[0][0]), fill, parts[0][0])
         elif name in (".globl", ".global"):
             for col, part in self._args(args, args_loc, allow_empty=False):
                 if not _NAME.match(part):
                     raise AsmError(f"invalid symbol name '{part}'", col)
-                asm.declare_global(part, col)
+                out.declare_global(part, col)
         elif name in (".equ", ".set", ".equiv", ".eqv"):
             parts = self._args(args, args_loc)
             if len(parts) != 2 or not _NAME.match(parts[0][1]):
                 raise AsmError(f"{name} takes 'symbol, expression'", args_loc)
-            asm.assign(parts[0][1], expr.parse(parts[1][1], parts[1][0]), loc,
+            out.assign(parts[0][1], expr.parse(parts[1][1], parts[1][0]), loc,
                        redefinable=name != ".equiv", equiv=name == ".equiv")
         elif name in _BLOCK_OPEN:
             self._block(name, args, loc, args_loc)
@@ -264,7 +258,7 @@ class Parser:
 
     def _subsection(self, name: str, args: str, loc: Location) -> str:
         if args.strip():
-            value = self.asm.const(expr.parse(args, loc), loc)
+            value = self.out.const(expr.parse(args, loc), loc)
             if value != 0:
                 raise AsmError(f"subsection {value} of {name} is not supported", loc)
         return name
@@ -315,9 +309,9 @@ class Parser:
         parts = self._args(args, loc)
         if not 1 <= len(parts) <= 3:
             raise AsmError(".fill takes 'repeat[, size[, value]]'", loc)
-        size = self.asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0], ".fill size") \
+        size = self.out.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0], ".fill size") \
             if len(parts) > 1 else 1
-        value = self.asm.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
+        value = self.out.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
             if len(parts) > 2 else 0
         if size < 0:
             raise AsmError(".fill size must not be negative", parts[1][0])
@@ -325,12 +319,12 @@ class Parser:
         unit = (value & ((1 << (8 * min(size, 4))) - 1)).to_bytes(min(size, 4), "little")
         unit += bytes(size - len(unit))
         count = expr.parse(parts[0][1], parts[0][0])
-        repeat = self.asm.try_const(count, parts[0][0])
+        repeat = self.out.try_const(count, parts[0][0])
         if repeat is None:
             # a count known only after layout (`.fill 510-(.-_start)` past a jump): GNU makes
             # it a .space of repeat*size bytes of the unit pattern, sized during relaxation
             if size:
-                self.asm.emit_space(("bin", "*", count, ("num", size)), unit, parts[0][0])
+                self.out.emit_space(("bin", "*", count, ("num", size)), unit, parts[0][0])
             return
         if repeat < 0:
             self.log.warning(".fill repeat count is negative; nothing emitted", parts[0][0])
@@ -339,7 +333,7 @@ class Parser:
             return
         if repeat * size > 1 << 30:
             raise AsmError(f".fill of {repeat * size} bytes is too large", parts[0][0])
-        self.asm.emit_bytes(unit * repeat, loc)
+        self.out.emit_bytes(unit * repeat, loc)
 
     def _align(self, name: str, args: str, loc: Location) -> None:
         parts = self._args(args, loc)
@@ -349,7 +343,7 @@ class Parser:
         def value(i: int) -> int | None:
             if len(parts) <= i or not parts[i][1]:
                 return None
-            return self.asm.const(expr.parse(parts[i][1], parts[i][0]), parts[i][0])
+            return self.out.const(expr.parse(parts[i][1], parts[i][0]), parts[i][0])
 
         n = value(0)
         if n is None:  # `.align , 5`
@@ -361,24 +355,18 @@ class Parser:
         elif n == 0:
             n = 1
         fill_size = {"w": 2, "l": 4}.get(name[-1], 1)  # .balignw/.p2alignl: 2- or 4-byte fill
-        self.asm.emit_align(n, value(1), value(2), fill_size, parts[0][0])
+        self.out.emit_align(n, value(1), value(2), fill_size, parts[0][0])
 
     def _comm(self, name: str, args: str, loc: Location) -> None:
         parts = self._args(args, loc)
         if len(parts) < 2 or not _NAME.match(parts[0][1]):
             raise AsmError(f"{name} takes 'symbol, size[, alignment]'", loc)
-        size = self.asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0])
-        align = self.asm.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
+        size = self.out.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0])
+        align = self.out.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
             if len(parts) > 2 else 1
         if size < 0:
             raise AsmError(f"{name} size {size} is negative", parts[1][0])
-        current = self.asm.current.name
-        self.asm.switch_section(".bss")
-        if align > 1:
-            self.asm.emit_align(align, None, None, 1, loc)
-        self.asm.define_label(parts[0][1], loc)
-        self.asm.emit_space(("num", size), 0, parts[1][0])
-        self.asm.switch_section(current)
+        self.out.emit_common(parts[0][1], size, align, loc, parts[1][0])
 
     # ------------------------------------------------------------------ conditionals
     def _conditional(self, name: str, args: str, loc: Location) -> None:
@@ -410,11 +398,9 @@ class Parser:
             cond.taken = cond.taken or result
 
     def _condition(self, name: str, args: str, loc: Location) -> bool:
-        asm = self.asm
+        out = self.out
         if name in (".ifdef", ".ifndef", ".ifnotdef"):
-            sym = args.strip()
-            defined = sym in asm.symbols and (asm.symbols[sym].frag is not None
-                                              or asm.symbols[sym].node is not None)
+            defined = out.is_defined(args.strip())
             return defined if name == ".ifdef" else not defined
         if name in (".ifb", ".ifnb"):
             return (not args.strip()) == (name == ".ifb")
@@ -424,7 +410,7 @@ class Parser:
                 raise AsmError(f"{name} takes two strings separated by a comma", loc)
             a, b = (p.strip().strip("'") for _, p in parts)
             return (a == b) == (name == ".ifc")
-        value = asm.const(expr.parse(args, loc), loc, "condition")
+        value = out.const(expr.parse(args, loc), loc, "condition")
         tests = {".if": value != 0, ".ifne": value != 0, ".ifeq": value == 0,
                  ".ifge": value >= 0, ".ifgt": value > 0, ".ifle": value <= 0, ".iflt": value < 0}
         if name not in tests:
@@ -462,7 +448,7 @@ class Parser:
             self._define_macro(args, body, loc, args_loc)
             return
         if name == ".rept":
-            count = self.asm.const(expr.parse(args, args_loc), args_loc, ".rept count")
+            count = self.out.const(expr.parse(args, args_loc), args_loc, ".rept count")
             if count > MAX_STATEMENTS:
                 raise AsmError(f".rept count {count} is too large (kasm expands at most "
                                f"{MAX_STATEMENTS:,} statements)", args_loc)
@@ -606,14 +592,14 @@ class Parser:
                 data = f.read()
         except OSError as e:
             raise AsmError(f"cannot read '{name}': {e.strerror}", parts[0][0]) from None
-        skip = self.asm.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
+        skip = self.out.const(expr.parse(parts[1][1], parts[1][0]), parts[1][0]) \
             if len(parts) > 1 else 0
-        count = self.asm.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
+        count = self.out.const(expr.parse(parts[2][1], parts[2][0]), parts[2][0]) \
             if len(parts) > 2 else len(data) - skip
         if not (0 <= skip <= len(data) and 0 <= count <= len(data) - skip):
             raise AsmError(f".incbin skip ({skip}) or count ({count}) invalid for file size "
                            f"({len(data)})", loc)
-        self.asm.emit_bytes(data[skip:skip + count], loc)
+        self.out.emit_bytes(data[skip:skip + count], loc)
 
     def find_include(self, name: str, here: str) -> str | None:
         if not name or "\0" in name:
