@@ -74,6 +74,7 @@ class InstructionReader:
 
 
 def parse_instruction(text: str, loc: Location) -> Instruction:
+    """Prefix mnemonics, the mnemonic and the operands of one statement's text."""
     words = text.split(None, 1)
     if not words:
         raise AsmError("instruction expected", loc)

@@ -62,6 +62,8 @@ class Branch(Record):
 
 
 class Align(Record):
+    """`.align` and friends: padding layout sizes."""
+
     __slots__ = ("alignment", "fill", "max_skip", "code", "fill_size", "loc")
 
     def __init__(
@@ -74,6 +76,8 @@ class Align(Record):
 
 
 class Space(Record):
+    """`.space`/`.fill`/`.org` whose size is known only once layout places labels."""
+
     __slots__ = ("count", "fill", "loc", "is_org")
 
     def __init__(self, count: expr.Node, fill: bytes, loc: Location, is_org: bool = False
@@ -85,6 +89,8 @@ class Space(Record):
 
 
 class Fragment(Record):
+    """Fixed bytes with their fixups, then at most one variable part."""
+
     __slots__ = ("section", "index", "data", "fixups", "var", "address", "var_size")
 
     def __init__(self, section: str, index: int) -> None:
@@ -102,6 +108,8 @@ class Fragment(Record):
 
 
 class SectionFragments(Record):
+    """A section as the streamer builds it: fragments in order."""
+
     __slots__ = ("name", "frags", "align", "is_code", "nobits")
 
     def __init__(self, name: str, frags: list[Fragment], align: int = 1) -> None:

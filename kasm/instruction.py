@@ -29,6 +29,7 @@ _GPR = {
     64: "rax rcx rdx rbx rsp rbp rsi rdi rip " + " ".join(f"r{i}" for i in range(8, 16)),
 }
 REGISTER_WIDTH = {f"%{name}": bits for bits, names in _GPR.items() for name in names.split()}
+ACCUMULATORS = {"%al": 8, "%ax": 16, "%eax": 32, "%rax": 64}  # register → width
 REGISTERS = set(REGISTER_WIDTH) | SEGMENT_REGISTERS | {
     f"%{p}{i}" for p, n in (("cr", 16), ("dr", 8), ("tr", 8), ("mm", 8), ("xmm", 32),
                             ("ymm", 32), ("zmm", 32), ("k", 8)) for i in range(n)
@@ -157,7 +158,7 @@ def _instruction_key(prefixes: tuple[str, ...], mnemonic: str, operands: tuple[O
         if key is None:
             return None
         skeleton.append(key)
-        if key is IMMEDIATE:
+        if key == IMMEDIATE:
             values.append(op.disp[1])  # type: ignore[index]
         elif op.disp is not None:
             plain = False

@@ -17,6 +17,7 @@ _MODES = {16: Mode.REAL, 32: Mode.PROTECTED, 64: Mode.LONG}
 
 
 def link(obj: ObjectFile, base: int, log: DiagnosticLog) -> Image:
+    """The object file placed at `base` as `ld -N` would, every relocation filled in."""
     sections, input_address = _place(obj.sections, base)
     env = _LinkEnv(obj.symbols, input_address)
     _relocate(obj.sections, sections, input_address, env, log)

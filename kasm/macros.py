@@ -34,6 +34,8 @@ class Runaway(AsmError):
 
 
 class Macro(Record):
+    """A `.macro` definition: its parameters and body, expanded at each call."""
+
     __slots__ = ("name", "params", "body", "loc")
 
     def __init__(
@@ -66,6 +68,8 @@ def is_conditional(name: str) -> bool:
 
 
 class Expander:
+    """One per build: what the parser reads statements from."""
+
     def __init__(self, streamer: Streamer) -> None:
         self.values = streamer  # asked for values only
         self.macros: dict[str, Macro] = {}

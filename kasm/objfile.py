@@ -1,5 +1,5 @@
 """The assembled program as the linker sees it: sections of bytes with the fields still to
-fill (relocations), and symbols; no fragment, no assembler state."""
+fill (relocations), and symbols; no fragment, no streamer state."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ class Relocation(Value):
 
 
 class ObjectSection(Record):
+    """An input section: its bytes (or only a size, for .bss) and its relocations."""
+
     __slots__ = ("name", "data", "align", "nobits", "size", "relocations")
 
     def __init__(
@@ -51,6 +53,8 @@ class ObjectSymbol(Value):
 
 
 class ObjectFile(Record):
+    """Everything the linker needs of an assembled program."""
+
     __slots__ = ("sections", "symbols", "globals", "mode_bits")
 
     def __init__(

@@ -57,6 +57,7 @@ class Parser:
 
     # ------------------------------------------------------------------ driver
     def run(self, statements: list[Statement]) -> None:
+        """Assemble a file's statements; errors are logged, not raised (but a runaway)."""
         self.expander.insert(statements)
         for st in self.expander.statements():
             try:

@@ -274,6 +274,7 @@ class Streamer:
         self.switch_section(current)
 
     def emit_instruction(self, insn: Instruction) -> None:
+        """The instruction's bytes from the encoder, at the end of the current fragment."""
         current = self._current
         if current.nobits and insn.mnemonic:
             raise AsmError(f"instruction '{insn.mnemonic}' in section {current.name} "

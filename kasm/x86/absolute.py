@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .. import expr
 from ..diagnostics import AsmError
-from ..instruction import Instruction
+from ..instruction import ACCUMULATORS, Instruction
 from .encoding import Constants, Encoding, Field
 from .memory import without_default_segment
 from .prefixes import SEGMENT_BYTES, merge_prefixes
@@ -13,11 +13,11 @@ from .prefixes import SEGMENT_BYTES, merge_prefixes
 FAR_MNEMONICS = ("ljmp", "lcall", "ljmpw", "ljmpl", "lcallw", "lcalll")
 _MOVES = ("mov", "movb", "movw", "movl", "movq", "movabs", "movabsb", "movabsw", "movabsl",
           "movabsq")
-_ACCUMULATOR_BITS = {"%al": 8, "%ax": 16, "%eax": 32, "%rax": 64}
 
 
-def is_far_immediate(insn: Instruction) -> bool:
-    """ljmp/lcall, or jmp/call with two operands: a far branch unless it is `*address`."""
+def is_direct_far(insn: Instruction) -> bool:
+    """ljmp/lcall, or jmp/call with two operands: a far branch written as `$segment,
+    $offset` (or wrongly), not the indirect `*address` that keystone encodes."""
     if insn.mnemonic in FAR_MNEMONICS or insn.mnemonic in ("jmp", "call") and \
             len(insn.operands) == 2:
         return not (len(insn.operands) == 1 and insn.operands[0].star)
@@ -71,7 +71,7 @@ def encode_moffs(insn: Instruction, bits: int, pre: bytes, constants: Constants,
         width = 4
     else:
         return None
-    size = _ACCUMULATOR_BITS.get(reg.reg)
+    size = ACCUMULATORS.get(reg.reg)
     if size is None:
         if not movabs:
             return None

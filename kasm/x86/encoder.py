@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..diagnostics import AsmError
 from ..instruction import Instruction
-from .absolute import encode_far, encode_moffs, is_far_immediate
+from .absolute import encode_far, encode_moffs, is_direct_far
 from .branches import encode_branch, is_relative_branch
 from .checks import check_instruction, check_size_prefixes
 from .encoding import NO_SYMBOLS, Constants, Encoding, EncodingError
@@ -61,7 +61,7 @@ class Encoder:
         check_instruction(insn, bits)
         if is_relative_branch(insn):
             return encode_branch(insn, bits, pre)
-        if is_far_immediate(insn):
+        if is_direct_far(insn):
             return encode_far(insn, bits, pre, constants, warnings)
         string = encode_string_instruction(insn, bits)
         if string is not None:

@@ -53,7 +53,7 @@ class Encoding(Value):
 class Constants:
     """What the encoder may ask about the program: whether an operand's expression is an
     absolute constant now, and its value (None: known only later, so it becomes a Field).
-    The encoder needs no more, and must not see more, of the assembler's state."""
+    The encoder needs no more, and must not see more, of the streamer's state."""
 
     __slots__ = ("value",)
 

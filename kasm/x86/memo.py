@@ -77,7 +77,7 @@ class EncodingMemo:
         other = partner(value, cls)
         if value_class(other) != cls:
             return  # another value of the class may have one
-        at = next(i for i, op in enumerate(insn.operands) if op.literal_key is IMMEDIATE)
+        at = next(i for i, op in enumerate(insn.operands) if op.literal_key == IMMEDIATE)
         operands = list(insn.operands)
         operands[at] = operands[at].replace(disp=("num", other))
         try:

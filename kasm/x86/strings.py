@@ -7,7 +7,7 @@ memory operands, so kasm encodes every such form itself, checked as GNU checks i
 from __future__ import annotations
 
 from ..diagnostics import AsmError
-from ..instruction import Instruction
+from ..instruction import ACCUMULATORS, Instruction
 from .prefixes import SEGMENT_BYTES
 
 # base name -> (opcode of the byte form, the operand roles it takes)
@@ -18,7 +18,6 @@ STRING_OPS = {
 }
 _INDEX_REGS = {"si": ("%si", "%esi", "%rsi"), "di": ("%di", "%edi", "%rdi"),
                "bx": ("%bx", "%ebx", "%rbx")}
-_ACCUMULATOR_BITS = {"%al": 8, "%ax": 16, "%eax": 32, "%rax": 64}
 
 
 def encode_string_instruction(insn: Instruction, bits: int) -> bytes | None:
@@ -37,7 +36,7 @@ def encode_string_instruction(insn: Instruction, bits: int) -> bytes | None:
     opcode, roles = STRING_OPS[base]
     for op in insn.operands:
         if op.kind == "imm" or op.kind == "reg" and not (
-                op.reg in _ACCUMULATOR_BITS and base in ("lods", "stos", "scas")
+                op.reg in ACCUMULATORS and base in ("lods", "stos", "scas")
                 or op.reg == "%dx" and "dx" in roles):
             return None
     size = {"b": 8, "w": 16, "l": 32, "q": 64}.get(suffix)
@@ -48,13 +47,13 @@ def encode_string_instruction(insn: Instruction, bits: int) -> bytes | None:
         what = "invalid instruction suffix" if suffix else "operand size mismatch"
         raise AsmError(f"{what} for '{base}'", insn.loc)
     for op in insn.operands:
-        if size and op.kind == "reg" and _ACCUMULATOR_BITS.get(op.reg, size) != size:
+        if size and op.kind == "reg" and ACCUMULATORS.get(op.reg, size) != size:
             raise AsmError(f"'{op.reg}' not allowed with '{name}'", insn.loc)
     segment = b""
     address_bits: int | None = None
     for op in insn.operands:
-        if op.kind == "reg" and op.reg in _ACCUMULATOR_BITS and base in ("lods", "stos", "scas"):
-            size = size or _ACCUMULATOR_BITS[op.reg]
+        if op.kind == "reg" and op.reg in ACCUMULATORS and base in ("lods", "stos", "scas"):
+            size = size or ACCUMULATORS[op.reg]
             continue
         port = op.base == "%dx" and not op.index  # `(%dx)`
         if op.kind == "reg" and op.reg == "%dx" or port and "dx" in roles:

@@ -25,6 +25,8 @@ PLACEHOLDERS = {4: (0x12345678, 0x6DCBA987), 2: (0x1234, 0x6DCB), 1: (0x12, 0x6D
 
 def encode_via_keystone(insn: Instruction, bits: int, pre: bytes, constants: Constants,
                         ks: Keystone, warnings: list[str]) -> Encoding:
+    """The encoding of `insn` (with the prefix bytes `pre` written as mnemonics): its
+    operands as GNU reads them, keystone's bytes for them, repaired to GNU's."""
     check_base_index(insn, bits)
     original = insn.operands
     absolute64: set[int] = set()
