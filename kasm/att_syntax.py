@@ -22,7 +22,7 @@ _SEGMENT = re.compile(r"^(%[cdefgs]s)\s*:", re.IGNORECASE)
 # an operand that is `$` and a plain number (decimal or hex, as expr reads them)
 _IMMEDIATE_OPERAND = re.compile(r"\$(-?(?:[1-9][0-9]*|0[xX][0-9a-fA-F]+))(?=\s*(?:,|$))")
 # a mnemonic and one operand that is a plain symbol or local label (a branch target)
-_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9]*)\s+((?!\.\Z)[A-Za-z_.][\w.$@]*|[0-9]+[bfBF])")
+_TARGET = re.compile(r"([A-Za-z][A-Za-z0-9]*)\s+((?!\.\Z)[A-Za-z_.][A-Za-z0-9_.$@]*|[0-9]+[bfBF])")
 
 
 class InstructionReader:
@@ -65,8 +65,10 @@ class InstructionReader:
             number = m.group(1)
             return insn.with_immediate(at, Operand.plain("imm", head + number + tail,
                                                          ("num", int(number, 0))), loc)
-        target = m.group(2)
-        return insn.with_operand(at, Operand.plain("mem", target, expr.parse(target)), loc)
+        target = m.group(2)  # a symbol, or a local label (as expr.parse reads them)
+        node = ("local", int(target[:-1]), target[-1].lower(), 0) if target[0].isdigit() \
+            else ("sym", target, 0)
+        return insn.with_operand(at, Operand.plain("mem", target, node), loc)
 
     def _parse(self, text: str, loc: Location) -> Instruction:
         insn = self._parsed[text] = parse_instruction(text, loc)

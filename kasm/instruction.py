@@ -129,8 +129,12 @@ class Instruction(Record):
     def with_operand(self, at: int, op: Operand, loc: Location) -> Instruction:
         """The instruction with operand `at` replaced, written at `loc` (the parser's
         shortcut for statements that differ in one plain operand)."""
-        operands = self.operands[:at] + (op,) + self.operands[at + 1:]
-        return Instruction(self.prefixes, self.mnemonic, operands, loc)
+        insn = object.__new__(Instruction)
+        insn.prefixes, insn.mnemonic, insn.loc = self.prefixes, self.mnemonic, loc
+        insn.operands = self.operands[:at] + (op,) + self.operands[at + 1:]
+        insn.literal_key = None if op.literal_key is None else \
+            _instruction_key(self.prefixes, self.mnemonic, insn.operands)
+        return insn
 
     def with_immediate(self, at: int, op: Operand, loc: Location) -> Instruction:
         """with_operand for the instruction's one immediate, a plain number: only the value

@@ -298,11 +298,13 @@ class Streamer:
         start = len(frag.data)
         end = start + len(encoding.data)
         ops, loc = insn.operands, insn.loc
+        if encoding.branch is not None:  # a jmp/jcc: only prefixes before it
+            target = self._bind(ops[0].disp, loc)
+            frag.data += encoding.data
+            self._close_frag(Branch(encoding.branch, target, loc))
+            return
         fixups = [Fixup(start + f.offset, f.width, self._bind(ops[f.operand].disp, loc), loc,
                         end if f.pcrel else None, f.signed, f.short_branch)
                   for f in encoding.fields]
-        target = self._bind(ops[0].disp, loc) if encoding.branch is not None else None
         frag.data += encoding.data
         frag.fixups += fixups
-        if target is not None:
-            self._close_frag(Branch(encoding.branch, target, loc))
