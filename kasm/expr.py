@@ -75,8 +75,8 @@ def _at(loc: Location | None, offset: int) -> Location | None:
 
 
 # ----------------------------------------------------------------------------- AST
-Node = tuple  # ("num", v) | ("sym", name, col) | ("local", n, dir, col) | ("dot",)
-#               | ("un", op, a) | ("bin", op, a, b)
+Node = tuple  # ("num", v) | ("sym", name, col) | ("un", op, a) | ("bin", op, a, b), and as
+#               parsed (before the streamer binds them): ("local", n, dir, col) | ("dot",)
 
 # GNU as precedence, highest first: * / % << >>; | & ^ !; + - == <> != < > >= <=; && ||
 _BINARY = {
@@ -177,21 +177,20 @@ class _Parser:
         raise self.error(f"unexpected '{tok.text}' in expression", tok)
 
 
-# A whole expression that is one number or one symbol, as the tokenizer reads them: most are
-_SIMPLE = re.compile(r"([1-9][0-9]*|0)|([A-Za-z_.$][A-Za-z0-9_.$@]*)|0[xX]([0-9a-fA-F]+)")
+# A whole expression that is one number (negative too) or one symbol, as the tokenizer reads
+# them: most are
+_SIMPLE = re.compile(r"(-?)(?:([1-9][0-9]*|0)|0[xX]([0-9a-fA-F]+))|([A-Za-z_.$][A-Za-z0-9_.$@]*)")
 
 
 def parse(text: str, loc: Location | None = None, col: int | None = None) -> Node:
     """Parse a whole expression; anything left over is an error. The text starts at column
     `col` of loc's line (loc.col if None): a Location for an error is made only then."""
     m = _SIMPLE.fullmatch(text)
-    if m:  # the same node the tokenizer and parser make, without them
-        kind = m.lastindex
-        if kind == 1:
-            return ("num", int(text))
-        if kind == 2:
+    if m:  # the node the tokenizer and parser make (a negated number folded), without them
+        if m.group(4) is not None:
             return ("dot",) if text == "." else ("sym", text, 0)
-        return ("num", int(m.group(3), 16))
+        value = int(m.group(2)) if m.group(2) is not None else int(m.group(3), 16)
+        return ("num", -value if m.group(1) else value)
     shift = 0 if col is None or loc is None else col - loc.col
     toks = tokenize(text, loc, shift)
     if not toks:
@@ -254,23 +253,10 @@ class Unknown(Exception):
 
 
 class Env:
-    """What an expression can see: symbols, local labels and the location counter."""
+    """What an expression can see: its symbols. (`.` and local labels are symbols by the
+    time an expression is evaluated: the streamer binds them where they are written.)"""
 
     def symbol(self, name: str, loc: Location | None) -> Value:  # may raise Unknown
-        raise NotImplementedError
-
-    def local(self, number: int, direction: str, loc: Location | None) -> Value:
-        raise NotImplementedError
-
-    def dot(self) -> Value:
-        raise NotImplementedError
-
-    def at(self, frag_index: int, offset: int) -> Value:
-        """A location bound while parsing (what `.` meant there)."""
-        raise NotImplementedError
-
-    def setref(self, name: str, version: int, loc: Location | None) -> Value:
-        """A `.set` symbol as it was defined at the point of use."""
         raise NotImplementedError
 
 
@@ -305,14 +291,6 @@ def evaluate(node: Node, env: Env, loc: Location | None = None) -> Value:
         return Value(node[1])
     if kind == "sym":
         return env.symbol(node[1], _at(loc, node[2]))
-    if kind == "local":
-        return env.local(node[1], node[2], _at(loc, node[3]))
-    if kind == "dot":
-        return env.dot()
-    if kind == "at":
-        return env.at(node[1], node[2])
-    if kind == "setref":
-        return env.setref(node[1], node[2], _at(loc, node[3]))
     if kind == "un":
         a = evaluate(node[2], env, loc)
         if node[1] == "+":
@@ -351,3 +329,14 @@ def _has_unknown(*values: Value) -> bool:
     symbol not defined yet), rather than on a section address."""
     return any(isinstance(base, tuple) and base[:1] in (("frag",), ("undef",))
                for v in values for base, _ in v.terms)
+
+
+def field_bytes(value: int, width: int, signed: bool | None, warnings: list[str]) -> bytes:
+    """`value` in a `width`-byte field, cut to it with GNU's warning when it does not fit
+    (signed None: either a signed or an unsigned reading may fit)."""
+    bits = width * 8
+    lo = -(1 << (bits - 1)) if signed is not False else 0
+    hi = (1 << bits) - 1 if signed is not True else (1 << (bits - 1)) - 1
+    if not lo <= value <= hi and width < 8:
+        warnings.append(f"value 0x{value & MASK64:x} truncated to 0x{value & ((1 << bits) - 1):x}")
+    return (value & ((1 << bits) - 1)).to_bytes(width, "little")

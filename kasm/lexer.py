@@ -198,3 +198,33 @@ def _strip_line(
         i += 1
     pieces.append((start, "".join(buf)))
     return pieces, in_block
+
+
+def split_arguments(text: str) -> list[tuple[int, str]]:
+    """Split at top-level commas (not inside parentheses or character constants); returns
+    (offset, piece) pairs."""
+    parts: list[tuple[int, str]] = []
+    if "(" not in text and ")" not in text and "'" not in text:  # the common case: every comma
+        start = 0
+        for part in text.split(","):
+            parts.append((start, part))
+            start += len(part) + 1
+        return parts
+    depth, start, i = 0, 0, 0
+    while i < len(text):
+        c = text[i]
+        if c == "'":
+            i += 3 if text[i + 1 : i + 2] == "\\" else 2
+            if text[i : i + 1] == "'":
+                i += 1
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append((start, text[start:i]))
+            start = i + 1
+        i += 1
+    parts.append((start, text[start:]))
+    return parts

@@ -1,4 +1,4 @@
-"""Places sections and resolves every symbol and fixup: the layout of `ld -N`.
+"""Places sections and resolves every symbol and relocation: the layout of `ld -N`.
 
 `.text` at the load address, then `.rodata`, `.data`, `.bss`, each aligned to its own
 alignment and packed (input sections `.text.*` etc. follow their parent, as ld places them).
@@ -8,20 +8,33 @@ from __future__ import annotations
 
 from vmm.vocabulary import BootMode
 
-from .assembler import (
-    Assembler,
-    Fixup,
-    Fragment,
-    ObjectSection,
-    SymbolEnv,
-    is_private_name,
-    shown_name,
-)
 from .diagnostics import NESTED_TOO_DEEPLY, AsmError, DiagnosticLog, Location
 from .expr import Unknown, Value, evaluate
 from .image import Image, Section, Symbol
+from .objfile import ObjectFile, ObjectSection, ObjectSymbol, Relocation
+from .symbols import SymbolEnv, is_private_name, shown_name
 
 OUTPUT_SECTIONS = (".text", ".rodata", ".data", ".bss")
+
+
+def link(obj: ObjectFile, base: int, log: DiagnosticLog) -> Image:
+    """The object file placed at `base` as `ld -N` would, every relocation filled in."""
+    sections, input_address = _place(obj.sections, base)
+    env = _LinkEnv(obj.symbols, input_address)
+    _relocate(obj.sections, sections, input_address, env, log)
+    symbols = _symbols(obj.symbols, env, log)
+    for name, loc in obj.globals.items():
+        if name not in obj.symbols:
+            log.error(f"global symbol '{name}' is never defined", loc)
+    log.check()
+    text = next((s for s in sections if s.name == ".text" and s.size), None)
+    if text is None:
+        log.error("no code: .text is empty, so there is nothing to run "
+                  "(instructions go in .text, the default section)", None)
+        log.check()
+    entry = next((s.value for s in symbols if s.name == "_start"), text.address)
+    return Image(base=base, sections=sections, symbols=symbols, entry=entry,
+                 mode=BootMode.for_bits(obj.mode_bits))
 
 
 def _output_of(name: str) -> str:
@@ -32,40 +45,25 @@ def _align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
-class _LinkEnv(SymbolEnv):
-    """Every label at its final address: all values are plain numbers now."""
-
-    def __init__(self, asm: Assembler, input_address: dict[str, int]):
-        self.asm = asm
-        self.input_address = input_address
-
-    def label(self, frag: Fragment, offset: int) -> Value:
-        return Value(self.input_address[frag.section] + frag.address + offset)
-
-    def undefined(self, name: str, loc: Location | None) -> Value:
-        raise AsmError(f"undefined symbol '{shown_name(name)}'", loc)
-
-
-def link(asm: Assembler, objects: dict[str, ObjectSection], base: int,
-         log: DiagnosticLog) -> Image:
+def _place(inputs: list[ObjectSection], base: int) -> tuple[list[Section], dict[str, int]]:
+    """The output sections from `base` on, and the address of every input section."""
     grouped: dict[str, list[ObjectSection]] = {o: [] for o in OUTPUT_SECTIONS}
-    for name, obj in objects.items():
-        grouped[_output_of(name)].append(obj)
+    for obj in inputs:
+        grouped[_output_of(obj.name)].append(obj)
     for out in grouped.values():  # ld's `*(.text) *(.text.*)`: the plain name first
         out.sort(key=lambda o: o.name != _output_of(o.name))
-
     input_address: dict[str, int] = {}
     sections: list[Section] = []
     addr = base
     for out_name in OUTPUT_SECTIONS:
-        inputs = [o for o in grouped[out_name] if o.size or o.name == ".text"]
-        if not inputs:
+        placed = [o for o in grouped[out_name] if o.size or o.name == ".text"]
+        if not placed:
             continue
-        out_align = max(o.align for o in inputs)
+        out_align = max(o.align for o in placed)
         addr = _align(addr, out_align)
         start = addr
         data = bytearray()
-        for obj in inputs:
+        for obj in placed:
             addr = _align(addr, obj.align)
             data += bytes(addr - start - len(data))
             input_address[obj.name] = addr
@@ -74,39 +72,86 @@ def link(asm: Assembler, objects: dict[str, ObjectSection], base: int,
         nobits = out_name == ".bss"
         sections.append(Section(out_name, start, b"" if nobits else bytes(data), out_align,
                                 nobits=nobits, size_override=len(data) if nobits else None))
-    for name in objects:
-        input_address.setdefault(name, addr)
+    for obj in inputs:  # empty ones: wherever, nothing is there
+        input_address.setdefault(obj.name, addr)
+    return sections, input_address
 
-    env = _LinkEnv(asm, input_address)
+
+class _LinkEnv(SymbolEnv):
+    """Every label at its final address: all values are plain numbers now."""
+
+    def __init__(self, symbols: dict[str, ObjectSymbol], input_address: dict[str, int]):
+        super().__init__(symbols)
+        self.input_address = input_address
+
+    def label(self, sym: ObjectSymbol) -> Value:
+        assert sym.section is not None
+        return Value(self.input_address[sym.section] + sym.offset)
+
+    def undefined(self, name: str, loc: Location | None) -> Value:
+        raise AsmError(f"undefined symbol '{shown_name(name)}'", loc)
+
+
+def _relocate(inputs: list[ObjectSection], sections: list[Section],
+              input_address: dict[str, int], env: _LinkEnv, log: DiagnosticLog) -> None:
+    """Write every relocation's value into its output section (errors are logged)."""
     patched = {s.name: bytearray(s.data) for s in sections}
     section_start = {s.name: s.address for s in sections}
-    for name, obj in objects.items():
-        out = _output_of(name)
-        for offset, fixup in obj.fixups:
-            where = input_address[name] + offset
+    for obj in inputs:
+        out = _output_of(obj.name)
+        for rel in obj.relocations:
             try:
-                value = _fixup_value(fixup, env, where)
+                value = _value(rel, env, input_address[obj.name])
             except AsmError as e:
-                log.error(e.message, e.loc or fixup.loc)
+                log.error(e.message, e.loc or rel.loc)
                 continue
             except RecursionError:
-                log.error(NESTED_TOO_DEEPLY, fixup.loc)
+                log.error(NESTED_TOO_DEEPLY, rel.loc)
                 continue
-            field = _field_bytes(value, fixup, log)
+            field = _field_bytes(value, rel, log)
             if field is None:
                 continue
             if out == ".bss":
-                log.error("a value in .bss (which holds no data)", fixup.loc)
+                log.error("a value in .bss (which holds no data)", rel.loc)
                 continue
-            pos = where - section_start[out]
-            patched[out][pos:pos + fixup.width] = field
+            pos = input_address[obj.name] + rel.offset - section_start[out]
+            patched[out][pos:pos + rel.width] = field
     for s in sections:
         if not s.nobits:
             s.data = bytes(patched[s.name])
 
-    symbols: list[Symbol] = []
-    for name, sym in asm.symbols.items():
-        if is_private_name(name) or not sym.defined:
+
+def _value(rel: Relocation, env: _LinkEnv, section_address: int) -> int:
+    try:
+        value = evaluate(rel.node, env, rel.loc)
+    except Unknown:  # pragma: no cover - the link env knows every symbol or says which
+        raise AsmError("undefined symbol", rel.loc) from None
+    if rel.pc is not None:
+        return value.const - (section_address + rel.pc)  # the CPU counts from there
+    return value.const
+
+
+def _field_bytes(value: int, rel: Relocation, log: DiagnosticLog) -> bytes | None:
+    bits = rel.width * 8
+    if rel.signed:
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    else:
+        lo, hi = -(1 << (bits - 1)), (1 << bits) - 1
+    if bits < 64 and not lo <= value <= hi:
+        what = "jump target" if rel.pc is not None and rel.signed is None else "value"
+        article = "an" if bits == 8 else "a"
+        log.error(f"{what} 0x{value & ((1 << 64) - 1):x} does not fit in {article} {bits}-bit "
+                  "field", rel.loc)
+        return None
+    return (value & ((1 << bits) - 1)).to_bytes(rel.width, "little")
+
+
+def _symbols(symbols: dict[str, ObjectSymbol], env: _LinkEnv, log: DiagnosticLog
+             ) -> list[Symbol]:
+    """The image's symbols: every one the user named, at its final value."""
+    out: list[Symbol] = []
+    for name, sym in symbols.items():
+        if is_private_name(name):
             continue
         try:
             value = env.symbol(name, sym.loc).const
@@ -116,45 +161,6 @@ def link(asm: Assembler, objects: dict[str, ObjectSection], base: int,
             if not any(d.message == NESTED_TOO_DEEPLY for d in log.errors):  # once is enough
                 log.error(NESTED_TOO_DEEPLY, sym.loc)
             continue
-        section = _output_of(sym.frag.section) if sym.frag is not None else None
-        symbols.append(Symbol(name, value, section, sym.is_global))
-    for name, loc in asm.globals.items():
-        if name not in asm.symbols:
-            log.error(f"global symbol '{name}' is never defined", loc)
-    log.check()
-
-    by_name = {s.name: s for s in symbols}
-    text = next((s for s in sections if s.name == ".text" and s.size), None)
-    if text is None:
-        log.error("no code: .text is empty, so there is nothing to run "
-                  "(instructions go in .text, the default section)", None)
-        log.check()
-    entry = by_name["_start"].value if "_start" in by_name else text.address
-    mode = BootMode.for_bits(asm.first_code_bits or 16)
-    return Image(base=base, sections=sections, symbols=symbols, entry=entry, mode=mode)
-
-
-def _fixup_value(fixup: Fixup, env: _LinkEnv, where: int) -> int:
-    try:
-        value = evaluate(fixup.node, env, fixup.loc)
-    except Unknown:  # pragma: no cover - the link env knows every symbol or says which
-        raise AsmError("undefined symbol", fixup.loc) from None
-    v = value.const
-    if fixup.pcrel_end is not None:
-        v -= where - fixup.offset + fixup.pcrel_end  # the CPU counts from the next instruction
-    return v
-
-
-def _field_bytes(value: int, fixup: Fixup, log: DiagnosticLog) -> bytes | None:
-    bits = fixup.width * 8
-    if fixup.signed:
-        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    else:
-        lo, hi = -(1 << (bits - 1)), (1 << bits) - 1
-    if bits < 64 and not lo <= value <= hi:
-        what = "jump target" if fixup.pcrel_end is not None and fixup.signed is None else "value"
-        article = "an" if bits == 8 else "a"
-        log.error(f"{what} 0x{value & ((1 << 64) - 1):x} does not fit in {article} {bits}-bit "
-                  "field", fixup.loc)
-        return None
-    return (value & ((1 << bits) - 1)).to_bytes(fixup.width, "little")
+        section = _output_of(sym.section) if sym.section is not None else None
+        out.append(Symbol(name, value, section, sym.is_global))
+    return out

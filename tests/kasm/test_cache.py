@@ -209,3 +209,12 @@ def test_a_build_whose_input_changed_meanwhile_is_not_stored(src: Path) -> None:
     os.utime(src.parent / "consts.h", ns=(later, later))  # edited while the build ran
     cache.store(ticket, result)
     assert _hit(src) is None
+
+
+def test_key_covers_every_module_of_kasm() -> None:
+    """A change to any of kasm's modules (subpackages too) must miss."""
+    package = Path(cache.__file__).parent
+    keyed = {part.split(":")[0] for part in cache.code_version().split("|")}
+    modules = {str(p.relative_to(package)) for p in package.rglob("*.py")
+               if "__pycache__" not in p.parts}
+    assert modules <= keyed, modules - keyed

@@ -1,12 +1,11 @@
 """Immediate templates give the bytes kasm would make without them.
 
-encoder.Keystone._from_template: a template made from keystone's encodings of two values of
-a class fills in any other value of that class without asking keystone. Here one engine with
+kasm/x86/memo.py: a template made from the encodings of two values of a class fills in any
+other value of that class without encoding the instruction again. Here one encoder with
 templates encodes many values of many instruction shapes, in every mode, and each result is
-compared with a fresh keystone call on the same text (the values straddle every bit length,
+compared with a fresh encoding of the same instruction (the values straddle every bit length,
 sign and sign-extended-imm8 boundary, in an order that makes templates from the first ones
-met). Assembler._learn_shape does the same for a whole statement: checked by building
-programs of such statements with and without templates.
+met). Then whole programs of such statements are built with and without templates.
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ import random
 
 import pytest
 
-from kasm.assembler import Assembler
+from kasm.att_syntax import parse_instruction
 from kasm.build import build_source
 from kasm.diagnostics import AsmError, Location
-from kasm.encoder import Keystone, value_class
-from kasm.operands import Instruction
+from kasm.x86 import NO_SYMBOLS, Encoder, memo
+from kasm.x86.memo import value_class
 
 SHAPES = {
     16: ["addw $V, %bx", "addl $V, %ebx", "add $V, %ax", "pushw $V", "push $V", "pushl $V",
@@ -53,36 +52,39 @@ def _values(rng: random.Random) -> list[int]:
     return out
 
 
-def _result(ks: Keystone, bits: int, text: str) -> bytes | str:
-    insn = Instruction([], text.split()[0], [], Location("t.s", 1))
+def _result(encode, bits: int, text: str) -> tuple | str:  # noqa: ANN001
+    insn = parse_instruction(text, Location("t.s", 1))
     try:
-        return ks.encode(bits, text, insn)
+        encoding = encode(insn, bits)
     except AsmError as e:
         return "error: " + e.message
+    return encoding.data, encoding.fields, encoding.warnings
 
 
 @pytest.mark.parametrize("bits", [16, 32, 64])
-def test_templates_give_keystones_bytes(bits: int) -> None:
+def test_templates_give_the_bytes_of_a_fresh_encoding(bits: int) -> None:
     rng = random.Random(bits)
     values = _values(rng)
-    plain = Keystone()
-    plain._from_template = lambda bits, text: None  # type: ignore[method-assign]
+    plain = Encoder()
     hits = 0
     for shape in SHAPES[bits]:
-        templated = Keystone()  # one per shape: its first values of a class make the template
+        templated = Encoder()  # one per shape: its first values of a class make the template
         calls = 0
-        raw = templated._raw
+        afresh = templated.encode_afresh
 
-        def counted(bits: int, text: str, raw=raw) -> bytes | int:
+        def counted(insn, bits, constants=NO_SYMBOLS, afresh=afresh):  # noqa: ANN001, ANN202
             nonlocal calls
             calls += 1
-            return raw(bits, text)
+            return afresh(insn, bits, constants)
 
-        templated._raw = counted  # type: ignore[method-assign]
+        templated.encode_afresh = counted  # type: ignore[method-assign]
         for v in values:
             text = shape.replace("V", _hex(v))
-            before, cached = calls, (bits, text) in templated._cache
-            assert _result(templated, bits, text) == _result(plain, bits, text), text
+            insn = parse_instruction(text, Location("t.s", 1))
+            before = calls
+            cached = templated.memo.key(insn, bits) in templated.memo._encodings
+            assert _result(templated.encode, bits, text) == \
+                _result(plain.encode_afresh, bits, text), text
             hits += calls == before and not cached
     assert hits > 80 * len(SHAPES[bits])  # templates made many of them
 
@@ -113,8 +115,8 @@ def _literal(v: int, rng: random.Random) -> str:
 
 @pytest.mark.parametrize("bits", [16, 32, 64])
 def test_statement_templates_change_no_byte(bits: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Assembler._learn_shape's templates (and keystone's) against a build without them:
-    the same image and the same warnings (values beyond a field warn and are cut)."""
+    """Templates against a build without them: the same image and the same warnings
+    (values beyond a field warn and are cut)."""
     rng = random.Random(bits)
     values = [v for v in _values(rng) if 0 < v < 1 << 64]
     lines = [shape.replace("V", _literal(v, rng)) for v in values for shape in STATEMENTS[bits]
@@ -128,6 +130,5 @@ def test_statement_templates_change_no_byte(bits: int, monkeypatch: pytest.Monke
         return result.image.flat(), [w.format() for w in result.warnings]
 
     with_templates = build()
-    monkeypatch.setattr(Assembler, "_learn_shape", lambda *args: None)
-    monkeypatch.setattr(Keystone, "_from_template", lambda *args: None)
+    monkeypatch.setattr(memo, "value_class", lambda value: None)  # no value has a template
     assert build() == with_templates

@@ -1,0 +1,74 @@
+"""x86 instruction → bytes and fields, exactly as GNU as 2.40 encodes it, or a located error.
+
+The one entry point: `Encoder().encode(instruction, mode_bits, constants)`. What kasm encodes
+itself, it encodes here: relative branches (branches.py), far jumps and moffs moves
+(absolute.py), string instructions with operands (strings.py); everything else goes through
+keystone with GNU's repairs (via_keystone.py). GNU's refusals that keystone lacks are in
+checks.py; the memo of encodings and the immediate templates in memo.py.
+"""
+
+from __future__ import annotations
+
+from ..diagnostics import AsmError
+from ..instruction import Instruction
+from .absolute import encode_far, encode_moffs, is_direct_far
+from .branches import encode_branch, is_relative_branch
+from .checks import check_instruction, check_size_prefixes
+from .encoding import NO_SYMBOLS, Constants, Encoding, EncodingError
+from .keystone import Keystone
+from .memo import EncodingMemo
+from .prefixes import merge_prefixes, prefix_bytes
+from .strings import encode_string_instruction
+from .via_keystone import encode_via_keystone
+
+
+class Encoder:
+    """Encodes instructions; one per build, so that its memo serves the whole program."""
+
+    def __init__(self, keystone: Keystone | None = None) -> None:
+        self.keystone = keystone or Keystone()
+        self.memo = EncodingMemo()
+
+    def encode(self, insn: Instruction, bits: int, constants: Constants = NO_SYMBOLS
+               ) -> Encoding:
+        """The encoding of `insn` in `bits`-bit code; raises EncodingError (an AsmError)."""
+        known = self.memo.recall(insn, bits)
+        if known is not None:
+            return known
+        encoding = self.encode_afresh(insn, bits, constants)
+        self.memo.remember(insn, bits, encoding, lambda other: self.encode_afresh(other, bits))
+        return encoding
+
+    def encode_afresh(self, insn: Instruction, bits: int, constants: Constants = NO_SYMBOLS
+                      ) -> Encoding:
+        """The encoding of `insn`, without the memo."""
+        warnings: list[str] = []
+        try:
+            encoding = self._encode(insn, bits, constants, warnings)
+        except AsmError as e:
+            raise EncodingError(e.message, e.loc, tuple(warnings)) from None
+        if warnings:
+            encoding = encoding.replace(warnings=encoding.warnings + tuple(warnings))
+        return encoding
+
+    def _encode(self, insn: Instruction, bits: int, constants: Constants, warnings: list[str]
+                ) -> Encoding:
+        if insn.prefixes:
+            check_size_prefixes(insn, bits)
+        pre = prefix_bytes(insn.prefixes, bits) if insn.prefixes else b""
+        if not insn.mnemonic:
+            return Encoding(pre)
+        check_instruction(insn, bits)
+        if is_relative_branch(insn):
+            return encode_branch(insn, bits, pre)
+        if is_direct_far(insn):
+            return encode_far(insn, bits, pre, constants, warnings)
+        string = encode_string_instruction(insn, bits)
+        if string is not None:
+            return Encoding(merge_prefixes(pre, string))
+        if insn.mnemonic.startswith("mov"):
+            moffs = encode_moffs(insn, bits, pre, constants, warnings)
+            if moffs is not None:
+                return moffs
+        return encode_via_keystone(insn, bits, pre, constants, self.keystone, warnings)
+
