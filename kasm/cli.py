@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -78,6 +79,8 @@ def run(
     base: BaseOpt = DEFAULT_BASE,
     mem: Annotated[str, typer.Option("--mem", help="Guest RAM size (e.g. 2M, 64M, 4G).")] = (
         DEFAULT_MEM),
+    cpus: Annotated[int, typer.Option("--cpus", help="Number of vCPUs; each starts at the "
+                    "entry, with a stack of its own (see README).", min=1, metavar="N")] = 1,
     mode: Annotated[ModeChoice | None, typer.Option("--mode", help="CPU mode to boot in "
                     "(default: from the source's first .code16/.code32/.code64).")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Stop the guest after this many "
@@ -97,8 +100,9 @@ def run(
 
     The exit code is the guest's HC_EXIT status (0 after HLT), or one of the VMM's codes
     (see README)."""
-    code = _carry_out(commands.run, file, base, mem, mode.value if mode else None, timeout,
-                      stats, _text(stats_json), strict, verbose, _texts(include), define)
+    code = _carry_out(partial(commands.run, cpus=cpus), file, base, mem,
+                      mode.value if mode else None, timeout, stats, _text(stats_json), strict,
+                      verbose, _texts(include), define)
     raise typer.Exit(code)
 
 

@@ -56,6 +56,10 @@ def error(message: str) -> None:
     say(f"kasm: error: {message}")
 
 
+def warning(message: str) -> None:
+    say(f"kasm: warning: {message}")
+
+
 def settle_stdout() -> None:
     """Flush stdout now. If that fails (its reader went away, the disk is full), the failure
     has been reported already: point the descriptor at /dev/null so that the interpreter's
@@ -197,10 +201,13 @@ def run(
     verbose: bool = False,
     include: list[str] | None = None,
     define: list[str] | None = None,
+    cpus: int = 1,
 ) -> int:
-    """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it, and return the exit
-    code: the guest's HC_EXIT status, or one of the VMM's codes (README)."""
+    """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it on `cpus` vCPUs, and
+    return the exit code: the guest's HC_EXIT status, or one of the VMM's codes (README)."""
     load_address = parse_address(base)
+    if cpus < 1:
+        raise UsageError(f"{cpus}: a guest needs at least one vCPU", "'--cpus'")
     if not math.isfinite(timeout) or not 0 <= timeout <= MAX_TIMEOUT:
         raise UsageError(f"{timeout} is not a number of seconds up to {MAX_TIMEOUT:g} "
                          "(0 means never)", "'--timeout'")
@@ -218,7 +225,8 @@ def run(
             check_readable(file)
             with terminal_for_guest():
                 result = vmm.run_elf(file, mode=boot, mem_size=mem_size,
-                                     timeout=timeout or None, strict=strict, input=guest_input)
+                                     timeout=timeout or None, strict=strict, input=guest_input,
+                                     cpus=cpus, warn=warning)
         else:
             if suffix == ".bin":
                 check_readable(file)
@@ -237,7 +245,10 @@ def run(
             with terminal_for_guest():
                 result = vmm.run_flat(data, base=load_address, entry=entry,
                                       mode=boot or image_mode, mem_size=mem_size,
-                                      timeout=timeout or None, strict=strict, input=guest_input)
+                                      timeout=timeout or None, strict=strict, input=guest_input,
+                                      cpus=cpus, warn=warning)
+    except vmm.CpuCountError as e:
+        raise UsageError(str(e), "'--cpus'") from None
     except vmm.VmmError as e:
         error(str(e))
         raise Failed(VMM_ERROR) from None
