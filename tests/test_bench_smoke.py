@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ROWS = {"exit_cost", "e2e_cold", "e2e_warm", "help", "scale_growth", "scale_vs_gnu",
+ROWS = {"exit_cost", "smp", "e2e_cold", "e2e_warm", "help", "scale_growth", "scale_vs_gnu",
         "qemu_warm", "qemu_cold"}
 
 
