@@ -51,6 +51,33 @@ again:
     hc_exit $0
 """
 
+# The SMP row's guest: the vCPUs share N hypercalls (HC_CPU_ID's BX is the number of vCPUs).
+SMP_SOURCE = """\
+#include <hypercall.h>
+.code16
+.globl _start
+_start:
+    hc_cpu_id
+    movzwl %bx, %ebx
+    movl ${n}, %eax
+    xorl %edx, %edx
+    divl %ebx
+    movl %eax, %ecx
+again:
+    hc_putchar $'.'
+    dec %ecx
+    jnz again
+    hlt
+"""
+
+# Two single-vCPU VMs in two processes at once: what this host gives two KVM_RUN loops that
+# share nothing (no GIL, no lock), to read the SMP row against.
+PAIR_CHILD = """\
+import os, sys, vmm
+r = vmm.run_flat(open(sys.argv[1], "rb").read(), output=open(os.devnull, "wb"), timeout=300)
+print(r.stats.guest_wall_s)
+"""
+
 # The QEMU row's guest: a multiboot ELF for QEMU; the same source through `kasm run`.
 MULTIBOOT_SOURCE = """\
 .code32
@@ -255,6 +282,47 @@ def rows_backends(work: Path, exits: int, limit: int, repeat: int,
     ]
 
 
+def row_smp(work: Path, exits: int, repeat: int) -> Row:
+    """Two vCPUs sharing `exits` hypercalls against one vCPU doing them all, in one process."""
+    import vmm
+    from kasm.build import build_file
+
+    src = work / "smp.S"
+    src.write_text(SMP_SOURCE.format(n=exits))
+    data = build_file(src).image.flat()
+    full, half = work / "smp.bin", work / "smp_half.bin"
+    full.write_bytes(data)
+    src.write_text(SMP_SOURCE.format(n=exits // 2))
+    half.write_bytes(build_file(src).image.flat())
+    one, two, pair, single = [], [], [], []
+    with open(os.devnull, "wb") as devnull:
+        for _ in range(repeat):  # interleaved, so drifting machine load hits all alike
+            for cpus, times in ((1, one), (2, two)):
+                r = vmm.run_flat(data, cpus=cpus, output=devnull, timeout=300)
+                if r.end is not vmm.RunEnd.HLT or r.stats.total_exits != exits + 2 * cpus:
+                    raise RuntimeError(f"SMP guest on {cpus} vCPUs ended {r.end} after "
+                                       f"{r.stats.total_exits} exits")
+                times.append(r.stats.guest_wall_s)
+            single.append(_processes(full, 1))
+            pair.append(_processes(half, 2))
+    o, a = median(two), median(one)
+    host = median(pair) / median(single)
+    return Row("smp", f"2 vCPUs x {exits // 2} hypercalls vs 1 x {exits}", ms(o), f"{ms(a)} "
+               "(1 vCPU)", o / a, "<= 0.6x", o / a <= 0.6,
+               {"two_vcpus_s": two, "one_vcpu_s": one, "two_processes_s": pair,
+                "one_process_s": single},
+               f"two 1-vCPU VMs in two processes: {host:.2f}x")
+
+
+def _processes(image: Path, count: int) -> float:
+    """The guest wall time of `count` processes started together, each running `image` on
+    one vCPU (the slowest one's)."""
+    procs = [subprocess.Popen([sys.executable, "-c", PAIR_CHILD, str(image)],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+             for _ in range(count)]
+    return max(float(p.communicate()[0]) for p in procs)
+
+
 def rows_end_to_end(work: Path, repeat: int) -> tuple[list[Row], dict[str, object]]:
     kasm = kasm_cmd()
     base_env = {k: v for k, v in os.environ.items() if k != "KASM_NO_CACHE"}
@@ -449,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="kasm-bench-") as tmp:
         work = Path(tmp)
         rows.append(row_exit_cost(work, exits, 5 if not args.smoke else 1))
+        rows.append(row_smp(work, exits, 5 if not args.smoke else 1))
         e2e_rows, e2e = rows_end_to_end(work, e2e_n)
         rows += e2e_rows
         rows.append(row_build(work, e2e_n))

@@ -114,6 +114,8 @@ def run(
     base: BaseOpt = None,
     mem: Annotated[str, typer.Option("--mem", metavar="SIZE", help="Guest RAM size (e.g. 2M, "
                                      "64M, 4G).")] = DEFAULT_MEM,
+    cpus: Annotated[int, typer.Option("--cpus", metavar="N", help="Number of vCPUs; each "
+                    "starts at the entry, with a stack of its own (see README).")] = 1,
     mode: Annotated[ModeChoice | None, typer.Option(
         "--mode", metavar="MODE", show_default=False, help=(
             "CPU mode to boot in: real, protected, paged32 or long (default: from the "
@@ -144,7 +146,7 @@ def run(
     (see README)."""
     code = _carry_out(commands.run, file, base, mem, mode.value if mode else None, timeout,
                       stats, stats_json, strict, verbose, include, define,
-                      BackendChoice(backend).value)
+                      BackendChoice(backend).value, cpus)
     raise typer.Exit(code)
 
 

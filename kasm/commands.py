@@ -17,7 +17,7 @@ import os
 import sys
 
 from vmm import vocabulary
-from vmm.vocabulary import DEFAULT_TIMEOUT, MAX_TIMEOUT, BootMode, ExitCode
+from vmm.vocabulary import DEFAULT_BACKEND, DEFAULT_TIMEOUT, MAX_TIMEOUT, BootMode, ExitCode
 
 BUILD_ERROR = ExitCode.BUILD_ERROR
 USAGE_ERROR = ExitCode.USAGE_ERROR
@@ -304,14 +304,17 @@ def run(
     verbose: bool = False,
     include: list[str] | None = None,
     define: list[str] | None = None,
-    backend: str = "auto",
+    backend: str = DEFAULT_BACKEND,
+    cpus: int = 1,
 ) -> int:
-    """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it, and return the exit
-    code: the guest's HC_EXIT status, or one of the VMM's codes (README)."""
+    """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it on `cpus` vCPUs, and
+    return the exit code: the guest's HC_EXIT status, or one of the VMM's codes (README)."""
     from . import inputs
     from .guestio import GuestOutput, Signalled, terminal_for_guest
 
     load_address = parse_address(base or DEFAULT_BASE)
+    if cpus < 1:
+        raise UsageError(f"{cpus}: a guest needs at least one vCPU", "'--cpus'")
     if not math.isfinite(timeout) or not 0 <= timeout <= MAX_TIMEOUT:
         raise UsageError(f"{timeout:g} is not a number of seconds up to {MAX_TIMEOUT:g} "
                          "(0 means never)", "'--timeout'")
@@ -326,8 +329,8 @@ def run(
     guest_input = None if sys.stdin is None or inputs.is_stdin(file) else sys.stdin.buffer
     output = GuestOutput.for_stdout()
     settings = {"mem_size": mem_size, "timeout": timeout or None, "strict": strict,
-                "backend": backend,
-                "input": guest_input, "output": output}
+                "backend": backend, "cpus": cpus, "warn": warn, "input": guest_input,
+                "output": output}
     try:
         if kind == "elf":
             image_file = file if inputs.is_regular_file(file) else read_input(file, source=False)
@@ -347,6 +350,8 @@ def run(
             with terminal_for_guest():
                 result = vmm.run_flat(data, base=load_address, entry=entry,
                                       mode=boot or image_mode, **settings)
+    except vmm.CpuCountError as e:
+        raise UsageError(str(e), "'--cpus'") from None
     except vmm.VmmError as e:
         error(str(e))
         raise Failed(VMM_ERROR) from None

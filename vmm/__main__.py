@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from vmm.errors import VmmError
+from vmm.errors import CpuCountError, VmmError
 from vmm.machine import Machine
 from vmm.memory import parse_size
 from vmm.vocabulary import BACKENDS, DEFAULT_BASE, BootMode, ExitCode
@@ -31,6 +31,7 @@ def main(
         str | None, typer.Option(help="real, protected, paged32, long (default: real / ELF)")
     ] = None,
     mem: Annotated[str, typer.Option(help="guest RAM, e.g. 2M, 64M, 4G")] = "2M",
+    cpus: Annotated[int, typer.Option(help="number of vCPUs", min=1)] = 1,
     timeout: Annotated[float, typer.Option(help="seconds before the guest is stopped (0: never)",
                                            min=0)] = 0,
     strict: Annotated[bool, typer.Option(help="accesses to unowned ports are faults")] = False,
@@ -58,7 +59,8 @@ def main(
         typer.echo("vmm: --base/--entry must be integers (e.g. 0x1000)", err=True)
         raise typer.Exit(ExitCode.USAGE_ERROR) from None
     try:
-        with Machine(parse_size(mem), backend=backend, input=sys.stdin.buffer) as m:
+        with Machine(parse_size(mem), backend=backend, input=sys.stdin.buffer, cpus=cpus,
+                     warn=lambda text: typer.echo(f"vmm: warning: {text}", err=True)) as m:
             image_entry, image_mode = m.load_image(data, load_base)
             result = m.run(
                 image_entry if start is None else start,
@@ -66,6 +68,9 @@ def main(
                 timeout=timeout,
                 strict=strict,
             )
+    except CpuCountError as e:
+        typer.echo(f"vmm: --cpus {e}", err=True)
+        raise typer.Exit(ExitCode.USAGE_ERROR) from None
     except VmmError as e:
         typer.echo(str(e), err=True)
         raise typer.Exit(ExitCode.VMM_ERROR) from None

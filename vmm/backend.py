@@ -82,6 +82,8 @@ class VcpuBackend:
         raise NotImplementedError
 
     def clear_stop(self) -> None:
+        """Forget a stop request; called by the thread that ran the vCPU once it is done with
+        it, so that no later `request_stop` reaches for that thread."""
         raise NotImplementedError
 
     @property
@@ -102,13 +104,15 @@ class VmBackend:
 
     @property
     def max_vcpus(self) -> int:
-        """The most vCPUs one VM can have."""
-        raise NotImplementedError
+        """The most vCPUs one VM can have. A backend that runs one vCPU only keeps this
+        default; one that runs several must allow each vCPU's `run` on its own thread while
+        the others run (vmm.smp runs them so)."""
+        return 1
 
     @property
     def recommended_vcpus(self) -> int:
         """The most vCPUs that can run in parallel without overcommitting the host."""
-        raise NotImplementedError
+        return 1
 
     def close(self) -> None:
         raise NotImplementedError

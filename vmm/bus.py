@@ -10,7 +10,21 @@ if TYPE_CHECKING:
     from vmm.device import Action, CpuView, Device
 
 
-class IoBus:
+class PortIo:
+    """What a run loop reaches devices through: IoBus itself, or a view of it (vmm.smp's,
+    shared by several vCPUs)."""
+
+    def owns(self, port: int) -> bool:
+        raise NotImplementedError
+
+    def write(self, port: int, data: bytes, cpu: CpuView, size: int = 0) -> Action | None:
+        raise NotImplementedError
+
+    def read(self, port: int, size: int, count: int = 1) -> bytes:
+        raise NotImplementedError
+
+
+class IoBus(PortIo):
     """Maps each port to (device, offset); counts accesses to ports nobody owns."""
 
     def __init__(self) -> None:

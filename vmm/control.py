@@ -1,8 +1,8 @@
 """Stopping a run that will not end by itself: a watchdog timer, Ctrl-C, or another vCPU.
 
 Every vCPU backend can be asked to stop from any thread (VcpuBackend.request_stop). RunControl
-holds the one reason a run was stopped for (the first one given wins) and asks every vCPU of
-the run to stop.
+holds the one reason a run was stopped for (the first one given wins), which vCPU's end it was
+(None for the watchdog and Ctrl-C), and asks every vCPU of the run to stop.
 """
 
 from __future__ import annotations
@@ -23,22 +23,28 @@ class RunControl:
 
     def __init__(self, vcpus: Sequence[VcpuBackend]) -> None:
         self._vcpus = list(vcpus)
-        self._lock = threading.Lock()
+        # Re-entrant: the SIGINT handler runs on the main thread, perhaps inside stop() itself
+        self._lock = threading.RLock()
         self._done = False
         self.reason: RunEnd | None = None
+        self.stopped_by: int | None = None  # the vCPU whose end stopped the run
 
     @property
     def stopping(self) -> bool:
         return self.reason is not None
 
-    def stop(self, reason: RunEnd) -> None:
-        """Stop every vCPU of the run as soon as possible, for `reason` (first one wins)."""
+    def stop(self, reason: RunEnd, by: int | None = None) -> bool:
+        """Stop every vCPU of the run as soon as possible, for `reason`, which the end of vCPU
+        `by` is (None: from outside the guest). The first call wins; returns whether this
+        one did."""
         with self._lock:
             if self._done or self.reason is not None:
-                return
+                return False
             self.reason = reason
+            self.stopped_by = by
             for vcpu in self._vcpus:
                 vcpu.request_stop()
+            return True
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         # No KeyboardInterrupt: the run loop ends at its next exit, so the exit that SIGINT

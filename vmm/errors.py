@@ -29,3 +29,7 @@ class GuestMemoryError(VmmError):
 
 class ImageError(VmmError):
     """A guest image that cannot be loaded (does not fit, bad ELF, wrong machine)."""
+
+
+class CpuCountError(VmmError):
+    """A number of vCPUs the backend cannot run (less than 1, or more than it allows)."""

@@ -1,4 +1,5 @@
-"""The public entry point: one VM with guest RAM, a UART and the hypercall port, on a backend."""
+"""The public entry point: one VM with guest RAM, one or more vCPUs, a UART and the hypercall
+port, on a backend."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import sys
 from vmm import loader
 from vmm.backend import VcpuBackend, VmBackend
 from vmm.bus import IoBus
+from vmm.control import RunControl
 from vmm.devices.console import ConsoleInput, ConsoleOutput
 from vmm.devices.hypercall import HYPERCALL_PORT, HypercallDevice
 from vmm.devices.uart import UART_PORT, UART_PORTS, Uart
-from vmm.errors import ImageError, VmmError
+from vmm.errors import CpuCountError, ImageError, VmmError
 from vmm.memory import GuestMemory
-from vmm.modes import SystemLayout, boot_state
+from vmm.modes import VCPU_STACK_SIZE, SystemLayout, boot_state, stack_pointer
 from vmm.outcome import RunResult
 from vmm.runloop import run as run_loop
 from vmm.vocabulary import (
@@ -62,6 +64,26 @@ def open_backend(name: str | Callable[[GuestMemory], VmBackend], memory: GuestMe
     raise VmmError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
 
 
+def check_cpus(cpus: int, backend: VmBackend, warn: Callable[[str], None] | None) -> None:
+    """Refuse a number of vCPUs the backend cannot run; warn (through `warn`) when it is more
+    than the host runs in parallel."""
+    _check_at_least_one(cpus)
+    most = backend.max_vcpus
+    if cpus > most:
+        if most == 1:
+            raise CpuCountError(f"{cpus}: the {backend.name} backend runs one vCPU only")
+        raise CpuCountError(f"{cpus}: the {backend.name} backend runs at most {most} vCPUs")
+    recommended = backend.recommended_vcpus
+    if cpus > recommended and warn is not None:
+        warn(f"{cpus} vCPUs, but {backend.name} recommends at most {recommended} on this host: "
+             "they will share host CPUs (and spinning vCPUs slow the others down)")
+
+
+def _check_at_least_one(cpus: int) -> None:
+    if cpus < 1:
+        raise CpuCountError(f"{cpus}: a guest needs at least one vCPU")
+
+
 class Machine:
     """Owns every resource of one VM; `close()` (or `with`) releases all of them."""
 
@@ -73,26 +95,34 @@ class Machine:
         output: BinaryIO | None = None,
         input: BinaryIO | None = None,
         kvm_path: str = DEFAULT_KVM_PATH,
+        cpus: int = 1,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
+        """`cpus` vCPUs share the guest's memory and devices; `warn` hears about a setup that
+        works but is worth knowing (more vCPUs than the host runs in parallel)."""
+        _check_at_least_one(cpus)  # before anything is opened
         self.memory: GuestMemory | None = None
         self._backend: VmBackend | None = None
         self._loaded: list[loader.LoadedRange] = []
+        self._control: RunControl | None = None
         try:
             self.memory = GuestMemory(mem_size)
             self._backend = open_backend(backend, self.memory, kvm_path)
-            self.vcpu: VcpuBackend = self._backend.create_vcpu(0)
+            check_cpus(cpus, self._backend, warn)
+            self.vcpus: list[VcpuBackend] = [self._backend.create_vcpu(i) for i in range(cpus)]
         except BaseException:
             self.close()
             raise
+        self.vcpu = self.vcpus[0]
         self.backend_name = self._backend.name
         self.output = ConsoleOutput(output if output is not None else _stdout())
         self.input = ConsoleInput(input, cancelled=self._stopping)
         self.bus = IoBus()
         self.bus.register(Uart(self.output, self.input), UART_PORT, UART_PORTS)
-        self.bus.register(HypercallDevice(self.output, self.input), HYPERCALL_PORT, 1)
+        self.bus.register(HypercallDevice(self.output, self.input, cpus), HYPERCALL_PORT, 1)
 
     def _stopping(self) -> bool:
-        return self._backend is not None and self.vcpu.stop_requested
+        return self._control is not None and self._control.stopping
 
     def __enter__(self) -> Machine:
         return self
@@ -144,6 +174,15 @@ class Machine:
                     f"area (GDT and page tables at {base:#x}..{self.layout.mem_size - 1:#x}); "
                     "use more memory"
                 )
+        n = len(self.vcpus)
+        if n > 1:  # each further vCPU's stack is 64 KiB below the one before
+            low = base - n * VCPU_STACK_SIZE
+            if low < 0 or any(r.address + r.size > low for r in self._loaded):
+                raise ImageError(
+                    f"{n} vCPUs need {n} x 64 KiB of stack below {base:#x}, which "
+                    f"{'the image overlaps' if low >= 0 else 'RAM does not have'}; "
+                    "use more memory"
+                )
 
     def run(
         self,
@@ -158,10 +197,20 @@ class Machine:
         assert self.memory is not None
         self._check_system_area(mode)
         regs, sregs = boot_state(mode, self.memory, entry)
-        self.vcpu.set_sregs(sregs)
-        self.vcpu.set_regs(regs)
+        n = len(self.vcpus)
+        for vcpu in self.vcpus:
+            vcpu.set_sregs(sregs)
+            vcpu.set_regs(regs.replace(rsp=stack_pointer(mode, regs.rsp, vcpu.index, n)))
+        self._control = control = RunControl(self.vcpus)
         try:
-            result = run_loop(self.vcpu, self.bus, self.memory, timeout=timeout, strict=strict)
+            if n == 1:
+                result = run_loop(self.vcpu, self.bus, self.memory, timeout=timeout,
+                                  strict=strict, control=control)
+            else:
+                from vmm import smp  # threads only for a run of several vCPUs
+
+                result = smp.run(self.vcpus, self.bus, self.memory, control, timeout=timeout,
+                                 strict=strict)
         finally:
             self.output.flush()
         result.stats.backend = self.backend_name
@@ -184,9 +233,12 @@ def run_flat(
     input: BinaryIO | None = None,
     backend: str = DEFAULT_BACKEND,
     kvm_path: str = DEFAULT_KVM_PATH,
+    cpus: int = 1,
+    warn: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Load a flat binary at `base` and run it from `entry` (default: `base`)."""
-    with Machine(mem_size, backend=backend, output=output, input=input, kvm_path=kvm_path) as m:
+    """Load a flat binary at `base` and run it from `entry` (default: `base`) on `cpus` vCPUs."""
+    with Machine(mem_size, backend=backend, output=output, input=input, kvm_path=kvm_path,
+                 cpus=cpus, warn=warn) as m:
         m.load_flat(data, base)
         return m.run(base if entry is None else entry, mode, timeout=timeout, strict=strict)
 
@@ -202,8 +254,12 @@ def run_elf(
     input: BinaryIO | None = None,
     backend: str = DEFAULT_BACKEND,
     kvm_path: str = DEFAULT_KVM_PATH,
+    cpus: int = 1,
+    warn: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Load an ELF and run it from its entry point, in the mode its class implies (or `mode`)."""
-    with Machine(mem_size, backend=backend, output=output, input=input, kvm_path=kvm_path) as m:
+    """Load an ELF and run it from its entry point, in the mode its class implies (or `mode`),
+    on `cpus` vCPUs."""
+    with Machine(mem_size, backend=backend, output=output, input=input, kvm_path=kvm_path,
+                 cpus=cpus, warn=warn) as m:
         entry, elf_mode = m.load_elf(image)
         return m.run(entry, mode or elf_mode, timeout=timeout, strict=strict)

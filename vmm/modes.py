@@ -26,6 +26,8 @@ from vmm.values import Value
 from vmm.vocabulary import BootMode
 
 REAL_MODE_STACK = 0xFFFE
+REAL_MODE_STACKS = 0x10000  # real mode: the 64 KiB below REAL_MODE_STACK, split among the vCPUs
+VCPU_STACK_SIZE = 0x10000  # protected/long mode: each vCPU's stack 64 KiB below the previous one
 APIC_BASE_DEFAULT = 0xFEE0_0900  # the reset value: xAPIC enabled, bootstrap processor
 RFLAGS_DEFAULT = 0x2
 
@@ -55,7 +57,8 @@ class SystemLayout(Value):
     base + 0x3000  LONG PDPT (entry i -> PD i)
     base + 0x4000  LONG PDs, one 4 KiB page per GiB: 2 MiB pages identity-mapping
                    0..max(RAM, 4 GiB)
-    The protected/long mode stack pointer starts at `base` and grows down.
+    The protected/long mode stack pointer starts at `base` and grows down (vCPU 0's; see
+    `stack_pointer` for the others).
     """
 
     __slots__ = ("mem_size", "base", "pd_count")
@@ -161,6 +164,14 @@ def boot_state(
 ) -> tuple[Registers, SpecialRegisters]:
     """The registers for `mode` starting at `entry`; writes the mode's tables into `memory`."""
     return _BOOT_STATES[mode](memory, entry)
+
+
+def stack_pointer(mode: BootMode, first: int, cpu: int, cpus: int) -> int:
+    """The initial SP/ESP/RSP of vCPU `cpu` of `cpus`, whose vCPU 0 starts at `first`: the same
+    for every vCPU but its own stack, below the ones before it."""
+    if mode is BootMode.REAL:  # SP is 16 bits and SS is 0: share the 64 KiB below 0xfffe
+        return first - cpu * (REAL_MODE_STACKS // cpus & ~0xF)
+    return first - cpu * VCPU_STACK_SIZE
 
 
 def _real_mode(memory: GuestMemory, entry: int) -> tuple[Registers, SpecialRegisters]:

@@ -2,7 +2,7 @@
 
 Device logic lives behind the bus and fault wording in vmm.faults; this module only decides
 when a run ends. It sees the vCPU through vmm.backend, so it runs KVM and a scripted test
-vCPU alike.
+vCPU alike. `run_vcpu` is also the loop of each vCPU of a run of several (vmm.smp).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from time import perf_counter
 
 from vmm import exits as ex
 from vmm.backend import VcpuBackend
-from vmm.bus import IoBus
+from vmm.bus import IoBus, PortIo
 from vmm.control import RunControl
 from vmm.device import Fault, Stop
 from vmm.errors import GuestMemoryError
@@ -19,7 +19,7 @@ from vmm.faults import exit_fault, register_dump, where
 from vmm.guest import GuestCpu
 from vmm.memory import GuestMemory
 from vmm.outcome import RunResult
-from vmm.stats import ExitStats
+from vmm.stats import ExitStats, VcpuStats
 from vmm.vocabulary import RunEnd
 
 
@@ -69,18 +69,23 @@ def finish(outcome: VcpuEnd, vcpu: VcpuBackend, stats: ExitStats,
         if outcome.fault is not None:
             result.fault = outcome.fault
             result.register_dump = register_dump(vcpu)
-        elif end is RunEnd.TIMEOUT:
-            result.fault = f"timeout: the guest ran past {timeout:g} s; it was at {at}"
         else:
-            result.fault = f"interrupted: stopped by Ctrl-C at {at}"
+            result.fault = stop_message(end, timeout, at)
     return result
+
+
+def stop_message(end: RunEnd, timeout: float | None, at: str) -> str:
+    """What a run stopped from outside (the watchdog or Ctrl-C) says about where it was."""
+    if end is RunEnd.TIMEOUT:
+        return f"timeout: the guest ran past {timeout:g} s; it was at {at}"
+    return f"interrupted: stopped by Ctrl-C at {at}"
 
 
 def run_vcpu(
     vcpu: VcpuBackend,
-    bus: IoBus,
+    bus: PortIo,
     memory: GuestMemory,
-    stats: ExitStats,
+    stats: ExitStats | VcpuStats,
     control: RunControl,
     strict: bool = False,
 ) -> VcpuEnd:

@@ -18,15 +18,19 @@
  *   HC_GETCHAR  4    -                -                -              AX / EAX / RAX
  *   HC_WRITE    5    DS:BX, CX        EBX, ECX         RBX, RCX       -
  *   HC_PUTS     6    DS:BX            EBX              RBX            -
+ *   HC_CPU_ID   7    -                -                -              AX / EAX / RAX = id,
+ *                                                                     BX / EBX / RBX = count
  *
  * HC_GETCHAR gives the byte zero-extended, or all ones at end of input. In every mode the
  * byte has AH = 0 and the end has AH = 0xff, so  testb %ah, %ah  tells them apart.
+ * HC_CPU_ID gives the calling vCPU's id (0 to N-1) and the number of vCPUs N (`--cpus`).
  * hc_write and hc_puts load pointers and lengths with movl, which in 64-bit code
  * zero-extends into RBX/RCX: right for any address below 4 GiB (kasm links at 0x1000).
  * For a wider pointer put it in RBX yourself and leave the argument blank:
  *     movq %rsi, %rbx
  *     hc_puts
- * hc_write also clobbers ECX (CX/ECX/RCX) when LEN is given; hc_getchar clobbers AH/EAX/RAX.
+ * hc_write also clobbers ECX (CX/ECX/RCX) when LEN is given; hc_getchar clobbers AH/EAX/RAX;
+ * hc_cpu_id sets AX/EAX/RAX and BX/EBX/RBX.
  */
 .ifndef HYPERCALL_PORT
 .equ HYPERCALL_PORT, 0x500
@@ -38,6 +42,7 @@
 .equ HC_GETCHAR, 4   /* next input byte in AL, or AX/EAX/RAX = -1 at end       */
 .equ HC_WRITE,   5   /* write CX/ECX/RCX bytes from address BX/EBX/RBX         */
 .equ HC_PUTS,    6   /* print the NUL-terminated string at BX/EBX/RBX          */
+.equ HC_CPU_ID,  7   /* AX/EAX/RAX = this vCPU's id, BX/EBX/RBX = vCPU count   */
 
 /* hc_call FN: the hypercall itself; the argument is already in BX/EBX/RBX. */
 .macro hc_call fn
@@ -103,6 +108,12 @@
     .asciz "\text"
     .popsection
     hc_puts $.Lhc_print_\@
+.endm
+
+/* hc_cpu_id: this vCPU's id (0 to N-1) in AX/EAX/RAX and the number of vCPUs N in
+   BX/EBX/RBX (by mode, like hc_getchar's result). */
+.macro hc_cpu_id
+    hc_call HC_CPU_ID
 .endm
 
 /* hc_exit STATUS: stop the guest; kasm run exits with STATUS (0-255). */

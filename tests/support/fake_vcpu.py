@@ -124,26 +124,31 @@ class FakeVcpu(VcpuBackend):
 
 
 class FakeBackend(VmBackend):
-    """Hands out FakeVcpus from a list of scripts, one per vCPU index."""
+    """Hands out FakeVcpus from a list of scripts, one per vCPU index (an index past the list
+    halts at once); as many vCPUs as scripts unless told otherwise."""
 
     name = "fake"
 
-    def __init__(self, scripts: list[list[Step]]) -> None:
+    def __init__(self, scripts: list[list[Step]], *, max_vcpus: int | None = None,
+                 recommended_vcpus: int | None = None) -> None:
         self._scripts = scripts
+        self._max = len(scripts) if max_vcpus is None else max_vcpus
+        self._recommended = len(scripts) if recommended_vcpus is None else recommended_vcpus
         self.vcpus: list[FakeVcpu] = []
 
     def create_vcpu(self, index: int) -> FakeVcpu:
-        vcpu = FakeVcpu(self._scripts[index], index=index)
+        vcpu = FakeVcpu(self._scripts[index] if index < len(self._scripts) else [],
+                        index=index)
         self.vcpus.append(vcpu)
         return vcpu
 
     @property
     def max_vcpus(self) -> int:
-        return len(self._scripts)
+        return self._max
 
     @property
     def recommended_vcpus(self) -> int:
-        return len(self._scripts)
+        return self._recommended
 
     def close(self) -> None:
         for vcpu in self.vcpus:

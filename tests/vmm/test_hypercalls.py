@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import pytest
 from gnu_guests import HC
@@ -157,4 +159,18 @@ def test_abi_table_numbers_are_fixed() -> None:
         (4, "GETCHAR"),
         (5, "WRITE"),
         (6, "PUTS"),
+        (7, "CPU_ID"),
     ]
+
+
+def test_header_and_readme_define_the_same_numbers_as_the_table() -> None:
+    root = Path(__file__).resolve().parents[2]
+    header = (root / "kasm" / "include" / "hypercall.h").read_text()
+    equs = dict(re.findall(r"^\.equ (HC_\w+),\s*(\d+)", header, re.M))
+    readme = (root / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (\d+) \| `(HC_\w+)` \|", readme, re.M))
+    table = {f"HC_{h.name}": str(h.number) for h in HYPERCALLS}
+    assert equs == table
+    assert {name: number for number, name in rows.items()} == table
+    for h in HYPERCALLS:  # and every function has its macro
+        assert re.search(rf"^\.macro hc_{h.name.lower()}\b", header, re.M), h.name

@@ -79,18 +79,27 @@ HYPERCALLS: tuple[Hypercall, ...] = (
         "none",
         "Print the NUL-terminated string at the pointer (at most 64 KiB before the NUL).",
     ),
+    Hypercall(
+        7,
+        "CPU_ID",
+        {},
+        "AX / EAX / RAX = id; BX / EBX / RBX = number of vCPUs",
+        "The calling vCPU's id (0 to N-1) and the number of vCPUs N of the run.",
+    ),
 )
 
-HC_EXIT, HC_PUTCHAR, HC_PUTNUM, HC_NEWLINE, HC_GETCHAR, HC_WRITE, HC_PUTS = range(7)
+HC_EXIT, HC_PUTCHAR, HC_PUTNUM, HC_NEWLINE, HC_GETCHAR, HC_WRITE, HC_PUTS, HC_CPU_ID = range(8)
 _NEWLINE = b"\n"
 
 
 class HypercallDevice(Device):
     """Dispatches AL through HYPERCALLS to one `_hc_<name>` method per function."""
 
-    def __init__(self, output: ConsoleOutput, input: ConsoleInput | None = None) -> None:
+    def __init__(self, output: ConsoleOutput, input: ConsoleInput | None = None,
+                 cpus: int = 1) -> None:
         self._out = output
         self._in = input
+        self._cpus = cpus
         self._table: dict[int, Callable[[CpuView], Action | None]] = {
             h.number: getattr(self, "_hc_" + h.name.lower()) for h in HYPERCALLS
         }
@@ -133,11 +142,16 @@ class HypercallDevice(Device):
         b = self._in.read_byte() if self._in is not None else None
         self._result(cpu, -1 if b is None else b)
 
+    def _hc_cpu_id(self, cpu: CpuView) -> None:
+        self._result(cpu, cpu.cpu_index)
+        self._result(cpu, self._cpus, "rbx")
+
     @staticmethod
-    def _result(cpu: CpuView, value: int) -> None:
-        """A result in AX/EAX/RAX (the mode's width at the call); the bits above it stay."""
+    def _result(cpu: CpuView, value: int, register: str = "rax") -> None:
+        """A result in AX/EAX/RAX (or another register, at the mode's width at the call); the
+        bits above that width stay."""
         mask = (1 << cpu.width) - 1
-        cpu.set_reg("rax", (cpu.rax & ~mask) | (value & mask))
+        cpu.set_reg(register, (getattr(cpu, register) & ~mask) | (value & mask))
 
     def _pointer(self, cpu: CpuView) -> int:
         return cpu.linear(self._arg(cpu, cpu.rbx))

@@ -8,14 +8,16 @@ one memory.
 from __future__ import annotations
 
 import ctypes
-import os
 
 from vmm.backend import VmBackend
 from vmm.emu.engine import Engine, library
 from vmm.emu.vcpu import EmuVcpu
 from vmm.memory import GuestMemory
 
-MAX_VCPUS = 64
+# Engines running on threads of their own would race: unicorn's TCG makes `lock`-prefixed
+# instructions atomic only within one engine, and an engine does not see code another one
+# writes. Until vCPUs take turns on one engine lock, the emulator runs one vCPU.
+MAX_VCPUS = 1
 
 
 class EmuBackend(VmBackend):
@@ -45,7 +47,7 @@ class EmuBackend(VmBackend):
 
     @property
     def recommended_vcpus(self) -> int:
-        return os.cpu_count() or 1
+        return MAX_VCPUS
 
     def close(self) -> None:
         for vcpu in self._vcpus:
