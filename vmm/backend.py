@@ -77,6 +77,13 @@ class VcpuBackend:
     def set_sregs(self, sregs: SpecialRegisters) -> None:
         raise NotImplementedError
 
+    def set_guest_debug(self, single_step: bool = False, breakpoints: tuple[int, ...] = ()
+                        ) -> None:
+        """Make `run` return a Debug exit after every instruction (`single_step`) and before
+        the instruction at any of `breakpoints` (guest linear addresses); no arguments: none.
+        Every other exit stays as it is: a HLT is still a Hlt exit, an OUT an IoOut."""
+        raise NotImplementedError
+
     def request_stop(self) -> None:
         """Make the current or next `run` return Interrupted as soon as possible."""
         raise NotImplementedError

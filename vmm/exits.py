@@ -111,7 +111,21 @@ class Unknown(Value):
         self.name = name
 
 
-Exit = IoOut | IoIn | Mmio | Hlt | Shutdown | FailEntry | InternalError | Interrupted | Unknown
+class Debug(Value):
+    """The vCPU stopped for its debugger (see VcpuBackend.set_guest_debug): after one
+    instruction when single-stepping, or before the instruction at a breakpoint. `pc` is the
+    guest linear address of the next instruction. Never counted as a guest exit."""
+
+    __slots__ = ("pc", "breakpoint")
+    kvm_name = "debug"
+
+    def __init__(self, pc: int, breakpoint: bool = False) -> None:
+        self.pc = pc
+        self.breakpoint = breakpoint
+
+
+Exit = (IoOut | IoIn | Mmio | Hlt | Shutdown | FailEntry | InternalError | Interrupted | Debug
+        | Unknown)
 
 HLT = Hlt()
 SHUTDOWN = Shutdown()

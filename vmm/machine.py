@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import BinaryIO
 
+    from vmm.monitor import Monitor
+
 
 
 def _stdout() -> BinaryIO:
@@ -191,10 +193,14 @@ class Machine:
         *,
         timeout: float | None = None,
         strict: bool = False,
+        monitor: Monitor | None = None,
     ) -> RunResult:
         """Boot at `entry` in `mode` and run to the end; guest faults come back in the result,
-        setup problems raise VmmError. `timeout` None or 0 means none."""
+        setup problems raise VmmError. `timeout` None or 0 means none; `monitor` (a tracer, a
+        debugger) watches a run of one vCPU."""
         assert self.memory is not None
+        if monitor is not None and len(self.vcpus) > 1:
+            raise VmmError("a run with a tracer or a debugger has one vCPU")
         self._check_system_area(mode)
         regs, sregs = boot_state(mode, self.memory, entry)
         n = len(self.vcpus)
@@ -205,7 +211,7 @@ class Machine:
         try:
             if n == 1:
                 result = run_loop(self.vcpu, self.bus, self.memory, timeout=timeout,
-                                  strict=strict, control=control)
+                                  strict=strict, control=control, monitor=monitor)
             else:
                 from vmm import smp  # threads only for a run of several vCPUs
 

@@ -18,6 +18,7 @@ from vmm.errors import GuestMemoryError
 from vmm.faults import exit_fault, register_dump, where
 from vmm.guest import GuestCpu
 from vmm.memory import GuestMemory
+from vmm.monitor import Monitor
 from vmm.outcome import RunResult
 from vmm.stats import ExitStats, VcpuStats
 from vmm.vocabulary import RunEnd
@@ -40,16 +41,17 @@ def run(
     timeout: float | None = None,
     strict: bool = False,
     control: RunControl | None = None,
+    monitor: Monitor | None = None,
 ) -> RunResult:
     """Run the vCPU until HLT, HC_EXIT, a fault, the timeout or Ctrl-C; never raises for
-    anything the guest does. `timeout` None or 0 means none."""
+    anything the guest does. `timeout` None or 0 means none; `monitor` watches the run."""
     stats = ExitStats()
     control = control or RunControl([vcpu])
     outcome = VcpuEnd(RunEnd.INTERRUPTED)
     with control.armed(timeout):
         t0 = perf_counter()
         try:
-            outcome = run_vcpu(vcpu, bus, memory, stats, control, strict)
+            outcome = run_vcpu(vcpu, bus, memory, stats, control, strict, monitor)
         except KeyboardInterrupt:
             outcome = VcpuEnd(RunEnd.INTERRUPTED)
         finally:
@@ -88,8 +90,30 @@ def run_vcpu(
     stats: ExitStats | VcpuStats,
     control: RunControl,
     strict: bool = False,
+    monitor: Monitor | None = None,
 ) -> VcpuEnd:
-    """The loop of one vCPU, until something ends the run; counts every exit in `stats`."""
+    """The loop of one vCPU, until something ends the run; counts every exit in `stats`
+    (but the Debug exits a `monitor` asked for, which are its own)."""
+    if monitor is not None:
+        monitor.attach(vcpu, memory)
+        end = VcpuEnd(RunEnd.INTERRUPTED)
+        try:
+            end = _loop(vcpu, bus, memory, stats, control, strict, monitor)
+            return end
+        finally:
+            monitor.detach(end)
+    return _loop(vcpu, bus, memory, stats, control, strict, None)
+
+
+def _loop(
+    vcpu: VcpuBackend,
+    bus: PortIo,
+    memory: GuestMemory,
+    stats: ExitStats | VcpuStats,
+    control: RunControl,
+    strict: bool,
+    monitor: Monitor | None,
+) -> VcpuEnd:
     cpu = GuestCpu(vcpu.state, memory, vcpu.index)
     vrun = vcpu.run
     bus_write = bus.write
@@ -102,8 +126,15 @@ def run_vcpu(
     try:
         while True:
             exit = vrun()
-            total += 1
             t = type(exit)
+            if monitor is not None:
+                if t is ex.Debug:
+                    ended = monitor.on_debug(exit)
+                    if ended is not None:
+                        return ended
+                    continue
+                monitor.on_exit(exit)
+            total += 1
             if t is IoOut or t is IoIn:
                 n_io += 1
                 port = exit.port

@@ -71,6 +71,7 @@ class FakeVcpu(VcpuBackend):
         self.inputs: list[bytes] = []
         self.writes: list[tuple[str, int]] = []
         self.runs = 0
+        self.debug: tuple[bool, tuple[int, ...]] = (False, ())
         self._stop = threading.Event()
         self.closed = False
 
@@ -103,6 +104,10 @@ class FakeVcpu(VcpuBackend):
 
     def set_sregs(self, sregs: SpecialRegisters) -> None:
         self.sregs = sregs
+
+    def set_guest_debug(self, single_step: bool = False, breakpoints: tuple[int, ...] = ()
+                        ) -> None:
+        self.debug = (single_step, breakpoints)
 
     def request_stop(self) -> None:
         self._stop.set()

@@ -19,6 +19,8 @@ from vmm.devices.hypercall import (
     HC_PUTNUM,
     HC_WRITE,
 )
+from vmm.monitor import Monitor
+from vmm.runloop import VcpuEnd
 
 HC_PORT = 0x500
 
@@ -141,3 +143,46 @@ def test_a_full_disk_is_not_a_clean_run() -> None:
         r = m.run()
     assert (r.end, r.exit_code) == (RunEnd.OUTPUT_FAILED, ExitCode.VMM_ERROR)
     assert "No space left on device" in r.fault
+
+
+class Recorder(Monitor):
+    """Asks for single-steps and records what the loop shows it; ends the run at a pc."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.seen: list[object] = []
+        self.stop_at = stop_at
+
+    def attach(self, vcpu, memory) -> None:
+        vcpu.set_guest_debug(single_step=True)
+        self.seen.append("attach")
+
+    def on_exit(self, exit) -> None:
+        self.seen.append(exit)
+
+    def on_debug(self, exit):
+        self.seen.append(exit.pc)
+        return VcpuEnd(RunEnd.INTERRUPTED) if exit.pc == self.stop_at else None
+
+    def detach(self, end) -> None:
+        self.seen.append(end.end)
+
+
+def test_a_monitor_sees_every_exit_and_owns_the_debug_exits() -> None:
+    m, out = machine(ex.Debug(0x1001), hypercall(HC_PUTCHAR, rbx=ord("d")), ex.Debug(0x1003))
+    recorder = Recorder()
+    with m:
+        r = m.run(monitor=recorder)
+        assert m.vcpu.debug == (True, ())  # type: ignore[attr-defined]
+    put = hypercall(HC_PUTCHAR, rbx=ord("d"))[1]
+    assert recorder.seen == ["attach", 0x1001, put, 0x1003, ex.HLT, RunEnd.HLT]
+    assert out.getvalue() == b"d" and r.end is RunEnd.HLT
+    assert r.stats.total_exits == 2 and "debug" not in r.stats.exits_by_reason
+
+
+def test_a_monitor_can_end_the_run_at_a_debug_exit() -> None:
+    m, _ = machine(ex.Debug(0x1001), ex.Debug(0x1002), hypercall(HC_PUTCHAR, rbx=65))
+    recorder = Recorder(stop_at=0x1002)
+    with m:
+        r = m.run(monitor=recorder)
+    assert r.end is RunEnd.INTERRUPTED and recorder.seen[-1] is RunEnd.INTERRUPTED
+    assert r.stats.total_exits == 0
