@@ -11,13 +11,20 @@ shown as the user typed them. The input is read once (kasm.inputs): it may be a 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import sys
 
 from vmm import vocabulary
-from vmm.vocabulary import DEFAULT_BACKEND, DEFAULT_TIMEOUT, MAX_TIMEOUT, BootMode, ExitCode
+from vmm.terminal import Reporter, settle_stdout
+from vmm.vocabulary import (
+    DEFAULT_BACKEND,
+    DEFAULT_TIMEOUT,
+    ELF_MAGIC,
+    MAX_TIMEOUT,
+    BootMode,
+    ExitCode,
+)
 
 BUILD_ERROR = ExitCode.BUILD_ERROR
 USAGE_ERROR = ExitCode.USAGE_ERROR
@@ -46,34 +53,8 @@ class Failed(Exception):
         self.code = code
 
 
-def say(text: str) -> None:
-    """One message on stderr (a closed stderr loses it rather than raising)."""
-    if sys.stderr is not None:
-        with contextlib.suppress(OSError, ValueError):
-            print(text, file=sys.stderr, flush=True)
-
-
-def error(message: str) -> None:
-    say(f"kasm: error: {message}")
-
-
-def settle_stdout() -> None:
-    """Flush stdout now. If that fails (its reader went away, the disk is full), the failure
-    has been reported already: point the descriptor at /dev/null so that the interpreter's
-    own flush at exit does not fail again (it would print "Exception ignored" and exit 120)."""
-    if sys.stdout is None:
-        return
-    try:
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-
-
-def warn(message: str) -> None:
-    say(f"kasm: warning: {message}")
+_REPORTER = Reporter("kasm")
+say, error, warn = _REPORTER.say, _REPORTER.error, _REPORTER.warn
 
 
 def parse_address(text: str) -> int:
@@ -193,9 +174,18 @@ def warn_mode_mismatch(name: str, mode: str | None, image) -> None:  # noqa: ANN
 
 
 def input_kind(file: str) -> str:
-    """"elf", "bin" (images, by their suffix) or "source"."""
+    """"elf" (by its suffix, or a file's magic, as vmm tells an ELF), "bin" (a flat image,
+    by its suffix) or "source"."""
     suffix = os.path.splitext(file)[1].lower()
-    return {".elf": "elf", ".bin": "bin"}.get(suffix, "source")
+    kind = {".elf": "elf", ".bin": "bin"}.get(suffix, "source")
+    if kind == "source" and os.path.isfile(file):
+        try:
+            with open(file, "rb") as f:
+                if f.read(4) == ELF_MAGIC:
+                    return "elf"
+        except OSError:
+            pass  # reading it as a source says why
+    return kind
 
 
 def output_paths(source: str, output: str | None) -> tuple[str, str]:
@@ -310,7 +300,6 @@ def run(
     """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it on `cpus` vCPUs, and
     return the exit code: the guest's HC_EXIT status, or one of the VMM's codes (README)."""
     from . import inputs
-    from .guestio import GuestOutput, Signalled, terminal_for_guest
 
     load_address = parse_address(base or DEFAULT_BASE)
     if cpus < 1:
@@ -323,72 +312,28 @@ def run(
     kind = input_kind(file)
     warn_unused_options(file, kind, base, include, define)
     import vmm
+    from vmm import launch
 
-    boot = BootMode(mode) if mode is not None else None
     # The source read from stdin leaves the guest nothing to read: its input is at its end.
-    guest_input = None if sys.stdin is None or inputs.is_stdin(file) else sys.stdin.buffer
-    output = GuestOutput.for_stdout()
-    settings = {"mem_size": mem_size, "timeout": timeout or None, "strict": strict,
-                "backend": backend, "cpus": cpus, "warn": warn, "input": guest_input,
-                "output": output}
+    guest_input = None if inputs.is_stdin(file) else launch.default_input()
+    image_mode = None
+    if kind == "source":
+        image = build_image(file, load_address, include, define, mem).image
+        warn_mode_mismatch(inputs.display_name(file), mode, image)
+        data, entry, image_mode = image.flat(), image.entry, image.mode
+        load_address = min((s.address for s in image.loadable), default=load_address)
+    else:
+        data, entry = read_input(file, source=False), None
     try:
-        if kind == "elf":
-            image_file = file if inputs.is_regular_file(file) else read_input(file, source=False)
-            with terminal_for_guest():
-                result = vmm.run_elf(image_file, mode=boot, **settings)
-        else:
-            if kind == "bin":
-                data = read_input(file, source=False)
-                entry, image_mode = load_address, BootMode.REAL
-            else:
-                name = inputs.display_name(file)
-                image = build_image(file, load_address, include, define, mem).image
-                warn_mode_mismatch(name, mode, image)
-                data, entry = image.flat(), image.entry
-                load_address = min((s.address for s in image.loadable), default=load_address)
-                image_mode = image.mode
-            with terminal_for_guest():
-                result = vmm.run_flat(data, base=load_address, entry=entry,
-                                      mode=boot or image_mode, **settings)
+        return launch.boot(
+            data, _REPORTER, name=inputs.display_name(file), base=load_address, entry=entry,
+            mode=BootMode(mode) if mode is not None else None, image_mode=image_mode,
+            mem_size=mem_size, timeout=timeout, strict=strict, backend=backend, cpus=cpus,
+            input=guest_input, stats=stats, stats_json=stats_json, verbose=verbose)
     except vmm.CpuCountError as e:
         raise UsageError(str(e), "'--cpus'") from None
     except vmm.VmmError as e:
         error(str(e))
         raise Failed(VMM_ERROR) from None
-    except Signalled as stop:
-        settle_stdout()
-        if output.ends_mid_line():
-            say("")
-        say(f"kasm: stopped by {stop.name}")
+    except launch.Stopped as stop:
         raise Failed(stop.exit_code) from None
-    finally:
-        settle_stdout()
-    report_run(result, output, stats, stats_json, verbose)
-    return result.exit_code
-
-
-def report_run(result, output, stats: bool, stats_json: str | None,  # noqa: ANN001
-               verbose: bool) -> None:
-    """kasm's messages after a run (vmm.RunResult, guestio.GuestOutput), on lines of their own."""
-    lines = []
-    if result.fault:
-        report = result.report() if (verbose or result.is_fault) else (result.fault or "")
-        if report:
-            lines.append(f"kasm: {report}")
-    if output.discarded:
-        lines.append(f"kasm: warning: stdout is closed: {output.bytes_written} bytes of guest "
-                     "output were discarded")
-    if stats:
-        lines.append(result.stats.format_text())
-    if lines and output.ends_mid_line():
-        say("")
-    for line in lines:
-        say(line)
-    if stats_json is not None:
-        import json
-
-        try:
-            with open(stats_json, "w") as f:
-                f.write(json.dumps(result.stats.to_dict(), indent=2) + "\n")
-        except OSError as e:
-            error(f"cannot write {stats_json}: {e.strerror}")

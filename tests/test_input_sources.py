@@ -120,11 +120,18 @@ def elf_object(tmp_path: Path, binutils) -> Path:
     return tmp_path / "x.o"
 
 
-@pytest.mark.parametrize("command", ["build", "run"])
-def test_an_elf_file_as_source_is_refused_before_assembling(command, elf_object, env):
-    r = sh(f"{KASM} {command} x.o", elf_object.parent, env)
+def test_an_elf_file_as_source_is_refused_before_assembling(elf_object, env):
+    r = sh(f"{KASM} build x.o", elf_object.parent, env)
     assert (r.returncode, r.stdout, r.stderr) == (
         1, "", "kasm: error: x.o: this is an ELF file, not assembly source\n")
+
+
+def test_an_elf_object_file_to_run_is_an_image_that_needs_linking(elf_object, env):
+    """kasm run tells an ELF by its magic, as vmm does; an object file is no executable."""
+    r = sh(f"{KASM} run x.o", elf_object.parent, env)
+    assert (r.returncode, r.stdout, r.stderr) == (
+        3, "", "kasm: error: x.o: an ELF REL file, not an executable: link it first (kasm "
+        "build writes an executable ELF)\n")
 
 
 @pytest.mark.parametrize("content", [

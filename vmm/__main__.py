@@ -1,25 +1,47 @@
-"""`python -m vmm IMAGE`: boot a flat binary or an ELF without the assembler (library first)."""
+"""`python -m vmm IMAGE`: boot a flat binary or an ELF without the assembler (library first).
+
+The options mean what they mean to `kasm run`, and the run and its report are the same code
+(vmm.launch): `--timeout 0` is no timeout, an ELF is told by its magic.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from vmm import launch
 from vmm.errors import CpuCountError, VmmError
-from vmm.machine import Machine
 from vmm.memory import parse_size
-from vmm.vocabulary import BACKENDS, DEFAULT_BASE, BootMode, ExitCode
+from vmm.terminal import Reporter
+from vmm.vocabulary import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    DEFAULT_BASE,
+    DEFAULT_MEM_SIZE,
+    DEFAULT_TIMEOUT,
+    MAX_TIMEOUT,
+    BootMode,
+    ExitCode,
+)
 
 app = typer.Typer(add_completion=False,
                   help="Run a guest image in a virtual machine (KVM or the unicorn emulator).")
+REPORTER = Reporter("vmm")
 
 
-def _int(text: str) -> int:
-    return int(text, 0)
+def _usage(message: str) -> typer.Exit:
+    REPORTER.error(message)
+    return typer.Exit(ExitCode.USAGE_ERROR)
+
+
+def _int(text: str, option: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise _usage(f"{option} {text!r} is not an integer (e.g. 0x1000)") from None
 
 
 @app.command()
@@ -30,57 +52,50 @@ def main(
     mode: Annotated[
         str | None, typer.Option(help="real, protected, paged32, long (default: real / ELF)")
     ] = None,
-    mem: Annotated[str, typer.Option(help="guest RAM, e.g. 2M, 64M, 4G")] = "2M",
+    mem: Annotated[str, typer.Option(help="guest RAM, e.g. 2M, 64M, 4G")] = (
+        f"{DEFAULT_MEM_SIZE >> 20}M"),
     cpus: Annotated[int, typer.Option(help="number of vCPUs", min=1)] = 1,
-    timeout: Annotated[float, typer.Option(help="seconds before the guest is stopped (0: never)",
-                                           min=0)] = 0,
+    timeout: Annotated[float, typer.Option(
+        help=f"seconds before the guest is stopped (0: never; at most {MAX_TIMEOUT:g})",
+        min=0, max=MAX_TIMEOUT)] = DEFAULT_TIMEOUT,
     strict: Annotated[bool, typer.Option(help="accesses to unowned ports are faults")] = False,
     stats: Annotated[bool, typer.Option(help="print exit statistics to stderr")] = False,
     stats_json: Annotated[Path | None, typer.Option(help="write exit statistics as JSON")] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="print the register dump "
+                                          "whenever the run ends abnormally")] = False,
     backend: Annotated[str, typer.Option(help="kvm, emu (unicorn) or auto (KVM where "
-                                         "/dev/kvm works, else emu)")] = "auto",
+                                         "/dev/kvm works, else emu)")] = DEFAULT_BACKEND,
 ) -> None:
     try:
         boot_mode = BootMode(mode.lower()) if mode else None
     except ValueError:
-        typer.echo(f"vmm: unknown mode {mode!r} (real, protected, paged32, long)", err=True)
-        raise typer.Exit(ExitCode.USAGE_ERROR) from None
+        raise _usage(f"unknown mode {mode!r} (real, protected, paged32, long)") from None
     if backend not in BACKENDS:
-        typer.echo(f"vmm: unknown backend {backend!r} ({', '.join(BACKENDS)})", err=True)
-        raise typer.Exit(ExitCode.USAGE_ERROR)
+        raise _usage(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
+    try:
+        mem_size = parse_size(mem)
+    except VmmError as e:
+        raise _usage(str(e)) from None
     try:
         data = image.read_bytes()
     except OSError as e:
-        typer.echo(f"vmm: {image}: {e.strerror}", err=True)
-        raise typer.Exit(ExitCode.USAGE_ERROR) from None
+        REPORTER.error(f"{image}: {e.strerror}")
+        raise typer.Exit(ExitCode.BUILD_ERROR) from None
     try:
-        load_base, start = _int(base), _int(entry) if entry else None
-    except ValueError:
-        typer.echo("vmm: --base/--entry must be integers (e.g. 0x1000)", err=True)
-        raise typer.Exit(ExitCode.USAGE_ERROR) from None
-    try:
-        with Machine(parse_size(mem), backend=backend, input=sys.stdin.buffer, cpus=cpus,
-                     warn=lambda text: typer.echo(f"vmm: warning: {text}", err=True)) as m:
-            image_entry, image_mode = m.load_image(data, load_base)
-            result = m.run(
-                image_entry if start is None else start,
-                boot_mode or image_mode or BootMode.REAL,
-                timeout=timeout,
-                strict=strict,
-            )
+        code = launch.boot(
+            data, REPORTER, name=str(image), base=_int(base, "--base"),
+            entry=None if entry is None else _int(entry, "--entry"), mode=boot_mode,
+            mem_size=mem_size, timeout=timeout, strict=strict, backend=backend, cpus=cpus,
+            input=launch.default_input(), stats=stats,
+            stats_json=None if stats_json is None else str(stats_json), verbose=verbose)
     except CpuCountError as e:
-        typer.echo(f"vmm: --cpus {e}", err=True)
-        raise typer.Exit(ExitCode.USAGE_ERROR) from None
+        raise _usage(f"--cpus: {e}") from None
     except VmmError as e:
-        typer.echo(str(e), err=True)
+        REPORTER.error(str(e))
         raise typer.Exit(ExitCode.VMM_ERROR) from None
-    if result.fault:
-        typer.echo(result.report(), err=True)
-    if stats:
-        typer.echo(result.stats.format_text(), err=True)
-    if stats_json is not None:
-        stats_json.write_text(json.dumps(result.stats.to_dict(), indent=2) + "\n")
-    raise typer.Exit(result.exit_code)
+    except launch.Stopped as stop:
+        raise typer.Exit(stop.exit_code) from None
+    raise typer.Exit(code)
 
 
 if __name__ == "__main__":

@@ -32,15 +32,16 @@ def load_flat(memory: GuestMemory, data: bytes, address: int) -> LoadedRange:
 
 
 def load_elf(
-    memory: GuestMemory, image: str | os.PathLike[str] | bytes
+    memory: GuestMemory, image: str | os.PathLike[str] | bytes, name: str | None = None
 ) -> tuple[int, BootMode, list[LoadedRange]]:
     """Load PT_LOAD segments at their physical address (p_paddr, or p_vaddr when p_paddr is 0);
     bytes past p_filesz up to p_memsz are zeroed. ELF64 x86-64 boots in LONG mode, ELF32 i386
     in PROTECTED mode, or REAL mode when e_flags is ELF_FLAG_REAL_MODE (kasm's 16-bit images).
-    Returns (entry, mode, loaded ranges)."""
+    Returns (entry, mode, loaded ranges); `name` is what messages call the image."""
     import lief  # slow to import (~1 s): only when an ELF is actually loaded
 
-    name = "image" if isinstance(image, bytes) else os.fspath(image)
+    if name is None:
+        name = "image" if isinstance(image, bytes) else os.fspath(image)
     if not isinstance(image, bytes):
         try:
             with open(image, "rb") as f:
@@ -53,6 +54,11 @@ def load_elf(
     binary = lief.ELF.parse(list(image))
     if binary is None:
         raise ImageError(f"{name}: malformed ELF file")
+    file_type = lief.ELF.Header.FILE_TYPE
+    if binary.header.file_type not in (file_type.EXEC, file_type.DYN):
+        kind = str(binary.header.file_type).split(".")[-1]
+        raise ImageError(f"{name}: an ELF {kind} file, not an executable: link it first "
+                         "(kasm build writes an executable ELF)")
     machine = binary.header.machine_type
     elf_class = binary.header.identity_class
     if machine == lief.ELF.ARCH.X86_64 and elf_class == lief.ELF.Header.CLASS.ELF64:

@@ -150,18 +150,20 @@ class Machine:
         assert self.memory is not None
         self._loaded.append(loader.load_flat(self.memory, data, address))
 
-    def load_elf(self, image: str | os.PathLike[str] | bytes) -> tuple[int, BootMode]:
+    def load_elf(self, image: str | os.PathLike[str] | bytes, name: str | None = None
+                 ) -> tuple[int, BootMode]:
         """Load an ELF; returns (entry, mode the ELF class implies)."""
         assert self.memory is not None
-        entry, mode, ranges = loader.load_elf(self.memory, image)
+        entry, mode, ranges = loader.load_elf(self.memory, image, name)
         self._loaded.extend(ranges)
         return entry, mode
 
-    def load_image(self, data: bytes, address: int = DEFAULT_BASE) -> tuple[int, BootMode | None]:
+    def load_image(self, data: bytes, address: int = DEFAULT_BASE, name: str = "image"
+                   ) -> tuple[int, BootMode | None]:
         """An ELF (told by its magic) at its own addresses, else a flat image at `address`.
         Returns (entry, the ELF's mode or None for a flat image)."""
         if data[:4] == ELF_MAGIC:
-            return self.load_elf(data)
+            return self.load_elf(data, name)
         self.load_flat(data, address)
         return address, None
 

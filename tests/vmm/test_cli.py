@@ -41,10 +41,36 @@ def test_cli_fault_timeout_and_setup_errors(backend: str, tmp_path: Path) -> Non
     spin.write_bytes(b"\xeb\xfe")
     p = _vmm(backend, str(spin), "--timeout", "0.3")
     assert p.returncode == ExitCode.TIMEOUT and b"0000:1000" in p.stderr
-    p = _vmm(backend, str(spin), "--mem", "1K")
-    assert p.returncode == ExitCode.VMM_ERROR and p.stderr.count(b"\n") == 1
+    p = _vmm(backend, str(spin), "--mem", "1K")  # a bad value is a usage error, as in kasm run
+    assert p.returncode == ExitCode.USAGE_ERROR and p.stderr.count(b"\n") == 1
     p = _vmm(backend, str(spin), "--mode", "sideways")
     assert p.returncode == ExitCode.USAGE_ERROR
+    p = _vmm(backend, str(tmp_path / "missing.bin"))
+    assert p.returncode == ExitCode.BUILD_ERROR and p.stderr.count(b"\n") == 1
+    p = _vmm(backend, str(spin), "--mem", "64K", "--base", "0x100000")  # past the end of RAM
+    assert p.returncode == ExitCode.VMM_ERROR and p.stderr.count(b"\n") == 1
+
+
+def test_both_command_lines_mean_the_same_by_timeout_zero_and_tell_an_elf_by_its_magic(
+        backend: str, tmp_path: Path) -> None:
+    """`--timeout 0` is no timeout in python -m vmm as in kasm run; an ELF named .bin (or
+    anything) boots as an ELF in both."""
+    import shutil
+
+    from kasm.build import build_source
+    from kasm.elf import write_elf
+
+    image = build_source(".code16\n_start: mov $0x500, %dx\n mov $1, %al\n mov $'E', %bl\n"
+                         " out %al, (%dx)\n hlt\n", "t.S").image
+    elf = tmp_path / "guest.bin"  # an ELF whatever its name
+    elf.write_bytes(write_elf(image))
+    shutil.copy(elf, tmp_path / "guest.weird")
+    for path in (elf, tmp_path / "guest.weird"):
+        p = _vmm(backend, str(path), "--timeout", "0")
+        assert (p.returncode, p.stdout) == (0, b"E"), p.stderr
+        k = subprocess.run([sys.executable, "-m", "kasm", "run", "--backend", backend,
+                            "--timeout", "0", str(path)], capture_output=True, timeout=60)
+        assert (k.returncode, k.stdout) == (0, b"E"), k.stderr
 
 
 def test_cli_sigint_ends_interrupted_with_stats(backend: str, tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
-"""kasm's side of the guest's console: the terminal while a guest runs, and its output stream.
+"""The process's terminal and stdout while a guest runs from a command line (kasm run,
+python -m vmm).
 
-On a terminal the guest gets keys as typed (no echo, no line editing; vmm's console input then
+On a terminal the guest gets keys as typed (no echo, no line editing; the console input then
 treats Ctrl-D as a line discipline would). The terminal is restored on every way out: a normal
-end, Ctrl-C (vmm stops the guest: exit 130), and SIGTERM, SIGQUIT and SIGHUP, which would
-otherwise end the process with the terminal still raw: they stop the run by raising `Signalled`,
-and kasm exits with 128 + the signal's number, as a shell reports a process it killed.
+end, Ctrl-C (the run loop stops the guest: exit 130), and SIGTERM, SIGQUIT and SIGHUP, which
+would otherwise end the process with the terminal still raw: they stop the run by raising
+`Signalled`, and the command exits with 128 + the signal's number, as a shell reports a process
+it killed.
 """
 
 from __future__ import annotations
@@ -70,8 +72,9 @@ def terminal_for_guest() -> Iterator[None]:
 class GuestOutput:
     """The sink vmm writes the guest's output to: stdout, or nothing when stdout is closed.
 
-    It remembers the last byte, so that kasm's own messages after the run can start on a line
-    of their own, and counts the bytes, so that output lost to a closed stdout is noticed."""
+    It remembers the last byte, so that the command's own messages after the run can start on
+    a line of their own, and counts the bytes, so that output lost to a closed stdout is
+    noticed."""
 
     def __init__(self, sink: BinaryIO | None) -> None:
         self._sink = sink
@@ -100,8 +103,8 @@ class GuestOutput:
             self._sink.flush()
 
     def ends_mid_line(self) -> bool:
-        """True when the guest's output has no final newline and kasm's messages on stderr
-        would be glued to it (stdout and stderr are the same terminal, file or pipe)."""
+        """True when the guest's output has no final newline and the command's messages on
+        stderr would be glued to it (stdout and stderr are the same terminal, file or pipe)."""
         if self._sink is None or self.last in (b"", b"\n"):
             return False
         try:
@@ -109,3 +112,37 @@ class GuestOutput:
         except (OSError, ValueError):
             return False
         return (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
+
+
+class Reporter:
+    """Says things on stderr for one command (`prog`: "kasm", "vmm")."""
+
+    def __init__(self, prog: str) -> None:
+        self.prog = prog
+
+    def say(self, text: str) -> None:
+        """One message on stderr (a closed stderr loses it rather than raising)."""
+        if sys.stderr is not None:
+            with contextlib.suppress(OSError, ValueError):
+                print(text, file=sys.stderr, flush=True)
+
+    def warn(self, message: str) -> None:
+        self.say(f"{self.prog}: warning: {message}")
+
+    def error(self, message: str) -> None:
+        self.say(f"{self.prog}: error: {message}")
+
+
+def settle_stdout() -> None:
+    """Flush stdout now. If that fails (its reader went away, the disk is full), the failure
+    has been reported already: point the descriptor at /dev/null so that the interpreter's
+    own flush at exit does not fail again (it would print "Exception ignored" and exit 120)."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
