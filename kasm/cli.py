@@ -100,11 +100,14 @@ def build(
     base: BaseOpt = None,
     map_: Annotated[bool, typer.Option("--map", help="Print each section's range and each "
                                        "symbol's address.")] = False,
+    lines: Annotated[bool, typer.Option("--lines", help="Print the line table: each source "
+                                        "line's addresses (after the map with --map).")] = False,
     include: IncludeOpt = [],  # noqa: B006 - typer reads the default
     define: DefineOpt = [],  # noqa: B006
 ) -> None:
-    """Assemble and link FILE into a flat image (FILE.bin) and an ELF with symbols (FILE.elf)."""
-    _carry_out(commands.build, file, output, base, map_, include, define)
+    """Assemble and link FILE into a flat image (FILE.bin) and an ELF with symbols and DWARF
+    line information (FILE.elf)."""
+    _carry_out(commands.build, file, output, base, map_, include, define, lines)
 
 
 @app.command(cls=_Command, short_help="Build FILE (or take a .bin/.elf image) and boot it.")

@@ -251,21 +251,28 @@ def build(
     show_map: bool = False,
     include: list[str] | None = None,
     define: list[str] | None = None,
+    show_lines: bool = False,
 ) -> None:
-    """`kasm build`: FILE.bin (or `output`) and the ELF beside it."""
+    """`kasm build`: FILE.bin (or `output`) and the ELF beside it; `show_map` and
+    `show_lines` print the map and the line table."""
     bin_path, elf_path = output_paths(file, output)
     include, define = include or [], define or []
     warn_unused_options(file, "source", base, include, define)
     image = build_image(file, parse_address(base or DEFAULT_BASE), include, define).image
     check_not_source(file, (bin_path, elf_path))
+    from .dwarf import debug_sections
     from .elf import write_elf
 
     write_file(bin_path, image.flat())
-    write_file(elf_path, write_elf(image))
-    if show_map:
+    write_file(elf_path, write_elf(image, debug_sections(image)))
+    if show_map or show_lines:
+        from .listing import format_lines, format_map
+
+        parts = ([format_map(image)] if show_map else []) + (
+            [format_lines(image)] if show_lines else [])
         try:
             if sys.stdout is not None:  # `>&-`: nothing to print to, and no error
-                print(format_map(image))
+                print("\n".join(parts))
                 sys.stdout.flush()
         except (OSError, ValueError) as e:
             if not isinstance(e, BrokenPipeError | ValueError):  # a closed reader: as head(1)
@@ -273,23 +280,6 @@ def build(
                 raise Failed(BUILD_ERROR) from None
         finally:
             settle_stdout()
-
-
-def format_map(image) -> str:  # noqa: ANN001 - kasm.image.Image, imported lazily
-    from .elf import listed_symbols
-
-    lines = ["Sections:"]
-    for s in image.sections:
-        kind = "nobits" if s.nobits else "bytes"
-        lines.append(f"  {s.name:<8} 0x{s.address:08x}-0x{s.end:08x}  {s.size:6d} {kind}"
-                     f"  align {s.align}")
-    lines.append("Symbols:")
-    for sym in sorted(listed_symbols(image), key=lambda s: (s.value, s.name)):
-        where = sym.section or "*ABS*"
-        bind = "global" if sym.is_global else "local"
-        lines.append(f"  0x{sym.value:08x}  {where:<8} {bind:<6} {sym.name}")
-    lines.append(f"Entry: 0x{image.entry:x}  Mode: {image.mode.value}")
-    return "\n".join(lines)
 
 
 def run(
