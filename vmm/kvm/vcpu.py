@@ -34,6 +34,7 @@ from vmm.vocabulary import CpuMode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from vmm.kvm.debug import GuestDebug
     from vmm.kvm.system import CpuidEntry, Vm
 
 _ioctl = abi.libc.ioctl
@@ -174,6 +175,7 @@ class Vcpu(VcpuBackend):
         install_kick_handler()
         self._stop_lock = threading.Lock()
         self._runner: int | None = None  # the thread inside run(), to kick out of KVM_RUN
+        self._debug: GuestDebug | None = None
 
     def __enter__(self) -> Vcpu:
         return self
@@ -300,8 +302,36 @@ class Vcpu(VcpuBackend):
         self._mm[off : off + len(data)] = data
         self._pending_in = -1
 
+    def set_guest_debug(self, single_step: bool = False, breakpoints: tuple[int, ...] = ()
+                        ) -> None:
+        if not single_step and not breakpoints:
+            if self._debug is not None:
+                self._debug = None
+                self.ioctl(abi.KVM_SET_GUEST_DEBUG, ffi.new("struct kvm_guest_debug *"),
+                           "KVM_SET_GUEST_DEBUG")
+            return
+        from vmm.kvm.debug import GuestDebug
+
+        self._debug = GuestDebug(self, single_step, tuple(breakpoints))
+
+    def ioctl(self, request: int, arg: object, what: str) -> None:
+        _check(_ioctl(self._fd, request, arg), what)
+
+    def live_registers(self):  # noqa: ANN201 - (struct kvm_regs, struct kvm_sregs), cffi
+        """This exit's registers as KVM's own structs (read, not copied)."""
+        return self._live_regs(), self._live_sregs()
+
+    def debug_exit(self) -> tuple[int, int]:
+        """(pc, dr6) of a KVM_EXIT_DEBUG."""
+        arch = self._run.debug.arch
+        return arch.pc, arch.dr6
+
     def run(self) -> ex.Exit:
-        """One KVM_RUN: enter the guest until it needs us, and say why as an exit value."""
+        """One KVM_RUN: enter the guest until it needs us, and say why as an exit value.
+        Under guest debug, the debug loop decides (it comes back here for each KVM_RUN)."""
+        debug = self._debug
+        if debug is not None and not debug.inside:
+            return debug.run()
         if self._runner is None:
             self._runner = threading.get_ident()
         rc = _kvm_run(self._fd, abi.KVM_RUN, 0)
