@@ -142,22 +142,52 @@ def run(
                        "runs the guest: "
                        "kvm, emu (the unicorn emulator), or auto (KVM where /dev/kvm works, "
                        "else emu).")] = "auto",  # type: ignore[assignment]
+    trace: Annotated[str | None, typer.Option(
+        "--trace", metavar="[=FILE]", show_default=False, help=(
+            "Trace every executed instruction to stderr (--trace) or FILE (--trace=FILE): "
+            "address, bytes, disassembly, source line, registers changed."))] = None,
+    trace_exits: Annotated[bool, typer.Option("--trace-exits", help="Log every VM exit "
+                           "(reason, port, size, value, hypercall) to the trace.")] = False,
+    trace_count: Annotated[int | None, typer.Option(
+        "--trace-count", metavar="N", show_default=False,
+        help="Trace the first N instructions, then run on untraced.")] = None,
+    trace_from: Annotated[str | None, typer.Option(
+        "--trace-from", metavar="PLACE", show_default=False,
+        help="Start tracing when the guest first reaches PLACE (a label or an address).")] = None,
+    trace_range: Annotated[str | None, typer.Option(
+        "--trace-range", metavar="RANGE", show_default=False, help=(
+            "Trace only instructions inside RANGE: START-END, START+LENGTH (labels or "
+            "addresses) or a label (up to the next one)."))] = None,
 ) -> None:
     """Build FILE and boot it in a KVM virtual machine; guest output goes to stdout.
 
     The exit code is the guest's HC_EXIT status (0 after HLT), or one of kasm's codes
     (see README)."""
+    from .tracing import TraceRequest
+
+    request = TraceRequest(trace, trace_exits, trace_count, trace_from, trace_range)
     code = _carry_out(commands.run, file, base, mem, mode.value if mode else None, timeout,
                       stats, stats_json, strict, verbose, include, define,
-                      BackendChoice(backend).value, cpus)
+                      BackendChoice(backend).value, cpus, request)
     raise typer.Exit(code)
+
+
+def optional_values(args: list[str]) -> list[str]:
+    """`--trace` alone means stderr: it never takes the next word as its FILE (that is
+    `--trace=FILE`), so `kasm run --trace prog.S` traces prog.S."""
+    out = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        out.append("--trace=-" if arg == "--trace" else arg)
+    return out
 
 
 def main() -> None:
     """typer's app, with one more way out: help or usage text that cannot be written (a full
     disk) is one line on stderr and exit code 1, not a traceback."""
     try:
-        app(prog_name="kasm")
+        app(args=optional_values(sys.argv[1:]), prog_name="kasm")
     except OSError as e:
         if _command_started:
             raise

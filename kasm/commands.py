@@ -296,15 +296,22 @@ def run(
     define: list[str] | None = None,
     backend: str = DEFAULT_BACKEND,
     cpus: int = 1,
+    trace=None,  # noqa: ANN001 - a kasm.tracing.TraceRequest (imported only when given)
 ) -> int:
     """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it on `cpus` vCPUs, and
-    return the exit code: the guest's HC_EXIT status, or one of the VMM's codes (README)."""
+    return the exit code: the guest's HC_EXIT status, or one of the VMM's codes (README).
+    `trace` asks for a trace (--trace, --trace-exits and the limits)."""
     from . import inputs
     from .guestio import GuestOutput, Signalled, terminal_for_guest
 
     load_address = parse_address(base or DEFAULT_BASE)
     if cpus < 1:
         raise UsageError(f"{cpus}: a guest needs at least one vCPU", "'--cpus'")
+    watching = trace is not None and trace.wanted
+    if trace is not None:
+        trace.check()
+        if watching and cpus > 1:
+            raise UsageError("a trace follows one vCPU: drop --cpus", "'--trace'")
     if not math.isfinite(timeout) or not 0 <= timeout <= MAX_TIMEOUT:
         raise UsageError(f"{timeout:g} is not a number of seconds up to {MAX_TIMEOUT:g} "
                          "(0 means never)", "'--timeout'")
@@ -320,26 +327,30 @@ def run(
     output = GuestOutput.for_stdout()
     settings = {"mem_size": mem_size, "timeout": timeout or None, "strict": strict,
                 "backend": backend, "cpus": cpus, "warn": warn, "input": guest_input,
-                "output": output}
+                "output": output, "registers": verbose}
+    name = inputs.display_name(file)
     try:
         if kind == "elf":
             image_file = file if inputs.is_regular_file(file) else read_input(file, source=False)
+            image = read_elf_image(image_file, name)
+            watch = run_watch(trace, verbose and cpus == 1, image, name)
             with terminal_for_guest():
-                result = vmm.run_elf(image_file, mode=boot, **settings)
+                result = vmm.run_elf(image_file, mode=boot, **settings, **watch.settings())
         else:
+            image = None
             if kind == "bin":
                 data = read_input(file, source=False)
                 entry, image_mode = load_address, BootMode.REAL
             else:
-                name = inputs.display_name(file)
                 image = build_image(file, load_address, include, define, mem).image
                 warn_mode_mismatch(name, mode, image)
                 data, entry = image.flat(), image.entry
                 load_address = min((s.address for s in image.loadable), default=load_address)
                 image_mode = image.mode
+            watch = run_watch(trace, verbose and cpus == 1, image, name)
             with terminal_for_guest():
                 result = vmm.run_flat(data, base=load_address, entry=entry,
-                                      mode=boot or image_mode, **settings)
+                                      mode=boot or image_mode, **settings, **watch.settings())
     except vmm.CpuCountError as e:
         raise UsageError(str(e), "'--cpus'") from None
     except vmm.VmmError as e:
@@ -353,18 +364,60 @@ def run(
         raise Failed(stop.exit_code) from None
     finally:
         settle_stdout()
-    report_run(result, output, stats, stats_json, verbose)
+    report_run(result, output, stats, stats_json, verbose, watch.finish())
     return result.exit_code
 
 
+def read_elf_image(source: str | bytes, name: str):  # noqa: ANN201 - a kasm Image or None
+    """The symbols and line table of an ELF to run, for traces and reports (None when kasm
+    cannot read it: vmm's loader then says what is wrong with it)."""
+    from .elfread import ElfError, read_elf
+
+    try:
+        data = source if isinstance(source, bytes) else open(source, "rb").read()  # noqa: SIM115
+        return read_elf(data, name)[0]
+    except (OSError, ElfError):
+        return None
+
+
+def run_watch(trace, verbose: bool, image, name: str):  # noqa: ANN001, ANN201
+    """A kasm.tracing.RunWatch when the run is traced or verbose; else one that only hands
+    vmm a symbolizer (built only if a report asks it something)."""
+    if (trace is not None and trace.wanted) or verbose:
+        from .tracing import RunWatch, TraceRequest
+
+        return RunWatch(trace or TraceRequest(), verbose, image, name)
+    return _Unwatched(image)
+
+
+class _Unwatched:
+    def __init__(self, image) -> None:  # noqa: ANN001 - a kasm Image or None
+        self._image = image
+
+    def settings(self) -> dict[str, object]:
+        if self._image is None:
+            return {}
+        from .symbolize import ImageSymbolizer
+
+        return {"symbolizer": ImageSymbolizer(self._image)}
+
+    def finish(self) -> str:
+        return ""
+
+
 def report_run(result, output, stats: bool, stats_json: str | None,  # noqa: ANN001
-               verbose: bool) -> None:
-    """kasm's messages after a run (vmm.RunResult, guestio.GuestOutput), on lines of their own."""
+               verbose: bool, changed: str = "") -> None:
+    """kasm's messages after a run (vmm.RunResult, guestio.GuestOutput), on lines of their own:
+    with `verbose`, the registers at every end and `changed` (what changed last)."""
     lines = []
     if result.fault:
         report = result.report() if (verbose or result.is_fault) else (result.fault or "")
         if report:
             lines.append(f"kasm: {report}")
+    elif verbose and result.register_dump:
+        lines.append(f"kasm: the guest ended: {result.end}\n{result.register_dump}")
+    if verbose and changed:
+        lines.append(changed)
     if output.discarded:
         lines.append(f"kasm: warning: stdout is closed: {output.bytes_written} bytes of guest "
                      "output were discarded")

@@ -342,6 +342,9 @@ class EmuVcpu(VcpuBackend):
         self._save()
         self._rip = regs.rip
 
+    def snapshot(self) -> tuple[int, ...]:
+        return st.snapshot(self.engine)
+
     def get_sregs(self) -> SpecialRegisters:
         self._save()
         return st.read_special(self.engine, self._extra)
