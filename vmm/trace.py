@@ -3,7 +3,7 @@
 A Monitor (vmm.monitor) that single-steps the vCPU (VcpuBackend.set_guest_debug): after each
 instruction it reads the registers, and writes
 
-    0000:1003  ac                    lodsb (%si), %al                al=48 si=1010             hello.S:8  lodsb
+    0000:1003  ac        lodsb (%si), %al        al=48 si=1010        hello.S:8  lodsb
 
 the instruction's address (CS:IP in real mode, else RIP), its bytes, its disassembly in the
 mode it ran in, the registers it changed, and its source (from the run's Symbolizer). An

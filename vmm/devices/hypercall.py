@@ -146,7 +146,10 @@ class HypercallDevice(Device):
                 self._verified.clear()
             self._verified.add(cpu.rip)
             return None
-        what = OTHER_OUTS.get((opcode, len(data)), f"a {len(data)}-byte write")
+        what = OTHER_OUTS.get((opcode, len(data)))
+        if what is None and len(data) == 1:
+            return None  # no OUT before RIP: a `rep outsb` still repeating, or not x86 code
+        what = what or f"a {len(data)}-byte write"
         return Fault(RunEnd.BAD_HYPERCALL,
                      f"{what} to the hypercall port {HYPERCALL_PORT:#x}: a hypercall is one "
                      "`outb %al, (%dx)`")
