@@ -172,6 +172,26 @@ def run(
     raise typer.Exit(code)
 
 
+@app.command(cls=_Command, short_help="Disassemble an .elf or .bin image (no binutils needed).")
+def disasm(
+    file: Annotated[str, typer.Argument(metavar="FILE", show_default=False, help=(
+        "An .elf (its code sections, labels and source lines) or a .bin (flat, at --base)."))],
+    mode: Annotated[ModeChoice | None, typer.Option(
+        "--mode", metavar="MODE", show_default=False, help=(
+            "Decode as real, protected, paged32 or long mode code (default: the ELF's; "
+            "real for a .bin)."))] = None,
+    base: Annotated[str | None, typer.Option(
+        "--base", metavar="ADDR", show_default=False,
+        help=f"Where a .bin is loaded.  [default: {commands.DEFAULT_BASE}]")] = None,
+) -> None:
+    """Disassemble FILE: addresses, bytes, instructions (AT&T syntax), labels and source
+    lines (from the ELF's symbols and DWARF line table)."""
+    from . import disassemble
+
+    text = _carry_out(disassemble.disasm, file, mode.value if mode else None, base)
+    _carry_out(commands.print_output, text, "the listing")
+
+
 def optional_values(args: list[str]) -> list[str]:
     """`--trace` alone means stderr: it never takes the next word as its FILE (that is
     `--trace=FILE`), so `kasm run --trace prog.S` traces prog.S."""

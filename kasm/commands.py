@@ -270,16 +270,22 @@ def build(
 
         parts = ([format_map(image)] if show_map else []) + (
             [format_lines(image)] if show_lines else [])
-        try:
-            if sys.stdout is not None:  # `>&-`: nothing to print to, and no error
-                print("\n".join(parts))
-                sys.stdout.flush()
-        except (OSError, ValueError) as e:
-            if not isinstance(e, BrokenPipeError | ValueError):  # a closed reader: as head(1)
-                error(f"cannot write the map: {getattr(e, 'strerror', e)}")
-                raise Failed(BUILD_ERROR) from None
-        finally:
-            settle_stdout()
+        print_output("\n".join(parts), "the map")
+
+
+def print_output(text: str, what: str) -> None:
+    """`text` on stdout; a closed reader ends it quietly (as head(1) wants), a full disk is
+    an error naming `what` was being written."""
+    try:
+        if sys.stdout is not None:  # `>&-`: nothing to print to, and no error
+            print(text)
+            sys.stdout.flush()
+    except (OSError, ValueError) as e:
+        if not isinstance(e, BrokenPipeError | ValueError):
+            error(f"cannot write {what}: {getattr(e, 'strerror', e)}")
+            raise Failed(BUILD_ERROR) from None
+    finally:
+        settle_stdout()
 
 
 def run(
