@@ -62,6 +62,7 @@ class Tracer(Monitor):
         self._sources: dict[int, SourceLine | None] = {}
         self._pending_in: tuple[str, tuple[int, ...], int] | None = None
         self._exit_before: tuple[int, ...] | None = None  # registers at the exit before
+        self._pending_exit = ""  # an IN's exit line, until its value is known
 
     # --- Monitor ----------------------------------------------------------------------------
     def attach(self, vcpu: VcpuBackend, memory: GuestMemory) -> None:
@@ -100,7 +101,11 @@ class Tracer(Monitor):
         elif self.options.exits or not self.written:
             self._exit_before, self._before = self._before, self._vcpu.snapshot()
         if self.options.exits:
-            self._write(self._exit_line(exit, at))
+            line = self._exit_line(exit, at)
+            if t is ex.IoIn:  # with the value, once it is known
+                self._pending_exit = line
+            else:
+                self._write(line)
 
     def on_io_in(self, data: bytes) -> None:
         pending, self._pending_in = self._pending_in, None
@@ -108,14 +113,17 @@ class Tracer(Monitor):
         if pending is not None:
             line, _, _ = pending
             self._write(f"{line}  in={value:#x}" if line else "")
-        if self.options.exits:
-            self._write(f"exit  in value {value:#x}")
+        if self._pending_exit:
+            head, _, where = self._pending_exit.partition("  at ")
+            self._write(f"{head} value {value:#x}  at {where}")
+            self._pending_exit = ""
 
     def detach(self, end: VcpuEnd) -> None:
         if not self.written and self._exit_before is not None:  # no instruction traced
             self.last_change = since_exit_before(self._exit_before, self._before)
         if self._pending_in is not None:
             self._write(self._pending_in[0])
+        self._write(self._pending_exit)
         if self.options.exits:
             status = f" {end.status}" if end.end.value == "hc_exit" else ""
             self._write(f"end   {end.end.value}{status}")
