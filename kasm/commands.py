@@ -401,14 +401,26 @@ class _Unwatched:
         self._image = image
 
     def settings(self) -> dict[str, object]:
-        if self._image is None:
-            return {}
-        from .symbolize import ImageSymbolizer
-
-        return {"symbolizer": ImageSymbolizer(self._image)}
+        return {} if self._image is None else {"symbolizer": _LazySymbolizer(self._image)}
 
     def finish(self) -> str:
         return ""
+
+
+class _LazySymbolizer:
+    """A kasm.symbolize.ImageSymbolizer made on the first question (most runs ask none: a
+    clean run's start-up does not pay for importing it)."""
+
+    def __init__(self, image) -> None:  # noqa: ANN001 - a kasm Image
+        self._image = image
+        self._real = None
+
+    def __getattr__(self, name: str) -> object:
+        if self._real is None:
+            from .symbolize import ImageSymbolizer
+
+            self._real = ImageSymbolizer(self._image)
+        return getattr(self._real, name)
 
 
 def report_run(result, output, stats: bool, stats_json: str | None,  # noqa: ANN001

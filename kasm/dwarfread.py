@@ -46,23 +46,22 @@ class _Reader:
     def s8(self) -> int:
         return struct.unpack("<b", self.take(1))[0]
 
-    def uleb(self) -> int:
+    def _leb(self) -> tuple[int, int, int]:
+        """(value, bits read, last byte) of a LEB128 number."""
         value = shift = 0
         while True:
             byte = self.u(1)
             value |= (byte & 0x7F) << shift
             shift += 7
             if not byte & 0x80:
-                return value
+                return value, shift, byte
+
+    def uleb(self) -> int:
+        return self._leb()[0]
 
     def sleb(self) -> int:
-        value = shift = 0
-        while True:
-            byte = self.u(1)
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return value - (1 << shift) if byte & 0x40 else value
+        value, shift, last = self._leb()
+        return value - (1 << shift) if last & 0x40 else value
 
     def cstring(self) -> str:
         end = self.data.find(b"\0", self.at, self.end)

@@ -10,11 +10,11 @@ DWARF writer (kasm.dwarf), the map, traces and fault reports read.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-
 from vmm.values import Record
 
-from .diagnostics import Location
+TYPE_CHECKING = False  # the cache loads this module on every warm run: no imports it can skip
+if TYPE_CHECKING:
+    from .diagnostics import Location
 
 
 class SourceRow(Record):
@@ -93,6 +93,8 @@ class LineTable(Record):
 
     def find(self, address: int) -> SourceRow | None:
         """The instruction that covers `address` (its first byte or any other), or None."""
+        from bisect import bisect_right
+
         i = bisect_right(self.addresses, address) - 1
         if i < 0 or address >= self.addresses[i] + self.sizes[i]:
             return None

@@ -13,7 +13,6 @@ from bisect import bisect_left, bisect_right
 from vmm.symbolizer import SourceLine, Symbolizer
 
 from .image import Image
-from .lexer import read_source
 from .lines import LineTable
 
 
@@ -85,6 +84,8 @@ class ImageSymbolizer(Symbolizer):
         """A line of a source named in DWARF (relative to the compilation directory)."""
         lines = self._files.get(file)
         if lines is None:
+            from .lexer import read_source
+
             lines = []
             for path in (os.path.join(self._table.comp_dir, file), file):
                 try:

@@ -15,7 +15,6 @@ from vmm.devices.exceptions import ExceptionReporter
 from vmm.devices.hypercall import HYPERCALL_PORT, HypercallDevice
 from vmm.devices.uart import UART_PORT, UART_PORTS, Uart
 from vmm.errors import CpuCountError, ImageError, VmmError
-from vmm.explain import explain
 from vmm.faults import register_dump
 from vmm.memory import GuestMemory
 from vmm.modes import EXCEPTION_PORT, VCPU_STACK_SIZE, SystemLayout, boot_state, stack_pointer
@@ -229,7 +228,10 @@ class Machine:
         finally:
             self.output.flush()
         if n == 1:
-            explain(result, self.vcpu, self.memory, symbolizer)
+            if result.fault is not None:
+                from vmm.explain import explain
+
+                explain(result, self.vcpu, self.memory, symbolizer)
             if registers and result.register_dump is None:
                 result.register_dump = register_dump(self.vcpu)
         result.stats.backend = self.backend_name

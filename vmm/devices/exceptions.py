@@ -13,7 +13,6 @@ from __future__ import annotations
 from vmm.device import Action, CpuView, Device, Fault
 from vmm.errors import GuestMemoryError
 from vmm.modes import SystemLayout
-from vmm.vectors import ERROR_CODE_VECTORS, error_code_text, vector_name
 from vmm.vocabulary import CpuMode, RunEnd
 
 EFLAGS_RF = 1 << 16  # set by KVM in the pushed flags, not by the emulator: not the guest's
@@ -27,6 +26,7 @@ class ExceptionReporter(Device):
         vector = self._layout.stub_vector(cpu.rip)
         if vector is None or cpu.mode is CpuMode.REAL:
             return None
+        from vmm.vectors import ERROR_CODE_VECTORS, error_code_text, vector_name
         long = cpu.mode in (CpuMode.LONG, CpuMode.COMPAT)
         word = 8 if long else 4
         has_code = vector in ERROR_CODE_VECTORS
