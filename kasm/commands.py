@@ -334,6 +334,8 @@ def run(
     settings = {"mem_size": mem_size, "timeout": timeout or None, "strict": strict,
                 "backend": backend, "cpus": cpus, "warn": warn, "input": guest_input,
                 "output": output, "registers": verbose}
+    from .tracing import read_elf_image, run_watch
+
     name = inputs.display_name(file)
     try:
         if kind == "elf":
@@ -372,55 +374,6 @@ def run(
         settle_stdout()
     report_run(result, output, stats, stats_json, verbose, watch.finish())
     return result.exit_code
-
-
-def read_elf_image(source: str | bytes, name: str):  # noqa: ANN201 - a kasm Image or None
-    """The symbols and line table of an ELF to run, for traces and reports (None when kasm
-    cannot read it: vmm's loader then says what is wrong with it)."""
-    from .elfread import ElfError, read_elf
-
-    try:
-        data = source if isinstance(source, bytes) else open(source, "rb").read()  # noqa: SIM115
-        return read_elf(data, name)[0]
-    except (OSError, ElfError):
-        return None
-
-
-def run_watch(trace, verbose: bool, image, name: str):  # noqa: ANN001, ANN201
-    """A kasm.tracing.RunWatch when the run is traced or verbose; else one that only hands
-    vmm a symbolizer (built only if a report asks it something)."""
-    if (trace is not None and trace.wanted) or verbose:
-        from .tracing import RunWatch, TraceRequest
-
-        return RunWatch(trace or TraceRequest(), verbose, image, name)
-    return _Unwatched(image)
-
-
-class _Unwatched:
-    def __init__(self, image) -> None:  # noqa: ANN001 - a kasm Image or None
-        self._image = image
-
-    def settings(self) -> dict[str, object]:
-        return {} if self._image is None else {"symbolizer": _LazySymbolizer(self._image)}
-
-    def finish(self) -> str:
-        return ""
-
-
-class _LazySymbolizer:
-    """A kasm.symbolize.ImageSymbolizer made on the first question (most runs ask none: a
-    clean run's start-up does not pay for importing it)."""
-
-    def __init__(self, image) -> None:  # noqa: ANN001 - a kasm Image
-        self._image = image
-        self._real = None
-
-    def __getattr__(self, name: str) -> object:
-        if self._real is None:
-            from .symbolize import ImageSymbolizer
-
-            self._real = ImageSymbolizer(self._image)
-        return getattr(self._real, name)
 
 
 def report_run(result, output, stats: bool, stats_json: str | None,  # noqa: ANN001

@@ -15,7 +15,6 @@ from vmm.values import Value
 
 from .commands import BUILD_ERROR, Failed, UsageError, error
 from .image import Image
-from .symbolize import ImageSymbolizer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,6 +22,8 @@ if TYPE_CHECKING:
 
     from vmm.monitor import Monitor
     from vmm.trace import TraceOptions
+
+    from .symbolize import ImageSymbolizer
 
 STDERR = "-"
 
@@ -122,6 +123,8 @@ class RunWatch:
 
     def __init__(self, request: TraceRequest, verbose: bool, image: Image | None,
                  name: str) -> None:
+        from .symbolize import ImageSymbolizer
+
         self.symbolizer = ImageSymbolizer(image) if image is not None else None
         self.monitor: Monitor | None = None
         self._out: TextIO | None = None
@@ -152,3 +155,52 @@ class RunWatch:
                 error(f"cannot write the trace: {e.strerror}")
         change = getattr(self.monitor, "last_change", "")
         return f"changed last: {change}" if change else ""
+
+
+def read_elf_image(source: str | bytes, name: str):  # noqa: ANN201 - a kasm Image or None
+    """The symbols and line table of an ELF to run, for traces and reports (None when kasm
+    cannot read it: vmm's loader then says what is wrong with it)."""
+    from .elfread import ElfError, read_elf
+
+    try:
+        data = source if isinstance(source, bytes) else open(source, "rb").read()  # noqa: SIM115
+        return read_elf(data, name)[0]
+    except (OSError, ElfError):
+        return None
+
+
+def run_watch(trace, verbose: bool, image, name: str):  # noqa: ANN001, ANN201
+    """A kasm.tracing.RunWatch when the run is traced or verbose; else one that only hands
+    vmm a symbolizer (built only if a report asks it something)."""
+    if (trace is not None and trace.wanted) or verbose:
+        from .tracing import RunWatch, TraceRequest
+
+        return RunWatch(trace or TraceRequest(), verbose, image, name)
+    return _Unwatched(image)
+
+
+class _Unwatched:
+    def __init__(self, image) -> None:  # noqa: ANN001 - a kasm Image or None
+        self._image = image
+
+    def settings(self) -> dict[str, object]:
+        return {} if self._image is None else {"symbolizer": _LazySymbolizer(self._image)}
+
+    def finish(self) -> str:
+        return ""
+
+
+class _LazySymbolizer:
+    """A kasm.symbolize.ImageSymbolizer made on the first question (most runs ask none: a
+    clean run's start-up does not pay for importing it)."""
+
+    def __init__(self, image) -> None:  # noqa: ANN001 - a kasm Image
+        self._image = image
+        self._real = None
+
+    def __getattr__(self, name: str) -> object:
+        if self._real is None:
+            from .symbolize import ImageSymbolizer
+
+            self._real = ImageSymbolizer(self._image)
+        return getattr(self._real, name)
