@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import backends  # noqa: E402
+import tracing  # noqa: E402
 from gen import generate  # noqa: E402
 
 LOOP_SOURCE = """\
@@ -282,6 +283,15 @@ def rows_backends(work: Path, exits: int, limit: int, repeat: int,
     ]
 
 
+def rows_trace(work: Path, instructions: int) -> list[Row]:
+    """kasm run --trace's throughput: instructions traced per second to a file."""
+    rates = {b: tracing.traced_per_second(work, b, instructions) for b in ("kvm", "emu")}
+    return [Row(f"trace_{b}", f"instructions traced per second to a file ({b}), "
+                f"{instructions:,} instructions", f"{rate:,.0f}/s", "-", None, "-", None,
+                {"per_second": rate, "instructions": instructions})
+            for b, rate in rates.items()]
+
+
 def row_smp(work: Path, exits: int, repeat: int) -> Row:
     """Two vCPUs sharing `exits` hypercalls against one vCPU doing them all, in one process."""
     import vmm
@@ -525,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += rows_qemu(work, q_n)
         rows += rows_backends(work, exits, 2_000 if args.smoke else 100_000,
                               1 if args.smoke else 3, e2e["warm_env"])  # type: ignore[arg-type]
+        rows += rows_trace(work, 1_000 if args.smoke else 100_000)
         profile = warm_path_profile(e2e["warm_env"])  # type: ignore[arg-type]
     print(table(rows))
     heavy = profile["heavy_imports_on_hit"] or "none"

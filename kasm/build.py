@@ -54,7 +54,7 @@ def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_B
             parser.run(statements)
             inputs += parser.included
             log.check()
-            image = link(layout(streamer.finish(), log), base, log)
+            image = link(layout(streamer.finish(), log), base, log, os.getcwd(), filename)
     except AsmError as e:
         log.items.append(Diagnostic("error", e.message, e.loc or Location(filename, 0)))
         raise SourceError(log.items) from None

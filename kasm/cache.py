@@ -2,7 +2,8 @@
 assembler (and its keystone/pcpp imports) entirely.
 
 An entry is named by a checksum of everything known before building: kasm's own code (its .py
-files and headers), the keystone and pcpp installs, the source's path and content, the base
+files and headers), the keystone and pcpp installs, the source's path (as given, and absolute)
+and content, the working directory (the line table's file names are relative to it), the base
 address, -I dirs and -D macros. The entry keeps all of that in full and a lookup compares it
 exactly, so a checksum collision is only a miss. Files the build read besides the source
 (BuildResult.inputs: #include, .include, .incbin) are only known after building, so the entry
@@ -32,8 +33,9 @@ from vmm.values import Record
 from vmm.vocabulary import BootMode
 
 from .image import Image, Section, Symbol
+from .lines import LineTable
 
-FORMAT = b"KASMCACHE3\n"
+FORMAT = b"KASMCACHE4\n"
 MAX_ENTRIES = 256  # oldest entries beyond this are removed when a new one is stored
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _PACKAGE_INCLUDE = os.path.join(_PACKAGE, "include")
@@ -156,7 +158,9 @@ def lookup(
             source = _read(file)
         search = [os.path.dirname(file), *(os.path.abspath(d) for d in include_dirs),
                   _PACKAGE_INCLUDE]
-        key = (code_version(), file, base, tuple(search), tuple(sorted(defines.items())))
+        # the directory too: the line table names files as given, relative to it
+        key = (code_version(), file, os.fspath(path), os.getcwd(), base, tuple(search),
+               tuple(sorted(defines.items())))
         name = _checksum(repr(key).encode() + b"\0" + source) + ".bin"
         ticket = Ticket(name, key, file, source, search)
         ticket.hit = _load(os.path.join(cache_dir(), name), key, source)
@@ -188,7 +192,8 @@ def _load(entry: str, key: tuple, source: bytes) -> CachedBuild | None:
             return None
         sections = [Section(*s) for s in meta["sections"]]
         symbols = [Symbol(*s) for s in meta["symbols"]]
-        image = Image(meta["base"], sections, symbols, meta["entry"], BootMode(meta["mode"]))
+        image = Image(meta["base"], sections, symbols, meta["entry"], BootMode(meta["mode"]),
+                      LineTable.from_data(meta["lines"]))
         if not (all(isinstance(s.data, bytes) and isinstance(s.address, int) for s in sections)
                 and isinstance(image.entry, int) and isinstance(image.base, int)):
             return None  # well-formed but not ours: only what the image is used for is checked
@@ -233,6 +238,7 @@ def store(ticket: Ticket | None, result: object) -> None:
             "sections": [(s.name, s.address, bytes(s.data), s.align, s.nobits, s.size_override)
                          for s in image.sections],
             "symbols": [(s.name, s.value, s.section, s.is_global) for s in image.symbols],
+            "lines": (image.lines or LineTable()).to_data(),
             "warnings": [w.format() for w in result.warnings],  # type: ignore[attr-defined]
         }
         body = marshal.dumps(meta)

@@ -100,11 +100,14 @@ def build(
     base: BaseOpt = None,
     map_: Annotated[bool, typer.Option("--map", help="Print each section's range and each "
                                        "symbol's address.")] = False,
+    lines: Annotated[bool, typer.Option("--lines", help="Print the line table: each source "
+                                        "line's addresses (after the map with --map).")] = False,
     include: IncludeOpt = [],  # noqa: B006 - typer reads the default
     define: DefineOpt = [],  # noqa: B006
 ) -> None:
-    """Assemble and link FILE into a flat image (FILE.bin) and an ELF with symbols (FILE.elf)."""
-    _carry_out(commands.build, file, output, base, map_, include, define)
+    """Assemble and link FILE into a flat image (FILE.bin) and an ELF with symbols and DWARF
+    line information (FILE.elf)."""
+    _carry_out(commands.build, file, output, base, map_, include, define, lines)
 
 
 @app.command(cls=_Command, short_help="Build FILE (or take a .bin/.elf image) and boot it.")
@@ -139,22 +142,72 @@ def run(
                        "runs the guest: "
                        "kvm, emu (the unicorn emulator), or auto (KVM where /dev/kvm works, "
                        "else emu).")] = "auto",  # type: ignore[assignment]
+    trace: Annotated[str | None, typer.Option(
+        "--trace", metavar="[=FILE]", show_default=False, help=(
+            "Trace every executed instruction to stderr (--trace) or FILE (--trace=FILE): "
+            "address, bytes, disassembly, source line, registers changed."))] = None,
+    trace_exits: Annotated[bool, typer.Option("--trace-exits", help="Log every VM exit "
+                           "(reason, port, size, value, hypercall) to the trace.")] = False,
+    trace_count: Annotated[int | None, typer.Option(
+        "--trace-count", metavar="N", show_default=False,
+        help="Trace the first N instructions, then run on untraced.")] = None,
+    trace_from: Annotated[str | None, typer.Option(
+        "--trace-from", metavar="PLACE", show_default=False,
+        help="Start tracing when the guest first reaches PLACE (a label or an address).")] = None,
+    trace_range: Annotated[str | None, typer.Option(
+        "--trace-range", metavar="RANGE", show_default=False, help=(
+            "Trace only instructions inside RANGE: START-END, START+LENGTH (labels or "
+            "addresses) or a label (up to the next one)."))] = None,
 ) -> None:
     """Build FILE and boot it in a KVM virtual machine; guest output goes to stdout.
 
     The exit code is the guest's HC_EXIT status (0 after HLT), or one of kasm's codes
     (see README)."""
+    from .tracing import TraceRequest
+
+    request = TraceRequest(trace, trace_exits, trace_count, trace_from, trace_range)
     code = _carry_out(commands.run, file, base, mem, mode.value if mode else None, timeout,
                       stats, stats_json, strict, verbose, include, define,
-                      BackendChoice(backend).value, cpus)
+                      BackendChoice(backend).value, cpus, request)
     raise typer.Exit(code)
+
+
+@app.command(cls=_Command, short_help="Disassemble an .elf or .bin image (no binutils needed).")
+def disasm(
+    file: Annotated[str, typer.Argument(metavar="FILE", show_default=False, help=(
+        "An .elf (its code sections, labels and source lines) or a .bin (flat, at --base)."))],
+    mode: Annotated[ModeChoice | None, typer.Option(
+        "--mode", metavar="MODE", show_default=False, help=(
+            "Decode as real, protected, paged32 or long mode code (default: the ELF's; "
+            "real for a .bin)."))] = None,
+    base: Annotated[str | None, typer.Option(
+        "--base", metavar="ADDR", show_default=False,
+        help=f"Where a .bin is loaded.  [default: {commands.DEFAULT_BASE}]")] = None,
+) -> None:
+    """Disassemble FILE: addresses, bytes, instructions (AT&T syntax), labels and source
+    lines (from the ELF's symbols and DWARF line table)."""
+    from . import disassemble
+
+    text = _carry_out(disassemble.disasm, file, mode.value if mode else None, base)
+    _carry_out(commands.print_output, text, "the listing")
+
+
+def optional_values(args: list[str]) -> list[str]:
+    """`--trace` alone means stderr: it never takes the next word as its FILE (that is
+    `--trace=FILE`), so `kasm run --trace prog.S` traces prog.S."""
+    out = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        out.append("--trace=-" if arg == "--trace" else arg)
+    return out
 
 
 def main() -> None:
     """typer's app, with one more way out: help or usage text that cannot be written (a full
     disk) is one line on stderr and exit code 1, not a traceback."""
     try:
-        app(prog_name="kasm")
+        app(args=optional_values(sys.argv[1:]), prog_name="kasm")
     except OSError as e:
         if _command_started:
             raise

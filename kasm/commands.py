@@ -241,45 +241,41 @@ def build(
     show_map: bool = False,
     include: list[str] | None = None,
     define: list[str] | None = None,
+    show_lines: bool = False,
 ) -> None:
-    """`kasm build`: FILE.bin (or `output`) and the ELF beside it."""
+    """`kasm build`: FILE.bin (or `output`) and the ELF beside it; `show_map` and
+    `show_lines` print the map and the line table."""
     bin_path, elf_path = output_paths(file, output)
     include, define = include or [], define or []
     warn_unused_options(file, "source", base, include, define)
     image = build_image(file, parse_address(base or DEFAULT_BASE), include, define).image
     check_not_source(file, (bin_path, elf_path))
+    from .dwarf import debug_sections
     from .elf import write_elf
 
     write_file(bin_path, image.flat())
-    write_file(elf_path, write_elf(image))
-    if show_map:
-        try:
-            if sys.stdout is not None:  # `>&-`: nothing to print to, and no error
-                print(format_map(image))
-                sys.stdout.flush()
-        except (OSError, ValueError) as e:
-            if not isinstance(e, BrokenPipeError | ValueError):  # a closed reader: as head(1)
-                error(f"cannot write the map: {getattr(e, 'strerror', e)}")
-                raise Failed(BUILD_ERROR) from None
-        finally:
-            settle_stdout()
+    write_file(elf_path, write_elf(image, debug_sections(image)))
+    if show_map or show_lines:
+        from .listing import format_lines, format_map
+
+        parts = ([format_map(image)] if show_map else []) + (
+            [format_lines(image)] if show_lines else [])
+        print_output("\n".join(parts), "the map")
 
 
-def format_map(image) -> str:  # noqa: ANN001 - kasm.image.Image, imported lazily
-    from .elf import listed_symbols
-
-    lines = ["Sections:"]
-    for s in image.sections:
-        kind = "nobits" if s.nobits else "bytes"
-        lines.append(f"  {s.name:<8} 0x{s.address:08x}-0x{s.end:08x}  {s.size:6d} {kind}"
-                     f"  align {s.align}")
-    lines.append("Symbols:")
-    for sym in sorted(listed_symbols(image), key=lambda s: (s.value, s.name)):
-        where = sym.section or "*ABS*"
-        bind = "global" if sym.is_global else "local"
-        lines.append(f"  0x{sym.value:08x}  {where:<8} {bind:<6} {sym.name}")
-    lines.append(f"Entry: 0x{image.entry:x}  Mode: {image.mode.value}")
-    return "\n".join(lines)
+def print_output(text: str, what: str) -> None:
+    """`text` on stdout; a closed reader ends it quietly (as head(1) wants), a full disk is
+    an error naming `what` was being written."""
+    try:
+        if sys.stdout is not None:  # `>&-`: nothing to print to, and no error
+            print(text)
+            sys.stdout.flush()
+    except (OSError, ValueError) as e:
+        if not isinstance(e, BrokenPipeError | ValueError):
+            error(f"cannot write {what}: {getattr(e, 'strerror', e)}")
+            raise Failed(BUILD_ERROR) from None
+    finally:
+        settle_stdout()
 
 
 def run(
@@ -296,14 +292,21 @@ def run(
     define: list[str] | None = None,
     backend: str = DEFAULT_BACKEND,
     cpus: int = 1,
+    trace=None,  # noqa: ANN001 - a kasm.tracing.TraceRequest (imported only when given)
 ) -> int:
     """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it on `cpus` vCPUs, and
-    return the exit code: the guest's HC_EXIT status, or one of the VMM's codes (README)."""
+    return the exit code: the guest's HC_EXIT status, or one of the VMM's codes (README).
+    `trace` asks for a trace (--trace, --trace-exits and the limits)."""
     from . import inputs
 
     load_address = parse_address(base or DEFAULT_BASE)
     if cpus < 1:
         raise UsageError(f"{cpus}: a guest needs at least one vCPU", "'--cpus'")
+    watching = trace is not None and trace.wanted
+    if trace is not None:
+        trace.check()
+        if watching and cpus > 1:
+            raise UsageError("a trace follows one vCPU: drop --cpus", "'--trace'")
     if not math.isfinite(timeout) or not 0 <= timeout <= MAX_TIMEOUT:
         raise UsageError(f"{timeout:g} is not a number of seconds up to {MAX_TIMEOUT:g} "
                          "(0 means never)", "'--timeout'")
@@ -316,20 +319,27 @@ def run(
 
     # The source read from stdin leaves the guest nothing to read: its input is at its end.
     guest_input = None if inputs.is_stdin(file) else launch.default_input()
-    image_mode = None
+    from .tracing import read_elf_image, run_watch
+
+    name = inputs.display_name(file)
+    image, image_mode = None, None
     if kind == "source":
         image = build_image(file, load_address, include, define, mem).image
-        warn_mode_mismatch(inputs.display_name(file), mode, image)
+        warn_mode_mismatch(name, mode, image)
         data, entry, image_mode = image.flat(), image.entry, image.mode
         load_address = min((s.address for s in image.loadable), default=load_address)
     else:
         data, entry = read_input(file, source=False), None
+        if data[:4] == ELF_MAGIC:
+            image = read_elf_image(data, name)
+    watch = run_watch(trace, verbose and cpus == 1, image, name)
     try:
         return launch.boot(
-            data, _REPORTER, name=inputs.display_name(file), base=load_address, entry=entry,
+            data, _REPORTER, name=name, base=load_address, entry=entry,
             mode=BootMode(mode) if mode is not None else None, image_mode=image_mode,
             mem_size=mem_size, timeout=timeout, strict=strict, backend=backend, cpus=cpus,
-            input=guest_input, stats=stats, stats_json=stats_json, verbose=verbose)
+            input=guest_input, stats=stats, stats_json=stats_json, verbose=verbose,
+            registers=verbose, finish=watch.finish, **watch.settings())
     except vmm.CpuCountError as e:
         raise UsageError(str(e), "'--cpus'") from None
     except vmm.VmmError as e:

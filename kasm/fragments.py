@@ -108,12 +108,15 @@ class Fragment(Record):
 
 
 class SectionFragments(Record):
-    """A section as the streamer builds it: fragments in order."""
+    """A section as the streamer builds it: fragments in order, and where each instruction
+    starts (`lines`: fragment, offset in it, size or None for a branch layout sizes, and the
+    instruction's Location), for the line table."""
 
-    __slots__ = ("name", "frags", "align", "is_code", "nobits")
+    __slots__ = ("name", "frags", "align", "is_code", "nobits", "lines")
 
     def __init__(self, name: str, frags: list[Fragment], align: int = 1) -> None:
         self.name, self.frags, self.align = name, frags, align
+        self.lines: list[tuple[Fragment, int, int | None, Location]] = []
         # fixed by the name; asked for every statement
         self.is_code = name == ".text" or name.startswith(".text.")
         self.nobits = name == ".bss" or name.startswith(".bss.")

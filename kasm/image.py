@@ -5,6 +5,10 @@ from __future__ import annotations
 from vmm.values import Record  # not dataclasses: a cached `kasm run` loads this at start-up
 from vmm.vocabulary import BootMode
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from .lines import LineTable
+
 
 class Section(Record):
     """One output section placed at its final address; `.bss` has `size` but no `data`."""
@@ -39,16 +43,18 @@ class Symbol(Record):
 
 
 class Image(Record):
-    """A linked guest: sections at final addresses, symbols, the entry point and boot mode."""
+    """A linked guest: sections at final addresses, symbols, the entry point and boot mode,
+    and the line table (kasm.lines.LineTable: each instruction's source line)."""
 
-    __slots__ = ("base", "sections", "symbols", "entry", "mode")
+    __slots__ = ("base", "sections", "symbols", "entry", "mode", "lines")
 
     def __init__(
         self, base: int, sections: list[Section], symbols: list[Symbol] | None = None,
-        entry: int = 0, mode: BootMode = BootMode.REAL,
+        entry: int = 0, mode: BootMode = BootMode.REAL, lines: LineTable | None = None,
     ) -> None:  # fmt: skip
         self.base, self.sections, self.entry, self.mode = base, sections, entry, mode
         self.symbols = [] if symbols is None else symbols
+        self.lines = lines
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)

@@ -9,7 +9,7 @@ relocations of the object file.
 from __future__ import annotations
 
 from . import expr
-from .diagnostics import AsmError, DiagnosticLog
+from .diagnostics import AsmError, DiagnosticLog, Location
 from .expr import Unknown, Value
 from .fragments import (
     MAX_SECTION_SIZE,
@@ -142,7 +142,15 @@ def _write(sec: SectionFragments, env: _LayoutEnv, final_bits: int, log: Diagnos
             data += _padding(frag, var, final_bits)
         else:
             data += (var.fill * (frag.var_size // len(var.fill) + 1))[:frag.var_size]
-    return ObjectSection(sec.name, bytes(data), sec.align, False, len(data), relocations)
+    return ObjectSection(sec.name, bytes(data), sec.align, False, len(data), relocations,
+                         _lines(sec))
+
+
+def _lines(sec: SectionFragments) -> list[tuple[int, int, Location]]:
+    """Each instruction at its offset in the section; a branch's size is now known."""
+    return [(frag.address + offset,
+             len(frag.data) - offset + frag.var_size if size is None else size, loc)
+            for frag, offset, size, loc in sec.lines]
 
 
 def _padding(frag: Fragment, var: Align, final_bits: int) -> bytes:

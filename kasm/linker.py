@@ -11,14 +11,17 @@ from vmm.vocabulary import BootMode
 from .diagnostics import NESTED_TOO_DEEPLY, AsmError, DiagnosticLog, Location
 from .expr import Unknown, Value, evaluate
 from .image import Image, Section, Symbol
+from .lines import LineTable
 from .objfile import ObjectFile, ObjectSection, ObjectSymbol, Relocation
 from .symbols import SymbolEnv, is_private_name, shown_name
 
 OUTPUT_SECTIONS = (".text", ".rodata", ".data", ".bss")
 
 
-def link(obj: ObjectFile, base: int, log: DiagnosticLog) -> Image:
-    """The object file placed at `base` as `ld -N` would, every relocation filled in."""
+def link(obj: ObjectFile, base: int, log: DiagnosticLog, comp_dir: str = "",
+         source_name: str = "") -> Image:
+    """The object file placed at `base` as `ld -N` would, every relocation filled in, with
+    the line table of its instructions (file names relative to `comp_dir`)."""
     sections, input_address = _place(obj.sections, base)
     env = _LinkEnv(obj.symbols, input_address)
     _relocate(obj.sections, sections, input_address, env, log)
@@ -33,8 +36,10 @@ def link(obj: ObjectFile, base: int, log: DiagnosticLog) -> Image:
                   "(instructions go in .text, the default section)", None)
         log.check()
     entry = next((s.value for s in symbols if s.name == "_start"), text.address)
+    lines = LineTable.link(comp_dir, source_name,
+                           [(input_address[o.name], o.lines) for o in obj.sections if o.lines])
     return Image(base=base, sections=sections, symbols=symbols, entry=entry,
-                 mode=BootMode.for_bits(obj.mode_bits))
+                 mode=BootMode.for_bits(obj.mode_bits), lines=lines)
 
 
 def _output_of(name: str) -> str:

@@ -23,16 +23,18 @@ class Relocation(Value):
 
 
 class ObjectSection(Record):
-    """An input section: its bytes (or only a size, for .bss) and its relocations."""
+    """An input section: its bytes (or only a size, for .bss), its relocations, and its
+    instructions as (offset, size, Location) in offset order."""
 
-    __slots__ = ("name", "data", "align", "nobits", "size", "relocations")
+    __slots__ = ("name", "data", "align", "nobits", "size", "relocations", "lines")
 
     def __init__(
         self, name: str, data: bytes, align: int, nobits: bool, size: int,
-        relocations: list[Relocation],
+        relocations: list[Relocation], lines: list[tuple[int, int, Location]] | None = None,
     ) -> None:  # fmt: skip
         self.name, self.data, self.align, self.nobits, self.size = name, data, align, nobits, size
         self.relocations = relocations
+        self.lines = [] if lines is None else lines
 
 
 class ObjectSymbol(Value):

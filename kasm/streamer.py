@@ -286,10 +286,15 @@ class Streamer:
             raise
         if encoding.warnings:
             self._warn(encoding.warnings, insn.loc)
+        frag = current.frags[-1]
+        if encoding.branch is not None:  # its size is layout's to choose
+            current.lines.append((frag, len(frag.data), None, insn.loc))
+        elif encoding.data:
+            current.lines.append((frag, len(frag.data), len(encoding.data), insn.loc))
         if encoding.fields or encoding.branch is not None:
             self._emit_fields(insn, encoding)
         else:
-            current.frags[-1].data += encoding.data
+            frag.data += encoding.data
 
     def _emit_fields(self, insn: Instruction, encoding: Encoding) -> None:
         """An encoding with fields or a relaxable branch; `.` in an operand is the address of

@@ -117,8 +117,9 @@ def test_version(work, env):
 def test_top_level_help_shows_whole_command_descriptions(work, env):
     out = kasm("--help", cwd=work, env=env).stdout
     assert "..." not in out.split("Commands:")[1]
-    assert "build  Assemble and link FILE into FILE.bin and FILE.elf." in out
-    assert "run    Build FILE (or take a .bin/.elf image) and boot it." in out
+    assert "build   Assemble and link FILE into FILE.bin and FILE.elf." in out
+    assert "run     Build FILE (or take a .bin/.elf image) and boot it." in out
+    assert "disasm  Disassemble an .elf or .bin image (no binutils needed)." in out
 
 
 @pytest.mark.parametrize("command", ["run", "build"])

@@ -87,7 +87,8 @@ def main(
             entry=None if entry is None else _int(entry, "--entry"), mode=boot_mode,
             mem_size=mem_size, timeout=timeout, strict=strict, backend=backend, cpus=cpus,
             input=launch.default_input(), stats=stats,
-            stats_json=None if stats_json is None else str(stats_json), verbose=verbose)
+            stats_json=None if stats_json is None else str(stats_json), verbose=verbose,
+            registers=verbose)
     except CpuCountError as e:
         raise _usage(f"--cpus: {e}") from None
     except VmmError as e:

@@ -10,7 +10,7 @@ vCPU runs until the guest needs the VMM, returning the exit as a value from vmm.
 
 from __future__ import annotations
 
-from vmm.cpu import Registers, SpecialRegisters
+from vmm.cpu import Registers, SpecialRegisters, snapshot_of
 from vmm.vocabulary import CpuMode
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -76,6 +76,11 @@ class VcpuBackend:
 
     def set_sregs(self, sregs: SpecialRegisters) -> None:
         raise NotImplementedError
+
+    def snapshot(self) -> tuple[int, ...]:
+        """The registers at this exit as one tuple (vmm.cpu.SNAPSHOT_NAMES), for a tracer that
+        compares them after every instruction; backends make it cheaper than this."""
+        return snapshot_of(self.get_regs(), self.get_sregs())
 
     def set_guest_debug(self, single_step: bool = False, breakpoints: tuple[int, ...] = ()
                         ) -> None:

@@ -12,6 +12,14 @@ REGISTER_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 SEGMENT_NAMES: tuple[str, ...] = ("cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt")
 
+# What VcpuBackend.snapshot() returns, in this order: the registers an instruction can change
+# (general, RIP, RFLAGS, segment selectors, control registers, EFER), then what decides the
+# mode and the linear address of RIP (CS's base, L and D bits), which a tracer does not show.
+SNAPSHOT_NAMES: tuple[str, ...] = (*REGISTER_NAMES, "cs", "ds", "es", "fs", "gs", "ss",
+                                   "cr0", "cr2", "cr3", "cr4", "efer", "cs_base", "cs_l",
+                                   "cs_db")  # fmt: skip
+SNAPSHOT_SHOWN = len(SNAPSHOT_NAMES) - 3
+
 CR0_PE = 1 << 0
 CR0_ET = 1 << 4
 CR0_NE = 1 << 5
@@ -86,6 +94,14 @@ class SpecialRegisters(Record):
         self.gdt, self.idt = gdt or DescriptorTable(), idt or DescriptorTable()
         self.cr0, self.cr2, self.cr3, self.cr4, self.cr8 = cr0, cr2, cr3, cr4, cr8
         self.efer, self.apic_base, self.interrupt_bitmap = efer, apic_base, interrupt_bitmap
+
+
+def snapshot_of(regs: Registers, sregs: SpecialRegisters) -> tuple[int, ...]:
+    """SNAPSHOT_NAMES' values from full register sets (what a backend may do faster)."""
+    cs = sregs.cs
+    return (*(getattr(regs, n) for n in REGISTER_NAMES),
+            *(getattr(sregs, n).selector for n in ("cs", "ds", "es", "fs", "gs", "ss")),
+            sregs.cr0, sregs.cr2, sregs.cr3, sregs.cr4, sregs.efer, cs.base, cs.l, cs.db)
 
 
 def mode_of(cr0: int, efer: int, cs_l: int, cs_db: int) -> CpuMode:

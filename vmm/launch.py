@@ -18,9 +18,11 @@ from vmm.vocabulary import DEFAULT_BACKEND, DEFAULT_BASE, DEFAULT_MEM_SIZE, Boot
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import BinaryIO
 
     from vmm.monitor import Monitor
+    from vmm.symbolizer import Symbolizer
 
 
 class Stopped(Exception):
@@ -47,6 +49,9 @@ def boot(
     cpus: int = 1,
     input: BinaryIO | None = None,
     monitor: Monitor | None = None,
+    symbolizer: Symbolizer | None = None,
+    registers: bool = False,
+    finish: Callable[[], str] | None = None,
     stats: bool = False,
     stats_json: str | None = None,
     verbose: bool = False,
@@ -54,8 +59,10 @@ def boot(
     """Run `data` (ELF, else flat at `base`) and report; returns the process exit code.
 
     The boot mode is `mode`, else the ELF's, else `image_mode` (what the caller knows of a
-    flat image), else real mode; the entry is `entry`, else the ELF's, else `base`. Raises
-    VmmError when nothing could run, Stopped after a stopping signal."""
+    flat image), else real mode; the entry is `entry`, else the ELF's, else `base`. `monitor`,
+    `symbolizer` and `registers` are Machine.run's; `finish`, called after the run, closes
+    what watched it and gives a line for the report ("" for none). Raises VmmError when nothing
+    could run, Stopped after a stopping signal."""
     output = GuestOutput.for_stdout()
     try:
         # the terminal first: the console input reads keys the way the terminal is set then
@@ -65,7 +72,8 @@ def boot(
             image_entry, elf_mode = machine.load_image(data, base, name)
             result = machine.run(image_entry if entry is None else entry,
                                  mode or elf_mode or image_mode or BootMode.REAL,
-                                 timeout=timeout or None, strict=strict, monitor=monitor)
+                                 timeout=timeout or None, strict=strict, monitor=monitor,
+                                 symbolizer=symbolizer, registers=registers)
     except Signalled as stop:
         settle_stdout()
         if output.ends_mid_line():
@@ -74,17 +82,24 @@ def boot(
         raise Stopped(stop.exit_code) from None
     finally:
         settle_stdout()
-    report(result, output, reporter, stats=stats, stats_json=stats_json, verbose=verbose)
+    note = finish() if finish is not None else ""
+    report(result, output, reporter, stats=stats, stats_json=stats_json, verbose=verbose,
+           note=note)
     return result.exit_code
 
 
 def report(result: RunResult, output: GuestOutput, reporter: Reporter, *, stats: bool,
-           stats_json: str | None, verbose: bool) -> None:
-    """The messages after a run, on lines of their own (the guest's output may end mid-line)."""
+           stats_json: str | None, verbose: bool, note: str = "") -> None:
+    """The messages after a run, on lines of their own (the guest's output may end mid-line):
+    with `verbose`, the registers at every end, and `note` (what changed last)."""
     lines = []
     if result.fault:
         text = result.report() if (verbose or result.is_fault) else result.fault
         lines.append(f"{reporter.prog}: {text}")
+    elif verbose and result.register_dump:
+        lines.append(f"{reporter.prog}: the guest ended: {result.end}\n{result.register_dump}")
+    if verbose and note:
+        lines.append(note)
     if output.discarded:
         lines.append(f"{reporter.prog}: warning: stdout is closed: {output.bytes_written} bytes "
                      "of guest output were discarded")

@@ -11,11 +11,13 @@ from vmm.backend import VcpuBackend, VmBackend
 from vmm.bus import IoBus
 from vmm.control import RunControl
 from vmm.devices.console import ConsoleInput, ConsoleOutput
+from vmm.devices.exceptions import ExceptionReporter
 from vmm.devices.hypercall import HYPERCALL_PORT, HypercallDevice
 from vmm.devices.uart import UART_PORT, UART_PORTS, Uart
 from vmm.errors import CpuCountError, ImageError, VmmError
+from vmm.faults import register_dump
 from vmm.memory import GuestMemory
-from vmm.modes import VCPU_STACK_SIZE, SystemLayout, boot_state, stack_pointer
+from vmm.modes import EXCEPTION_PORT, VCPU_STACK_SIZE, SystemLayout, boot_state, stack_pointer
 from vmm.outcome import RunResult
 from vmm.runloop import run as run_loop
 from vmm.vocabulary import (
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from vmm.monitor import Monitor
+    from vmm.symbolizer import Symbolizer
 
 
 
@@ -122,6 +125,7 @@ class Machine:
         self.bus = IoBus()
         self.bus.register(Uart(self.output, self.input), UART_PORT, UART_PORTS)
         self.bus.register(HypercallDevice(self.output, self.input, cpus), HYPERCALL_PORT, 1)
+        self.bus.register(ExceptionReporter(self.layout), EXCEPTION_PORT, 1)
 
     def _stopping(self) -> bool:
         return self._control is not None and self._control.stopping
@@ -196,10 +200,14 @@ class Machine:
         timeout: float | None = None,
         strict: bool = False,
         monitor: Monitor | None = None,
+        symbolizer: Symbolizer | None = None,
+        registers: bool = False,
     ) -> RunResult:
         """Boot at `entry` in `mode` and run to the end; guest faults come back in the result,
         setup problems raise VmmError. `timeout` None or 0 means none; `monitor` (a tracer, a
-        debugger) watches a run of one vCPU."""
+        debugger) watches a run of one vCPU; `symbolizer` answers a report's questions about
+        the program (source lines, labels); `registers` keeps the register dump of every
+        end, a clean one too (one vCPU)."""
         assert self.memory is not None
         if monitor is not None and len(self.vcpus) > 1:
             raise VmmError("a run with a tracer or a debugger has one vCPU")
@@ -221,6 +229,13 @@ class Machine:
                                  strict=strict)
         finally:
             self.output.flush()
+        if n == 1:
+            if result.fault is not None:
+                from vmm.explain import explain
+
+                explain(result, self.vcpu, self.memory, symbolizer)
+            if registers and result.register_dump is None:
+                result.register_dump = register_dump(self.vcpu)
         result.stats.backend = self.backend_name
         if self.output.failure is not None:  # the guest's output is lost: not a clean run
             result.end = result.stats.end = RunEnd.OUTPUT_FAILED
@@ -243,12 +258,17 @@ def run_flat(
     kvm_path: str = DEFAULT_KVM_PATH,
     cpus: int = 1,
     warn: Callable[[str], None] | None = None,
+    monitor: Monitor | None = None,
+    symbolizer: Symbolizer | None = None,
+    registers: bool = False,
 ) -> RunResult:
-    """Load a flat binary at `base` and run it from `entry` (default: `base`) on `cpus` vCPUs."""
+    """Load a flat binary at `base` and run it from `entry` (default: `base`) on `cpus` vCPUs
+    (`monitor`, `symbolizer`, `registers`: see Machine.run)."""
     with Machine(mem_size, backend=backend, output=output, input=input, kvm_path=kvm_path,
                  cpus=cpus, warn=warn) as m:
         m.load_flat(data, base)
-        return m.run(base if entry is None else entry, mode, timeout=timeout, strict=strict)
+        return m.run(base if entry is None else entry, mode, timeout=timeout, strict=strict,
+                     monitor=monitor, symbolizer=symbolizer, registers=registers)
 
 
 def run_elf(
@@ -264,10 +284,14 @@ def run_elf(
     kvm_path: str = DEFAULT_KVM_PATH,
     cpus: int = 1,
     warn: Callable[[str], None] | None = None,
+    monitor: Monitor | None = None,
+    symbolizer: Symbolizer | None = None,
+    registers: bool = False,
 ) -> RunResult:
     """Load an ELF and run it from its entry point, in the mode its class implies (or `mode`),
-    on `cpus` vCPUs."""
+    on `cpus` vCPUs (`monitor`, `symbolizer`, `registers`: see Machine.run)."""
     with Machine(mem_size, backend=backend, output=output, input=input, kvm_path=kvm_path,
                  cpus=cpus, warn=warn) as m:
         entry, elf_mode = m.load_elf(image)
-        return m.run(entry, mode or elf_mode, timeout=timeout, strict=strict)
+        return m.run(entry, mode or elf_mode, timeout=timeout, strict=strict,
+                     monitor=monitor, symbolizer=symbolizer, registers=registers)

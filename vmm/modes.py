@@ -48,10 +48,22 @@ GIB = 1 << 30
 MIN_MAPPED = 4 * GIB
 
 
+# The default IDT (protected and long mode, until the guest loads its own): one interrupt gate
+# per exception vector 0-31 to a stub that reports the vector to the VMM with one `out` to
+# EXCEPTION_PORT (which vector: from where the stub is). The stub changes no register; the
+# VMM reads the frame the CPU pushed and ends the run naming the exception.
+EXCEPTION_VECTORS = 32
+EXCEPTION_PORT = 0xE5
+EXCEPTION_STUB = bytes((0xE6, EXCEPTION_PORT, 0xF4, 0xF4))  # out %al, $0xe5; hlt; hlt
+INTERRUPT_GATE = 0x8E  # present, DPL 0, 32-bit (in long mode: 64-bit) interrupt gate
+
+
 class SystemLayout(Value):
     """Where boot_state puts its tables: fixed offsets from `base` = mem_size - size.
 
-    base + 0x0000  GDT (3 descriptors: null, code 0x08, data 0x10), rest of the page unused
+    base + 0x0000  GDT (3 descriptors: null, code 0x08, data 0x10)
+    base + 0x0100  protected/long: the default IDT (32 gates: 8 bytes each, 16 in long mode)
+    base + 0x0400  the default IDT's stubs, 4 bytes a vector; rest of the page unused
     base + 0x1000  PAGED32 page directory: 1024 4 MiB PSE entries identity-mapping 0..4 GiB
     base + 0x2000  LONG PML4 (entry 0 -> PDPT)
     base + 0x3000  LONG PDPT (entry i -> PD i)
@@ -85,6 +97,21 @@ class SystemLayout(Value):
     @property
     def gdt_limit(self) -> int:
         return 3 * 8 - 1
+
+    @property
+    def idt(self) -> int:
+        return self.base + 0x100
+
+    @property
+    def exception_stubs(self) -> int:
+        return self.base + 0x400
+
+    def stub_vector(self, rip: int) -> int | None:
+        """The vector whose stub's `out` leaves RIP at `rip`, or None."""
+        offset = rip - 2 - self.exception_stubs
+        if 0 <= offset < EXCEPTION_VECTORS * len(EXCEPTION_STUB) and not offset % 4:
+            return offset // len(EXCEPTION_STUB)
+        return None
 
     @property
     def page_directory32(self) -> int:
@@ -137,6 +164,20 @@ def _system_segments() -> dict[str, Segment]:
 def _write_gdt(memory: GuestMemory, layout: SystemLayout, code: int) -> None:
     table = b"".join(d.to_bytes(8, "little") for d in (GDT_NULL, code, GDT_DATA))
     memory.write(layout.gdt, table)
+
+
+def _write_default_idt(memory: GuestMemory, layout: SystemLayout, long: bool) -> DescriptorTable:
+    """The gates and stubs of the default IDT; the IDTR that points to them."""
+    memory.write(layout.exception_stubs, EXCEPTION_STUB * EXCEPTION_VECTORS)
+    gates = bytearray()
+    for vector in range(EXCEPTION_VECTORS):
+        stub = layout.exception_stubs + vector * len(EXCEPTION_STUB)
+        gates += ((stub & 0xFFFF) | CODE_SELECTOR << 16).to_bytes(4, "little")
+        gates += ((stub & 0xFFFF_0000) | INTERRUPT_GATE << 8).to_bytes(4, "little")
+        if long:
+            gates += (stub >> 32).to_bytes(4, "little") + bytes(4)
+    memory.write(layout.idt, bytes(gates))
+    return DescriptorTable(layout.idt, len(gates) - 1)
 
 
 def _write_page_directory32(memory: GuestMemory, layout: SystemLayout) -> None:
@@ -192,7 +233,8 @@ def _protected_mode(memory: GuestMemory, entry: int) -> tuple[Registers, Special
     """Flat 4 GiB code and data segments from the VMM's GDT, no paging."""
     layout = _flat_layout(memory, entry, top=min(memory.size, MIN_MAPPED))
     _write_gdt(memory, layout, GDT_CODE32)
-    return _flat_state(layout, entry, CR0_PE | CR0_ET)
+    return _flat_state(layout, entry, CR0_PE | CR0_ET, idt=_write_default_idt(memory, layout,
+                                                                               False))
 
 
 def _paged32_mode(memory: GuestMemory, entry: int) -> tuple[Registers, SpecialRegisters]:
@@ -201,7 +243,7 @@ def _paged32_mode(memory: GuestMemory, entry: int) -> tuple[Registers, SpecialRe
     _write_gdt(memory, layout, GDT_CODE32)
     _write_page_directory32(memory, layout)
     return _flat_state(layout, entry, CR0_PE | CR0_ET | CR0_PG, cr3=layout.page_directory32,
-                       cr4=CR4_PSE)
+                       cr4=CR4_PSE, idt=_write_default_idt(memory, layout, False))
 
 
 def _long_mode(memory: GuestMemory, entry: int) -> tuple[Registers, SpecialRegisters]:
@@ -210,7 +252,8 @@ def _long_mode(memory: GuestMemory, entry: int) -> tuple[Registers, SpecialRegis
     _write_gdt(memory, layout, GDT_CODE64)
     _write_long_page_tables(memory, layout)
     return _flat_state(layout, entry, CR0_PE | CR0_ET | CR0_PG, cr3=layout.pml4, cr4=CR4_PAE,
-                       efer=EFER_LME | EFER_LMA, long=True)
+                       efer=EFER_LME | EFER_LMA, long=True,
+                       idt=_write_default_idt(memory, layout, True))
 
 
 def _flat_layout(memory: GuestMemory, entry: int, top: int) -> SystemLayout:
@@ -224,13 +267,13 @@ def _flat_layout(memory: GuestMemory, entry: int, top: int) -> SystemLayout:
 
 def _flat_state(
     layout: SystemLayout, entry: int, cr0: int, cr3: int = 0, cr4: int = 0, efer: int = 0,
-    long: bool = False,
+    long: bool = False, idt: DescriptorTable | None = None,
 ) -> tuple[Registers, SpecialRegisters]:  # fmt: skip
     data = _flat(DATA_SELECTOR, code=False)
     sregs = SpecialRegisters(
         cs=_flat(CODE_SELECTOR, code=True, long=long), ds=data, es=data, fs=data, gs=data,
         ss=data, **_system_segments(),
-        gdt=DescriptorTable(layout.gdt, layout.gdt_limit), idt=DescriptorTable(0, 0),
+        gdt=DescriptorTable(layout.gdt, layout.gdt_limit), idt=idt or DescriptorTable(0, 0),
         cr0=cr0, cr3=cr3, cr4=cr4, efer=efer, apic_base=APIC_BASE_DEFAULT,
     )  # fmt: skip
     return Registers(rip=entry, rsp=layout.stack_top, rflags=RFLAGS_DEFAULT), sregs

@@ -25,6 +25,10 @@ class Monitor:
     def on_exit(self, exit: ex.Exit) -> None:
         """Every exit but Debug ones, before the loop acts on it."""
 
+    def on_io_in(self, data: bytes) -> None:
+        """The bytes the VMM answered the last IoIn exit with (the guest sees them when it
+        resumes)."""
+
     def on_debug(self, exit: ex.Debug) -> VcpuEnd | None:
         """A Debug exit. Return None to let the guest go on, or how the run ends."""
         return None

@@ -55,3 +55,21 @@ def translate(memory: GuestMemory, cr0: int, cr3: int, cr4: int, efer: int, line
         return (e & 0xFFC0_0000) | (linear & 0x3F_FFFF)
     e = _entry(memory, e & 0xFFFF_F000, (linear >> 12) & 1023, 4, linear)
     return (e & 0xFFFF_F000) | (linear & 0xFFF)
+
+
+def read_linear(memory: GuestMemory, cr0: int, cr3: int, cr4: int, efer: int, linear: int,
+                length: int) -> bytes:
+    """Up to `length` bytes at guest linear `linear` (fewer where the range leaves RAM or the
+    mapping ends): what a report or a debugger shows of guest code."""
+    out = bytearray()
+    while len(out) < length:
+        at = linear + len(out)
+        try:
+            phys = translate(memory, cr0, cr3, cr4, efer, at)
+        except GuestMemoryError:
+            break
+        n = min(length - len(out), 0x1000 - (at & 0xFFF), memory.size - phys)
+        if n <= 0:
+            break
+        out += memory.read(phys, n)
+    return bytes(out)

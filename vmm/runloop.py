@@ -146,7 +146,10 @@ def _loop(
                         f"(strict) at {where(vcpu)[0]}"))
                 try:
                     if t is IoIn:
-                        vcpu.complete_io_in(bus_read(port, exit.size, exit.count))
+                        data = bus_read(port, exit.size, exit.count)
+                        vcpu.complete_io_in(data)
+                        if monitor is not None:
+                            monitor.on_io_in(data)
                         continue
                     action = bus_write(port, exit.data, cpu, exit.size)
                 except GuestMemoryError as e:

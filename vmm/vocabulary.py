@@ -88,6 +88,7 @@ class RunEnd(enum.Enum):
     OUTPUT_FAILED = ("output_failed", ExitCode.VMM_ERROR)  # the guest's output could not
     # be written (a full disk): the run cannot count as clean
     # guest faults
+    EXCEPTION = ("exception", ExitCode.GUEST_FAULT)  # through the default IDT (vmm.modes)
     SHUTDOWN = ("shutdown", ExitCode.GUEST_FAULT)
     INTERNAL_ERROR = ("internal_error", ExitCode.GUEST_FAULT)
     FAIL_ENTRY = ("fail_entry", ExitCode.GUEST_FAULT)

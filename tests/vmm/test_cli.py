@@ -35,7 +35,7 @@ def test_cli_fault_timeout_and_setup_errors(backend: str, tmp_path: Path) -> Non
     ud2 = tmp_path / "ud2.bin"
     ud2.write_bytes(b"\x0f\x0b")
     p = _vmm(backend, str(ud2), "--mode", "protected")
-    assert p.returncode == ExitCode.GUEST_FAULT and b"triple fault" in p.stderr
+    assert p.returncode == ExitCode.GUEST_FAULT and b"invalid opcode (#UD)" in p.stderr
     assert b"Traceback" not in p.stderr
     spin = tmp_path / "spin.bin"
     spin.write_bytes(b"\xeb\xfe")

@@ -62,10 +62,15 @@ def test_ctrl_c_ends_interrupted(backend: str) -> None:
     assert signal.getsignal(signal.SIGINT) is before
 
 
+# lidt of a zero-limit IDT at 0x3000 (zero RAM): the guest replaces the default IDT
+LIDT_EMPTY_32 = bytes.fromhex("0f011d00300000")
+
+
 def test_triple_fault_is_a_shutdown_fault_with_register_dump(backend: str) -> None:
-    r = run_flat(b"\x90\x0f\x0b", mode=BootMode.PROTECTED, output=io.BytesIO())  # nop; ud2
+    r = run_flat(LIDT_EMPTY_32 + b"\x90\x0f\x0b", mode=BootMode.PROTECTED,
+                 output=io.BytesIO())  # lidt; nop; ud2
     assert r.end is RunEnd.SHUTDOWN and r.exit_code == ExitCode.GUEST_FAULT == 120
-    assert "triple fault" in r.fault and "RIP 0x1001" in r.fault
+    assert "triple fault" in r.fault and "RIP 0x1008" in r.fault
     assert "cr0 00000011" in r.register_dump and " cs sel 0008" in r.register_dump
     assert r.stats.exits_by_reason == {"shutdown": 1}
 

@@ -13,11 +13,17 @@ from collections.abc import Callable
 
 from vmm.device import OUTPUT_CLOSED, Action, CpuView, Device, Fault, Stop
 from vmm.devices.console import ConsoleInput, ConsoleOutput
+from vmm.errors import GuestMemoryError
 from vmm.values import Value
 from vmm.vocabulary import RunEnd
 
 HYPERCALL_PORT = 0x500
 STRING_LIMIT = 1 << 16  # PUTS gives up (a guest fault) without a NUL in this many bytes
+OUTB_DX = 0xEE  # outb %al, (%dx): the one instruction that makes a hypercall
+# what else can write to a port above 0xff (the opcode before RIP), by opcode and size
+OTHER_OUTS = {(0xEF, 2): "outw %ax, (%dx)", (0xEF, 4): "outl %eax, (%dx)", (0x6E, 1): "outsb",
+              (0x6F, 2): "outsw", (0x6F, 4): "outsl"}
+VERIFIED_MAX = 4096
 
 
 class Hypercall(Value):
@@ -104,9 +110,14 @@ class HypercallDevice(Device):
             h.number: getattr(self, "_hc_" + h.name.lower()) for h in HYPERCALLS
         }
         self.calls = 0
+        self._verified: set[int] = set()  # RIPs (after the OUT) seen to follow an outb
 
     def io_write(self, offset: int, data: bytes, cpu: CpuView) -> Action | None:
         self.calls += 1
+        if len(data) != 1 or cpu.rip not in self._verified:
+            refused = self._not_a_hypercall(data, cpu)
+            if refused is not None:
+                return refused
         function = data[0]
         handler = self._table.get(function)
         if handler is None:
@@ -120,6 +131,28 @@ class HypercallDevice(Device):
 
     def io_read(self, offset: int, size: int) -> bytes:
         return bytes(size)
+
+    def _not_a_hypercall(self, data: bytes, cpu: CpuView) -> Fault | None:
+        """A fault unless the write came from `outb %al, (%dx)` (the byte before RIP), so
+        that a guest running into data whose bytes happen to be an OUTS to this port does
+        not pass for a hypercall. A RIP once seen right is remembered (a guest does not
+        rewrite its own hypercalls), which keeps the check off the hot path."""
+        try:
+            opcode = cpu.read(cpu.linear(cpu.rip - 1, "cs"), 1)[0]
+        except GuestMemoryError:
+            opcode = -1
+        if opcode == OUTB_DX and len(data) == 1:
+            if len(self._verified) >= VERIFIED_MAX:
+                self._verified.clear()
+            self._verified.add(cpu.rip)
+            return None
+        what = OTHER_OUTS.get((opcode, len(data)))
+        if what is None and len(data) == 1:
+            return None  # no OUT before RIP: a `rep outsb` still repeating, or not x86 code
+        what = what or f"a {len(data)}-byte write"
+        return Fault(RunEnd.BAD_HYPERCALL,
+                     f"{what} to the hypercall port {HYPERCALL_PORT:#x}: a hypercall is one "
+                     "`outb %al, (%dx)`")
 
     @staticmethod
     def _arg(cpu: CpuView, value: int) -> int:

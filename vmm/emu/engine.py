@@ -33,6 +33,7 @@ UC_ERR_WRITE_UNMAPPED = 7
 UC_ERR_FETCH_UNMAPPED = 8
 UC_HOOK_INTR = 1
 UC_HOOK_INSN = 2
+UC_HOOK_CODE = 4
 UC_HOOK_MEM_UNMAPPED = 16 | 32 | 64
 UC_MEM_WRITE_UNMAPPED = 20
 UC_MEM_FETCH_UNMAPPED = 21
@@ -77,6 +78,8 @@ OUT_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int
 IN_HOOK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
                            ctypes.c_void_p)
 INTR_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
+CODE_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                             ctypes.c_void_p)
 MEM_HOOK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
                             ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
 
@@ -125,6 +128,7 @@ def library() -> ctypes.CDLL:
         ("uc_mem_unmap", i32, (vp, u64, ctypes.c_size_t)),
         ("uc_emu_start", i32, (vp, u64, u64, u64, ctypes.c_size_t)),
         ("uc_emu_stop", i32, (vp,)),
+        ("uc_hook_del", i32, (vp, ctypes.c_size_t)),
         ("uc_reg_read", i32, (vp, i32, vp)),
         ("uc_reg_write", i32, (vp, i32, vp)),
         ("uc_context_alloc", i32, (vp, ctypes.POINTER(vp))),
@@ -261,14 +265,19 @@ class Engine:
         _check(self.lib, self.lib.uc_reg_write(self.handle, REG_MSR, ctypes.byref(msr)),
                f"writing MSR {index:#x}")
 
-    def hook(self, kind: int, thunk: object, *insn: int) -> None:
+    def hook(self, kind: int, thunk: object, *insn: int, begin: int = 1, end: int = 0) -> int:
+        """Add a hook (for every address, or for `begin`..`end` only); its handle."""
         hh = ctypes.c_size_t()
         extra = [ctypes.c_int(i) for i in insn]
         err = self.lib.uc_hook_add(ctypes.c_void_p(self.handle), ctypes.byref(hh),
                                    ctypes.c_int(kind), thunk, ctypes.c_void_p(0),
-                                   ctypes.c_uint64(1), ctypes.c_uint64(0), *extra)
+                                   ctypes.c_uint64(begin), ctypes.c_uint64(end), *extra)
         _check(self.lib, err, "uc_hook_add")
         self._callbacks.append(thunk)
+        return hh.value
+
+    def unhook(self, handle: int) -> None:
+        _check(self.lib, self.lib.uc_hook_del(self.handle, handle), "uc_hook_del")
 
     def flush_translations(self) -> None:
         """Drop every translated block (uc_ctl UC_CTL_TB_FLUSH), e.g. before running with

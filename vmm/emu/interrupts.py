@@ -17,27 +17,12 @@ from vmm.emu import state as st
 from vmm.errors import GuestMemoryError
 from vmm.memory import PAGE_SIZE, GuestMemory
 from vmm.paging import translate
+from vmm.vectors import ERROR_CODE_VECTORS, vector_name
 
-VECTOR_NAMES = {
-    0: "divide error (#DE)", 1: "debug exception (#DB)", 2: "NMI", 3: "breakpoint (#BP)",
-    4: "overflow (#OF)", 5: "BOUND range exceeded (#BR)", 6: "invalid opcode (#UD)",
-    7: "device not available (#NM)", 8: "double fault (#DF)", 10: "invalid TSS (#TS)",
-    11: "segment not present (#NP)", 12: "stack fault (#SS)",
-    13: "general protection fault (#GP)", 14: "page fault (#PF)",
-    16: "x87 floating-point error (#MF)", 17: "alignment check (#AC)", 18: "machine check (#MC)",
-    19: "SIMD floating-point exception (#XM)",
-}  # fmt: skip
-ERROR_CODE_VECTORS = frozenset((8, 10, 11, 12, 13, 14, 17))
 CONTRIBUTORY = frozenset((0, 10, 11, 12, 13))
 GP, DF, PF = 13, 8, 14
 EFLAGS_TF, EFLAGS_IF, EFLAGS_NT, EFLAGS_RF, EFLAGS_VM, EFLAGS_AC = (
     1 << 8, 1 << 9, 1 << 14, 1 << 16, 1 << 17, 1 << 18)
-
-
-def vector_name(vector: int, software: bool) -> str:
-    if software and vector not in (3, 4):  # int3 and into name their exception
-        return f"software interrupt int ${vector:#x}"
-    return VECTOR_NAMES.get(vector, f"exception {vector}")
 
 
 class Undeliverable(Exception):

@@ -8,6 +8,8 @@ when a segment is loaded.
 
 from __future__ import annotations
 
+import struct
+
 from vmm.cpu import (
     CR0_PE,
     CR0_PG,
@@ -95,6 +97,25 @@ def refresh_hflags(engine: e.Engine) -> None:
     engine.put_u32(e.HFLAGS, compute_hflags(
         engine.u32(e.HFLAGS), engine.u64(e.CR), engine.u64(e.EFER), engine.u64(EFLAGS),
         cs[3], ss[3], bases))
+
+
+_GPRS_AND_EIP = struct.Struct("<17Q")  # at e.REGS: x86 encoding order, then EIP
+_GPR_ORDER = tuple(e.GPR_ORDER.index(n) for n in REGISTER_NAMES[:16])
+_SELECTORS = struct.Struct("<" + "I20x" * 6)  # at e.SEGS: es cs ss ds fs gs
+_SELECTOR_ORDER = tuple(e.SEGMENT_ORDER.index(n) for n in ("cs", "ds", "es", "fs", "gs", "ss"))
+_CRS = struct.Struct("<5Q")  # at e.CR: cr0 .. cr4
+
+
+def snapshot(engine: e.Engine) -> tuple[int, ...]:
+    """vmm.cpu.SNAPSHOT_NAMES' values from the state copy (fresh after every stop)."""
+    state = engine.state
+    gprs = _GPRS_AND_EIP.unpack_from(state, e.REGS)
+    selectors = _SELECTORS.unpack_from(state, e.SEGS)
+    cr0, _, cr2, cr3, cr4 = _CRS.unpack_from(state, e.CR)
+    _, base, _, flags = engine.segment(SEG_OFFSET["cs"])
+    return (*(gprs[i] for i in _GPR_ORDER), gprs[16], engine.reg(e.REG_RFLAGS),
+            *(selectors[i] & 0xFFFF for i in _SELECTOR_ORDER), cr0, cr2, cr3, cr4,
+            engine.u64(e.EFER), base, flags >> 21 & 1, flags >> 22 & 1)
 
 
 def read_registers(engine: e.Engine) -> Registers:

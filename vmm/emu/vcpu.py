@@ -31,6 +31,10 @@ from vmm.errors import VmmError
 from vmm.memory import GuestMemory
 from vmm.vocabulary import CpuMode
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from vmm.emu.debug import EmuDebug
+
 # I/O breakpoints: DR0 covers the UART's 8 ports, DR1 the hypercall port, DR2 is set to any
 # other port by the hook. Type 10b (I/O) for all three, enabled (L0-L2), DR0 8 bytes long.
 UART_BASE, HYPERCALL = 0x3F8, 0x500
@@ -112,6 +116,7 @@ class EmuVcpu(VcpuBackend):
         self._kicked = False
         self._in_emu = False
         self._stop_lock = threading.Lock()
+        self._debug: EmuDebug | None = None
         self._thunks = (e.OUT_HOOK(self._on_out), e.IN_HOOK(self._on_in),
                         e.INTR_HOOK(self._on_intr), e.MEM_HOOK(self._on_unmapped))
         engine.hook(e.UC_HOOK_INSN, self._thunks[0], e.UC_X86_INS_OUT)
@@ -164,15 +169,35 @@ class EmuVcpu(VcpuBackend):
         self._stop_engine()
 
     # --- running ------------------------------------------------------------------------------
+    @property
+    def memory(self) -> GuestMemory:
+        return self._memory
+
+    def stop_engine_now(self) -> None:
+        """uc_emu_stop from a hook of this vCPU's own run."""
+        self._stop_engine()
+
+    def set_guest_debug(self, single_step: bool = False, breakpoints: tuple[int, ...] = ()
+                        ) -> None:
+        if self._debug is not None:
+            self._debug.close()
+            self._debug = None
+        if single_step or breakpoints:
+            from vmm.emu.debug import EmuDebug
+
+            self._debug = EmuDebug(self, single_step, tuple(breakpoints))
+
     def run(self) -> ex.Exit:
         """Emulate until the next event a KVM vCPU would exit for; deliver exceptions."""
         signals.watch(self)
+        debug = self._debug
         while True:
             if self._stop:
                 return ex.INTERRUPTED
             self._io = self._exception = self._mmio = None
+            before = debug.starting() if debug is not None else 0
             self._in_emu = True
-            err = self._emu_start(self._rip, e.NO_END, 0, 0)
+            err = self._emu_start(self._rip, e.NO_END, 0, debug.count if debug else 0)
             self._in_emu = False
             self._save()
             self._rip = self._words[EIP_WORD]
@@ -193,6 +218,9 @@ class EmuVcpu(VcpuBackend):
                 outcome = self._deliver(*self._exception)
                 if outcome is not None:
                     return outcome
+                if debug is not None and debug.single_step:  # the step went into a handler
+                    pc = debug.linear_pc()
+                    return ex.Debug(debug.reported(pc), pc in debug.breakpoints)
                 continue
             if self._mmio is not None:
                 return self._mmio_exit(*self._mmio)
@@ -206,6 +234,13 @@ class EmuVcpu(VcpuBackend):
             if self._stop or self._kicked:
                 self._kicked = False
                 return ex.INTERRUPTED
+            if debug is not None:
+                if debug.hit is not None:
+                    return ex.Debug(debug.reported(debug.hit), True)
+                if debug.single_step:
+                    pc = debug.linear_pc()
+                    if not debug.stepped_hlt(before, pc):
+                        return ex.Debug(debug.reported(pc), pc in debug.breakpoints)
             return ex.HLT
 
     def _io_exit(self, kind: int, port: int, size: int, value: int, hook_rip: int,
@@ -306,6 +341,9 @@ class EmuVcpu(VcpuBackend):
         st.write_registers(self.engine, regs)
         self._save()
         self._rip = regs.rip
+
+    def snapshot(self) -> tuple[int, ...]:
+        return st.snapshot(self.engine)
 
     def get_sregs(self) -> SpecialRegisters:
         self._save()

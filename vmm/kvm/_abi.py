@@ -80,6 +80,18 @@ CDEF =     """
         uint32_t ndata;
         uint64_t data[16];
     };
+    struct kvm_debug_exit_arch {
+        uint32_t exception;
+        uint32_t pad;
+        uint64_t pc;
+        uint64_t dr6;
+        uint64_t dr7;
+    };
+    struct kvm_guest_debug {
+        uint32_t control;
+        uint32_t pad;
+        uint64_t debugreg[8];
+    };
     struct kvm_run {
         uint8_t request_interrupt_window;
         uint8_t immediate_exit;
@@ -96,6 +108,7 @@ CDEF =     """
             struct kvm_io io;
             struct kvm_mmio mmio;
             struct kvm_internal internal;
+            struct { struct kvm_debug_exit_arch arch; } debug;
             char padding[256];
         };
         uint64_t kvm_valid_regs;
@@ -186,6 +199,7 @@ KVM_SET_REGS = _iow(0x82, "struct kvm_regs")
 KVM_GET_SREGS = _ior(0x83, "struct kvm_sregs")
 KVM_SET_SREGS = _iow(0x84, "struct kvm_sregs")
 KVM_SET_CPUID2 = _iow(0x90, "struct kvm_cpuid2")
+KVM_SET_GUEST_DEBUG = _iow(0x9B, "struct kvm_guest_debug")
 
 # Capabilities (KVM_CHECK_EXTENSION).
 KVM_CAP_USER_MEMORY = 3
@@ -196,6 +210,13 @@ KVM_CAP_INTERNAL_ERROR_DATA = 40
 KVM_CAP_MAX_VCPUS = 66
 KVM_CAP_SYNC_REGS = 74
 KVM_CAP_IMMEDIATE_EXIT = 136
+KVM_CAP_SET_GUEST_DEBUG = 23
+
+# KVM_SET_GUEST_DEBUG's control bits
+KVM_GUESTDBG_ENABLE = 0x1
+KVM_GUESTDBG_SINGLESTEP = 0x2
+KVM_GUESTDBG_USE_SW_BP = 0x1_0000
+KVM_GUESTDBG_USE_HW_BP = 0x2_0000
 
 KVM_SYNC_X86_REGS = 1 << 0
 KVM_SYNC_X86_SREGS = 1 << 1
@@ -230,6 +251,7 @@ EXIT_NAMES: dict[int, str] = {
     39: "memory_fault",
 }
 KVM_EXIT_IO = 2
+KVM_EXIT_DEBUG = 4
 KVM_EXIT_HLT = 5
 KVM_EXIT_MMIO = 6
 KVM_EXIT_SHUTDOWN = 8
@@ -258,6 +280,8 @@ def check_layout() -> None:
         "struct kvm_userspace_memory_region": 32,
         "struct kvm_cpuid_entry2": 40,
         "struct kvm_cpuid2": 8,
+        "struct kvm_guest_debug": 72,
+        "struct kvm_debug_exit_arch": 32,
     }
     for ctype, size in expected.items():
         if ffi.sizeof(ctype) != size:
@@ -281,4 +305,5 @@ def check_layout() -> None:
 check_layout()
 assert KVM_RUN == 0xAE80 and KVM_GET_REGS == 0x8090AE81 and KVM_SET_SREGS == 0x4138AE84
 assert KVM_SET_CPUID2 == 0x4008AE90 and KVM_GET_SUPPORTED_CPUID == 0xC008AE05
+assert KVM_SET_GUEST_DEBUG == 0x4048AE9B
 assert KVM_SET_USER_MEMORY_REGION == 0x4020AE46 and KVM_SET_IDENTITY_MAP_ADDR == 0x4008AE48

@@ -146,6 +146,7 @@ class Vm:
         self.kvm = kvm
         self._fd = fd
         self._vcpus: list[Vcpu] = []
+        self.memory: GuestMemory | None = None  # what map_memory gave the guest
 
     def __enter__(self) -> Vm:
         return self
@@ -177,6 +178,7 @@ class Vm:
 
     def map_memory(self, memory: GuestMemory) -> None:
         """Give the guest `memory` as RAM from guest-physical 0, in as many slots as it has."""
+        self.memory = memory
         buf = ffi.from_buffer(memory.mapping)
         try:
             host = int(ffi.cast("uintptr_t", buf))
