@@ -109,7 +109,26 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
     ],
     'operand_size_mismatch': [('operand_size_mismatch.S', 2, "operand size mismatch for 'mov'")],
     'org_backwards': [
-        ('org_backwards.S', 3, '.org 0x8 moves the location counter backwards (already at 0x10)'),
+        ('org_backwards.S', 3, 'attempt to move .org backwards (to 0x8, already at 0x10)'),
+    ],
+    'org_negative': [
+        ('org_negative.S', 4,
+         'attempt to move .org backwards (to -0x1, before the start of the section)'),
+    ],
+    # layout runs after parse errors, and reports in GNU's order: parse errors, then layout's
+    'org_backwards_among_errors': [
+        ('org_backwards_among_errors.S', 3, "unknown instruction 'movx'"),
+        ('org_backwards_among_errors.S', 6, "unknown directive '.bogus'"),
+        ('org_backwards_among_errors.S', 5,
+         'attempt to move .org backwards (to 0x8, already at 0x10)'),
+    ],
+    'branches_out_of_range': [
+        ('branches_out_of_range.S', 4,
+         'jump target out of range: the target is 202 bytes away, this instruction reaches -128..127'),
+        ('branches_out_of_range.S', 5,
+         'jump target out of range: the target is 200 bytes away, this instruction reaches -128..127'),
+        ('branches_out_of_range.S', 9,
+         'jump target out of range: the target is -207 bytes away, this instruction reaches -128..127'),
     ],
     'popsection_without_push': [
         ('popsection_without_push.S', 3, '.popsection without .pushsection'),
