@@ -112,6 +112,9 @@ class Parser:
         if macro is not None:
             self.expander.expand(macro, text[len(word):].strip(), loc)
             return
+        if word.startswith("hc_") and word in library_macros():
+            raise AsmError(f"unknown instruction '{word}': it is a macro of hypercall.h (add "
+                           '.include "hypercall.h", or #include <hypercall.h> in a .S file)', loc)
         self._emit_instruction(self._read_instruction(text, loc))
 
     def _directive(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
@@ -176,6 +179,21 @@ class Parser:
             if os.path.isfile(p):  # False for a name too long for the file system and the like
                 return p
         return None
+
+
+_LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "include", "hypercall.h")
+_library_macros: list[frozenset[str]] = []
+
+
+def library_macros() -> frozenset[str]:
+    """The macros hypercall.h defines (read from it the first time one is asked about)."""
+    if not _library_macros:
+        try:
+            text = read_source(_LIBRARY)
+        except OSError:
+            text = ""
+        _library_macros.append(frozenset(re.findall(r"^\s*\.macro\s+(\w+)", text, re.M)))
+    return _library_macros[0]
 
 
 def _unmatched_end(name: str, args: str, loc: Location, args_loc: Location) -> None:

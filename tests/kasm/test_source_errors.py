@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kasm.build import build_file
+from kasm.build import build_file, build_source
 from kasm.diagnostics import SourceError
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -285,6 +285,12 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         ('suffix_not_taken.S', 6, "invalid instruction suffix for 'hlt'"),
         ('suffix_not_taken.S', 7, "unknown instruction 'lodsd'"),
     ],
+    'library_macro_not_included': [
+        ('library_macro_not_included.S', 4, "unknown instruction 'hc_putchar': it is a macro of "
+         'hypercall.h (add .include "hypercall.h", or #include <hypercall.h> in a .S file)'),
+        ('library_macro_not_included.S', 5, "unknown instruction 'hc_exit': it is a macro of "
+         'hypercall.h (add .include "hypercall.h", or #include <hypercall.h> in a .S file)'),
+    ],
     'string_operands_checked': [('string_operands_checked.S', 3, "'(%bx)' is not valid here for 'movsb' (expected (%si) or (%di))"), ('string_operands_checked.S', 4, "'movs' needs a size suffix (b, w, l or q): its operands don't say"), ('string_operands_checked.S', 5, "'stosb': the destination segment is always %es")],
 }
 
@@ -323,6 +329,15 @@ def test_diagnostic_shows_the_source_line_and_a_caret(monkeypatch):
         "     mov %ax, %zx",
         "              ^",
     ]
+
+
+def test_library_macro_in_a_file_that_is_not_preprocessed_gets_the_hint():
+    # in a .s file `#include` is a comment: the macro is unknown, and the hint says why
+    with pytest.raises(SourceError) as info:
+        build_source("#include <hypercall.h>\n.code16\n    hc_putchar $65\n", "guest.s")
+    [error] = info.value.diagnostics
+    assert (error.loc.line, error.message.split(":")[0]) == (3, "unknown instruction 'hc_putchar'")
+    assert '.include "hypercall.h"' in error.message
 
 
 def test_truncated_byte_is_a_warning_not_an_error(tmp_path):
