@@ -285,6 +285,16 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         ('suffix_not_taken.S', 6, "invalid instruction suffix for 'hlt'"),
         ('suffix_not_taken.S', 7, "unknown instruction 'lodsd'"),
     ],
+    # each was 1 error and then 49 of "symbol '_start' is already defined"
+    'include_itself': [
+        ('include_itself.S', 5, "'tests/errors/include_itself.S' includes itself "
+         "(tests/errors/include_itself.S -> tests/errors/include_itself.S)"),
+    ],
+    'include_cycle': [
+        ('inc/cycle_b.inc', 2, "'tests/errors/inc/cycle_a.inc' includes itself "
+         "(tests/errors/inc/cycle_a.inc -> tests/errors/inc/cycle_b.inc -> "
+         "tests/errors/inc/cycle_a.inc)"),
+    ],
     'library_macro_not_included': [
         ('library_macro_not_included.S', 4, "unknown instruction 'hc_putchar': it is a macro of "
          'hypercall.h (add .include "hypercall.h", or #include <hypercall.h> in a .S file)'),
@@ -338,6 +348,13 @@ def test_library_macro_in_a_file_that_is_not_preprocessed_gets_the_hint():
     [error] = info.value.diagnostics
     assert (error.loc.line, error.message.split(":")[0]) == (3, "unknown instruction 'hc_putchar'")
     assert '.include "hypercall.h"' in error.message
+
+
+def test_a_file_included_twice_in_a_row_is_not_a_cycle(tmp_path):
+    (tmp_path / "part.inc").write_text("    nop\n")
+    src = tmp_path / "main.s"
+    src.write_text('.code16\n.include "part.inc"\n.include "part.inc"\n    hlt\n')
+    assert build_file(src).image.flat() == bytes.fromhex("9090f4")
 
 
 def test_truncated_byte_is_a_warning_not_an_error(tmp_path):
