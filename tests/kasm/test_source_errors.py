@@ -330,6 +330,19 @@ def test_error_in_macro_names_the_expansion(monkeypatch):
     assert "tests/errors/error_inside_macro.S:5: note: in expansion of macro 'bad'" in text
 
 
+def test_recursive_macro_notes_are_cut_to_both_ends_of_the_chain():
+    source = ".code16\n.macro rec\n    rec\n.endm\n    rec\n"
+    with pytest.raises(SourceError) as info:
+        build_source(source, "rec.s")
+    lines = str(info.value).splitlines()
+    notes = [line for line in lines if " note: " in line]
+    assert lines[0] == "rec.s:3:5: error: macro 'rec' expands too deeply (recursive?)"
+    assert notes == ["rec.s:3: note: in expansion of macro 'rec'"] * 5 + [
+        "rec.s:3: note: (skipping 90 expansions in backtrace)"] + [
+        "rec.s:3: note: in expansion of macro 'rec'"] * 4 + [
+        "rec.s:5: note: in expansion of macro 'rec'"]
+
+
 def test_diagnostic_shows_the_source_line_and_a_caret(monkeypatch):
     monkeypatch.chdir(ROOT)
     with pytest.raises(SourceError) as info:
