@@ -132,11 +132,13 @@ def _value(rel: Relocation, env: _LinkEnv, section_address: int) -> int:
 
 
 def _field_bytes(value: int, rel: Relocation, log: DiagnosticLog) -> bytes | None:
+    """The field's bytes, or None (logged) when `value` does not fit: a signed field as a
+    signed number, any other as GNU's fixup_segment checks it (-(2**bits-1)..2**bits-1)."""
     bits = rel.width * 8
     if rel.signed:
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     else:
-        lo, hi = -(1 << (bits - 1)), (1 << bits) - 1
+        lo, hi = -((1 << bits) - 1), (1 << bits) - 1
     if bits < 64 and not lo <= value <= hi:
         what = "jump target" if rel.pc is not None and rel.signed is None else "value"
         article = "an" if bits == 8 else "a"

@@ -224,7 +224,7 @@ class Streamer:
         self._check_nobits(value != 0, loc)
         if value is not None:
             warnings: list[str] = []
-            self._frag.data += expr.field_bytes(value, width, None, warnings)
+            self._frag.data += expr.data_bytes(value, width, warnings)
             self._warn(warnings, loc)
             return
         self._frag.fixups.append(Fixup(len(self._frag.data), width, self._bind(node, loc), loc))

@@ -30,6 +30,10 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
     'byte_field_overflow': [
         ('byte_field_overflow.S', 4, 'value 0x1002 does not fit in an 8-bit field'),
     ],
+    # GNU's fixup check: -255..255 fit a byte, -256 does not
+    'byte_value_defined_later': [
+        ('byte_value_defined_later.S', 5, 'value 0xffffffffffffff00 does not fit in an 8-bit field'),
+    ],
     'division_by_zero': [('division_by_zero.S', 3, 'division by zero')],
     'dot_include_not_found': [
         ('dot_include_not_found.S', 2, "include file 'missing.inc' not found"),
@@ -352,6 +356,16 @@ def test_diagnostic_shows_the_source_line_and_a_caret(monkeypatch):
         "     mov %ax, %zx",
         "              ^",
     ]
+
+
+def test_data_values_warn_only_where_gnu_as_does():
+    # GNU's emit_expr: a value fits a byte silently from -255 to 255 (-129 is 0x7f)
+    result = build_source(".code16\n    hlt\n    .byte -129, -255, -256, 255, 256\n"
+                          "    .word -65535, -65536\n", "data.s")
+    assert result.image.flat() == bytes.fromhex("f47f01" "00ff00" "0100" "0000")
+    assert [(w.loc.col, w.message) for w in result.warnings] == [
+        (23, "value 0xffffffffffffff00 truncated to 0x0"), (34, "value 0x100 truncated to 0x0"),
+        (19, "value 0xffffffffffff0000 truncated to 0x0")]
 
 
 def test_library_macro_in_a_file_that_is_not_preprocessed_gets_the_hint():
