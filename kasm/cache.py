@@ -33,7 +33,7 @@ from vmm.vocabulary import BootMode
 
 from .image import Image, Section, Symbol
 
-FORMAT = b"KASMCACHE3\n"
+FORMAT = b"KASMCACHE4\n"
 MAX_ENTRIES = 256  # oldest entries beyond this are removed when a new one is stored
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _PACKAGE_INCLUDE = os.path.join(_PACKAGE, "include")

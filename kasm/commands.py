@@ -276,15 +276,13 @@ def build(
 
 
 def format_map(image) -> str:  # noqa: ANN001 - kasm.image.Image, imported lazily
-    from .elf import listed_symbols
-
     lines = ["Sections:"]
     for s in image.sections:
         kind = "nobits" if s.nobits else "bytes"
         lines.append(f"  {s.name:<8} 0x{s.address:08x}-0x{s.end:08x}  {s.size:6d} {kind}"
                      f"  align {s.align}")
     lines.append("Symbols:")
-    for sym in sorted(listed_symbols(image), key=lambda s: (s.value, s.name)):
+    for sym in sorted(image.symbols, key=lambda s: (s.value, s.name)):
         where = sym.section or "*ABS*"
         bind = "global" if sym.is_global else "local"
         lines.append(f"  0x{sym.value:08x}  {where:<8} {bind:<6} {sym.name}")

@@ -83,16 +83,11 @@ class _Out:
         self.offset = 0
 
 
-def listed_symbols(image: Image) -> list[Symbol]:
-    """The symbols a symbol table shows: GNU as keeps `.L` local labels out of its output."""
-    return [s for s in image.symbols if not s.name.startswith(".L")]
-
-
 def write_elf(image: Image, extra: Sequence[tuple[str, bytes]] = ()) -> bytes:
     """ELF64/x86-64 for a long-mode image; ELF32/i386 otherwise (ELF has no 16-bit machine:
     e_flags says real mode). `extra`: more non-alloc sections, (name, bytes), after .strtab."""
     names = {s.name for s in image.sections}
-    symbols = listed_symbols(image)
+    symbols = image.symbols
     for symbol in symbols:
         if symbol.section is not None and symbol.section not in names:
             raise ValueError(f"symbol {symbol.name!r} is in unknown section {symbol.section!r}")

@@ -150,10 +150,11 @@ def _field_bytes(value: int, rel: Relocation, log: DiagnosticLog) -> bytes | Non
 
 def _symbols(symbols: dict[str, ObjectSymbol], env: _LinkEnv, log: DiagnosticLog
              ) -> list[Symbol]:
-    """The image's symbols: every one the user named, at its final value."""
+    """The image's symbols: every one the user named, at its final value, but `.L` local
+    labels (GNU as never puts them in its symbol table)."""
     out: list[Symbol] = []
     for name, sym in symbols.items():
-        if is_private_name(name):
+        if is_private_name(name) or name.startswith(".L"):
             continue
         try:
             value = env.symbol(name, sym.loc).const
