@@ -10,6 +10,7 @@ every out-of-range branch is reported, as GNU as reports them.
 from __future__ import annotations
 
 from . import expr
+from .contents import Contents
 from .diagnostics import AsmError, DiagnosticLog
 from .expr import Unknown, Value
 from .fragments import (
@@ -131,11 +132,11 @@ def _branch_disp(frag: Fragment, br: Branch, env: _LayoutEnv) -> int | None:
 
 def _write(sec: SectionFragments, env: _LayoutEnv, final_bits: int, log: DiagnosticLog
            ) -> ObjectSection:
-    data = bytearray()
+    data = Contents()
     relocations: list[Relocation] = []
     for frag in sec.frags:
         assert len(data) == frag.address
-        data += frag.data
+        data.append(frag.data)
         for f in frag.fixups:
             if f.short_branch and not _short_branch_reaches(frag, f, env, log):
                 continue
@@ -146,12 +147,14 @@ def _write(sec: SectionFragments, env: _LayoutEnv, final_bits: int, log: Diagnos
         if var is None:
             continue
         if isinstance(var, Branch):
-            data += _branch_bytes(frag, var, env, relocations, len(data), log)
-        elif isinstance(var, Align):
-            data += _padding(frag, var, final_bits, log)
+            data.append(_branch_bytes(frag, var, env, relocations, len(data), log))
+        elif isinstance(var, Align) and (var.fill is not None or var.code):
+            data.append(_padding(frag, var, final_bits, log))
+        elif isinstance(var, Align) or not any(var.fill):
+            data.append_zeros(frag.var_size)  # a long run stays a size
         else:
-            data += (var.fill * (frag.var_size // len(var.fill) + 1))[:frag.var_size]
-    return ObjectSection(sec.name, bytes(data), sec.align, False, len(data), relocations)
+            data.append((var.fill * (frag.var_size // len(var.fill) + 1))[:frag.var_size])
+    return ObjectSection(sec.name, data, sec.align, False, len(data), relocations)
 
 
 def _padding(frag: Fragment, var: Align, final_bits: int, log: DiagnosticLog) -> bytes:
@@ -163,7 +166,7 @@ def _padding(frag: Fragment, var: Align, final_bits: int, log: DiagnosticLog) ->
             return bytes(size)
         pattern = var.fill.to_bytes(var.fill_size, "little", signed=var.fill < 0)
         return (pattern * (size // var.fill_size + 1))[:size]
-    return nop_fill(size, final_bits) if var.code else bytes(size)
+    return nop_fill(size, final_bits)
 
 
 def _reserve(sec: SectionFragments, log: DiagnosticLog) -> ObjectSection:
@@ -176,7 +179,7 @@ def _reserve(sec: SectionFragments, log: DiagnosticLog) -> ObjectSection:
             break
     last = sec.frags[-1]
     size = last.address + len(last.data) + last.var_size
-    return ObjectSection(sec.name, b"", sec.align, True, size, [])
+    return ObjectSection(sec.name, Contents(), sec.align, True, size, [])
 
 
 def _short_branch_reaches(frag: Fragment, fixup: Fixup, env: _LayoutEnv, log: DiagnosticLog
