@@ -34,6 +34,7 @@ class Keystone:
     def __init__(self) -> None:
         self._engines: dict[int, object] = {}
         self._answers: dict[tuple[int, str], bytes | int] = {}
+        self._known: dict[str, bool] = {}
         self._counts: dict[str, frozenset[int]] = {}
 
     def _engine(self, bits: int):  # noqa: ANN202 - keystone has no type stubs
@@ -73,7 +74,15 @@ class Keystone:
         return bytes(encoding or b"")
 
     def knows_mnemonic(self, mnemonic: str) -> bool:
-        return bool(self.operand_counts(mnemonic))
+        """Whether keystone encodes `mnemonic` with any of the probed operand shapes."""
+        known = self._known.get(mnemonic)
+        if known is None:
+            counts = self._counts.get(mnemonic)
+            known = bool(counts) if counts is not None else any(
+                _is_encoding(self._ask(bits, f"{mnemonic} {ops}".strip()))
+                for ops in _PROBES for bits in (16, 64))
+            self._known[mnemonic] = known
+        return known
 
     def operand_counts(self, mnemonic: str) -> frozenset[int]:
         """How many operands keystone takes with `mnemonic` (none: an unknown name), as far
