@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ..diagnostics import AsmError
 from ..instruction import REGISTER_WIDTH, REGISTERS, Instruction
@@ -31,11 +31,13 @@ class Keystone:
     """One keystone engine per mode. Its answers are remembered: each call costs ~25 us,
     and an operand that is a label is encoded with the same placeholder text every time."""
 
+    # what probing found (facts about keystone, not a program: shared by every build)
+    _known: dict[str, bool] = {}  # noqa: RUF012
+    _takes: dict[tuple[str, int], bool] = {}  # noqa: RUF012
+
     def __init__(self) -> None:
         self._engines: dict[int, object] = {}
         self._answers: dict[tuple[int, str], bytes | int] = {}
-        self._known: dict[str, bool] = {}
-        self._counts: dict[str, frozenset[int]] = {}
 
     def _engine(self, bits: int):  # noqa: ANN202 - keystone has no type stubs
         eng = self._engines.get(bits)
@@ -77,24 +79,28 @@ class Keystone:
         """Whether keystone encodes `mnemonic` with any of the probed operand shapes."""
         known = self._known.get(mnemonic)
         if known is None:
-            counts = self._counts.get(mnemonic)
-            known = bool(counts) if counts is not None else any(
-                _is_encoding(self._ask(bits, f"{mnemonic} {ops}".strip()))
-                for ops in _PROBES for bits in (16, 64))
-            self._known[mnemonic] = known
+            known = self._known[mnemonic] = self._probe(mnemonic, _PROBES)
         return known
 
-    def operand_counts(self, mnemonic: str) -> frozenset[int]:
-        """How many operands keystone takes with `mnemonic` (none: an unknown name), as far
-        as a set of common operand shapes (in 16- and 64-bit code) shows."""
-        counts = self._counts.get(mnemonic)
-        if counts is None:
-            counts = frozenset(
-                ops.count(",") + 1 if ops else 0 for ops in _PROBES
-                if any(_is_encoding(self._ask(bits, f"{mnemonic} {ops}".strip()))
-                       for bits in (16, 64)))
-            self._counts[mnemonic] = counts
-        return counts
+    def takes_operands(self, mnemonic: str, count: int) -> bool:
+        """Whether keystone encodes `mnemonic` with `count` operands of some probed shape."""
+        takes = self._takes.get((mnemonic, count))
+        if takes is None:
+            shapes = [ops for ops in _PROBES if (ops.count(",") + 1 if ops else 0) == count]
+            takes = self._takes[mnemonic, count] = self._probe(mnemonic, shapes)
+        return takes
+
+    def _stem(self, mnemonic: str) -> str | None:
+        """`push` for `pushb`: a mnemonic keystone knows, and a size suffix after it."""
+        stem = mnemonic[:-1]
+        # (no x86 mnemonic is one letter, and keystone hangs on an empty one)
+        if mnemonic[-1:] in _SUFFIX_WIDTH and len(stem) > 1 and self.knows_mnemonic(stem):
+            return stem
+        return None
+
+    def _probe(self, mnemonic: str, shapes: Sequence[str]) -> bool:
+        return any(_is_encoding(self._ask(bits, f"{mnemonic} {ops}".strip()))
+                   for ops in shapes for bits in (16, 64))
 
     def _message(self, errno: int | bytes, insn: Instruction, bits: int, text: str) -> str:
         """GNU's words for what keystone refused: an unknown name, a suffix the instruction
@@ -109,27 +115,25 @@ class Keystone:
         if bare:
             return (f"register '{bare[0]}' needs a '%' prefix: kasm reads AT&T syntax "
                     f"(write %{bare[0]})")
-        stem, suffix = mnemonic[:-1], mnemonic[-1:]
-        # (no x86 mnemonic is one letter, and keystone hangs on an empty one)
-        has_suffix = suffix in _SUFFIX_WIDTH and len(stem) > 1 and self.knows_mnemonic(stem)
-        if errno == keystone.KS_ERR_ASM_MNEMONICFAIL and not self.knows_mnemonic(mnemonic):
-            if has_suffix:
-                return f"invalid instruction suffix for '{stem}'"
-            return f"unknown instruction '{mnemonic}'"
         if errno == keystone.KS_ERR_ASM_MISSINGFEATURE:
             return f"'{mnemonic} {shown}' is not valid in {bits}-bit mode".replace(" '", "'")
-        if bits != 64 and suffix == "q" and _is_encoding(self._ask(64, text)):
+        stem = self._stem(mnemonic)
+        if errno == keystone.KS_ERR_ASM_MNEMONICFAIL and not self.knows_mnemonic(mnemonic):
+            if stem is not None:
+                return f"invalid instruction suffix for '{stem}'"
+            return f"unknown instruction '{mnemonic}'"
+        if bits != 64 and mnemonic.endswith("q") and _is_encoding(self._ask(64, text)):
             return f"'{mnemonic}' is only supported in 64-bit mode"
-        name = stem if has_suffix else mnemonic
-        counts = self.operand_counts(mnemonic)
-        if counts and len(insn.operands) not in counts:
+        name = stem or mnemonic
+        if (self.knows_mnemonic(mnemonic)
+                and not self.takes_operands(mnemonic, len(insn.operands))):
             return f"number of operands mismatch for '{name}'"
         widths = {REGISTER_WIDTH[op.reg] for op in insn.operands
                   if op.kind == "reg" and op.reg in REGISTER_WIDTH}
         if len(widths) > 1:
             return f"operand size mismatch for '{mnemonic}'"
-        if has_suffix:
-            wrong = _register_against_suffix(insn, _SUFFIX_WIDTH[suffix])
+        if stem is not None:
+            wrong = _register_against_suffix(insn, _SUFFIX_WIDTH[mnemonic[-1]])
             if wrong is not None:
                 return wrong
         return f"operand type mismatch for '{name}'"
