@@ -53,8 +53,14 @@ def build_source(text: str, filename: str = "<string>", *, base: int = DEFAULT_B
             parser = Parser(streamer, log, sources, include_dirs=dirs[1:])
             parser.run(statements)
             inputs += parser.included
-            log.check()
-            image = link(layout(streamer.finish(), log), base, log, os.getcwd(), filename)
+            parsed = not log.errors
+            # layout runs after parse errors too (a backwards .org, a branch out of reach are
+            # reported with them, as GNU as does); linking does not: a statement in error may
+            # have left a symbol undefined, and ld never runs after a failed as
+            obj = layout(streamer.finish(), log)
+            if not parsed:
+                log.check()
+            image = link(obj, base, log, os.getcwd(), filename)
     except AsmError as e:
         log.items.append(Diagnostic("error", e.message, e.loc or Location(filename, 0)))
         raise SourceError(log.items) from None

@@ -32,10 +32,11 @@ import zlib
 from vmm.values import Record
 from vmm.vocabulary import BootMode
 
+from .contents import Contents
 from .image import Image, Section, Symbol
 from .lines import LineTable
 
-FORMAT = b"KASMCACHE4\n"
+FORMAT = b"KASMCACHE6\n"
 MAX_ENTRIES = 256  # oldest entries beyond this are removed when a new one is stored
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _PACKAGE_INCLUDE = os.path.join(_PACKAGE, "include")
@@ -190,11 +191,12 @@ def _load(entry: str, key: tuple, source: bytes) -> CachedBuild | None:
                 return None
         if any(os.path.exists(p) for p in meta["shadows"]):
             return None
-        sections = [Section(*s) for s in meta["sections"]]
+        sections = [Section(name, address, Contents.from_pieces(pieces), *rest)
+                    for name, address, pieces, *rest in meta["sections"]]
         symbols = [Symbol(*s) for s in meta["symbols"]]
         image = Image(meta["base"], sections, symbols, meta["entry"], BootMode(meta["mode"]),
                       LineTable.from_data(meta["lines"]))
-        if not (all(isinstance(s.data, bytes) and isinstance(s.address, int) for s in sections)
+        if not (all(isinstance(s.address, int) for s in sections)
                 and isinstance(image.entry, int) and isinstance(image.base, int)):
             return None  # well-formed but not ours: only what the image is used for is checked
         return CachedBuild(image, [str(w) for w in meta["warnings"]])
@@ -235,8 +237,8 @@ def store(ticket: Ticket | None, result: object) -> None:
             "base": image.base,
             "entry": image.entry,
             "mode": image.mode.value,
-            "sections": [(s.name, s.address, bytes(s.data), s.align, s.nobits, s.size_override)
-                         for s in image.sections],
+            "sections": [(s.name, s.address, s.data.pieces(), s.align, s.nobits,
+                          s.size_override) for s in image.sections],
             "symbols": [(s.name, s.value, s.section, s.is_global) for s in image.symbols],
             "lines": (image.lines or LineTable()).to_data(),
             "warnings": [w.format() for w in result.warnings],  # type: ignore[attr-defined]

@@ -225,10 +225,10 @@ def check_not_source(source: str, paths: tuple[str, ...]) -> None:
         raise UsageError(f"would overwrite the source {source}", "'-o'")
 
 
-def write_file(path: str, data: bytes) -> None:
+def write_file(path: str, data) -> None:  # noqa: ANN001 - a kasm.contents.Contents
     try:
         with open(path, "wb") as f:
-            f.write(data)
+            data.write_to(f)
     except OSError as e:
         error(f"cannot write {path}: {e.strerror}")
         raise Failed(BUILD_ERROR) from None
@@ -251,10 +251,10 @@ def build(
     image = build_image(file, parse_address(base or DEFAULT_BASE), include, define).image
     check_not_source(file, (bin_path, elf_path))
     from .dwarf import debug_sections
-    from .elf import write_elf
+    from .elf import elf_contents
 
-    write_file(bin_path, image.flat())
-    write_file(elf_path, write_elf(image, debug_sections(image)))
+    write_file(bin_path, image.flat_contents())
+    write_file(elf_path, elf_contents(image, debug_sections(image)))
     if show_map or show_lines:
         from .listing import format_lines, format_map
 

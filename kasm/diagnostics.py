@@ -10,6 +10,10 @@ NESTED_TOO_DEEPLY = ("expression nests too deeply to evaluate (symbols defined i
                      "each other, hundreds deep?)")
 
 
+# "in expansion of macro" notes shown at each end of a longer chain, as compilers cut theirs
+NOTES_SHOWN = 5
+
+
 class Location(Record):
     """Where a piece of text came from, in the user's file (not the preprocessed text)."""
 
@@ -48,12 +52,18 @@ class Diagnostic(Value):
             shown = loc.text.expandtabs(8) if "\t" not in loc.text[: loc.col] else loc.text
             lines.append(f" {shown.rstrip()}")
             lines.append(" " + " " * max(loc.col - 1, 0) + "^")
+        notes = []  # (where, what)
         parent = loc.parent
         macro = loc.macro
         while parent is not None:
-            lines.append(f"{parent.file}:{parent.line}: note: in expansion of macro '{macro}'")
+            notes.append((f"{parent.file}:{parent.line}", f"in expansion of macro '{macro}'"))
             macro = parent.macro
             parent = parent.parent
+        if len(notes) > 2 * NOTES_SHOWN:  # a recursive macro: the innermost and outermost
+            skipped = len(notes) - 2 * NOTES_SHOWN
+            notes[NOTES_SHOWN:-NOTES_SHOWN] = [
+                (notes[NOTES_SHOWN][0], f"(skipping {skipped} expansions in backtrace)")]
+        lines += [f"{where}: note: {what}" for where, what in notes]
         return "\n".join(lines)
 
 

@@ -124,7 +124,7 @@ class Directives:
             return
         if repeat * size > 1 << 30:
             raise AsmError(f".fill of {repeat * size} bytes is too large", parts[0][0])
-        self.out.emit_bytes(unit * repeat, args_loc)
+        self.out.emit_space(("num", repeat * size), unit, args_loc)
 
     def _align(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
         parts = arguments(args, args_loc)

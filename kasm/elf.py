@@ -13,6 +13,7 @@ import os
 import struct
 from collections.abc import Iterable, Sequence
 
+from kasm.contents import Contents
 from kasm.image import Image, Section, Symbol
 from vmm.vocabulary import ELF_FLAG_REAL_MODE, BootMode
 
@@ -74,8 +75,8 @@ class _Strings:
 class _Out:
     """One output section: its header fields and its bytes (None for .bss)."""
 
-    def __init__(self, name: str, kind: int, flags: int, data: bytes | None, size: int,
-                 address: int = 0, align: int = 1, link: int = 0, info: int = 0,
+    def __init__(self, name: str, kind: int, flags: int, data: bytes | Contents | None,
+                 size: int, address: int = 0, align: int = 1, link: int = 0, info: int = 0,
                  entsize: int = 0) -> None:
         self.name, self.kind, self.flags, self.data, self.size = name, kind, flags, data, size
         self.address, self.align, self.link, self.info = address, align, link, info
@@ -83,16 +84,16 @@ class _Out:
         self.offset = 0
 
 
-def listed_symbols(image: Image) -> list[Symbol]:
-    """The symbols a symbol table shows: GNU as keeps `.L` local labels out of its output."""
-    return [s for s in image.symbols if not s.name.startswith(".L")]
-
-
 def write_elf(image: Image, extra: Sequence[tuple[str, bytes]] = ()) -> bytes:
     """ELF64/x86-64 for a long-mode image; ELF32/i386 otherwise (ELF has no 16-bit machine:
     e_flags says real mode). `extra`: more non-alloc sections, (name, bytes), after .strtab."""
+    return bytes(elf_contents(image, extra))
+
+
+def elf_contents(image: Image, extra: Sequence[tuple[str, bytes]] = ()) -> Contents:
+    """`write_elf` with the sections' long runs of zeros still sizes: what is written."""
     names = {s.name for s in image.sections}
-    symbols = listed_symbols(image)
+    symbols = image.symbols
     for symbol in symbols:
         if symbol.section is not None and symbol.section not in names:
             raise ValueError(f"symbol {symbol.name!r} is in unknown section {symbol.section!r}")
@@ -113,7 +114,7 @@ def write_elf(image: Image, extra: Sequence[tuple[str, bytes]] = ()) -> bytes:
 
     loads = [s for s in sections if s.flags & SHF_ALLOC and s.size]
     phoff = layout.ehsize
-    body = bytearray(phoff + layout.phentsize * len(loads))
+    body = Contents(bytes(phoff + layout.phentsize * len(loads)))
     for s in sections:
         if s.data is None:  # .bss: where its PT_LOAD starts, no bytes
             s.offset = _congruent(len(body), s.address, s.align)
@@ -122,31 +123,35 @@ def write_elf(image: Image, extra: Sequence[tuple[str, bytes]] = ()) -> bytes:
             s.offset = _congruent(len(body), s.address, s.align)
         else:
             s.offset = _aligned(len(body), s.align)
-        body += bytes(s.offset - len(body)) + s.data
+        body.append_zeros(s.offset - len(body))
+        if isinstance(s.data, Contents):
+            body.extend(s.data)
+        else:
+            body.append(s.data)
     shoff = _aligned(len(body), layout.word)
-    body += bytes(shoff - len(body))
+    body.append_zeros(shoff - len(body))
 
     headers = b"".join(
         layout.program_header(s.offset, s.address, 0 if s.data is None else s.size, s.size,
                               _segment_flags(s), _file_align(s.align))
         for s in sorted(loads, key=lambda s: s.address))
-    body[phoff : phoff + len(headers)] = headers
+    body.patch(phoff, headers)
     ident = b"\x7fELF" + bytes([2 if layout.is64 else 1, 1, 1])  # little endian, EV_CURRENT
     flags = ELF_FLAG_REAL_MODE if image.mode is BootMode.REAL else 0
-    body[: layout.ehsize] = struct.pack(
+    body.patch(0, struct.pack(
         layout.ehdr, ident, ET_EXEC, EM_X86_64 if layout.is64 else EM_386, 1, image.entry,
         phoff if loads else 0, shoff, flags, layout.ehsize, layout.phentsize, len(loads),
-        layout.shentsize, len(sections) + 1, len(sections))
-    body += bytes(layout.shentsize)  # the null section header
+        layout.shentsize, len(sections) + 1, len(sections)))
+    body.append(bytes(layout.shentsize))  # the null section header
     for s, name in zip(sections, name_offsets, strict=True):
-        body += struct.pack(layout.shdr, name, s.kind, s.flags, s.address, s.offset, s.size,
-                            s.link, s.info, s.align, s.entsize)
-    return bytes(body)
+        body.append(struct.pack(layout.shdr, name, s.kind, s.flags, s.address, s.offset,
+                                s.size, s.link, s.info, s.align, s.entsize))
+    return body
 
 
 def save_elf(image: Image, path: str | os.PathLike[str]) -> None:
     with open(path, "wb") as f:
-        f.write(write_elf(image))
+        elf_contents(image).write_to(f)
 
 
 def _allocated(section: Section) -> _Out:
@@ -157,7 +162,7 @@ def _allocated(section: Section) -> _Out:
     elif section.name.startswith(".rodata."):
         flags = SHF_ALLOC
     kind = SHT_NOBITS if section.nobits else SHT_PROGBITS
-    data = None if section.nobits else bytes(section.data)
+    data = None if section.nobits else section.data
     return _Out(section.name, kind, flags, data, section.size, section.address,
                 max(section.align, 1))
 

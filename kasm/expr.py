@@ -331,6 +331,15 @@ def _has_unknown(*values: Value) -> bool:
                for v in values for base, _ in v.terms)
 
 
+def data_bytes(value: int, width: int, warnings: list[str]) -> bytes:
+    """A `.byte/.word/.long` value in its field: GNU's emit_expr warns only when the value
+    is out of -(2**bits-1)..2**bits-1 (`.byte -255` is silently 0x01, `.byte -256` warns)."""
+    bits = width * 8
+    if width < 8 and not -(1 << bits) < value < (1 << bits):
+        warnings.append(f"value 0x{value & MASK64:x} truncated to 0x{value & ((1 << bits) - 1):x}")
+    return (value & ((1 << bits) - 1)).to_bytes(width, "little")
+
+
 def field_bytes(value: int, width: int, signed: bool | None, warnings: list[str]) -> bytes:
     """`value` in a `width`-byte field, cut to it with GNU's warning when it does not fit
     (signed None: either a signed or an unsigned reading may fit)."""

@@ -89,13 +89,21 @@ class Space(Record):
 
 
 class Fragment(Record):
-    """Fixed bytes with their fixups, then at most one variable part."""
+    """Fixed bytes with their fixups, then at most one variable part.
 
-    __slots__ = ("section", "index", "data", "fixups", "var", "address", "var_size")
+    Fragments parted only by a variable part of known size (a long run of zeros, kept as a
+    size: contents.SPARSE_ZEROS) are one run: a label's parse-time value is its offset from
+    the run's start, so differences across such a part stay constants, as in GNU as."""
 
-    def __init__(self, section: str, index: int) -> None:
+    __slots__ = ("section", "index", "run", "start", "data", "fixups", "var", "address",
+                 "var_size")
+
+    def __init__(self, section: str, index: int, run: int | None = None, start: int = 0
+                 ) -> None:
         self.section = section
-        self.index = index  # unique id, the parse-time base of labels inside it
+        self.index = index  # unique id
+        self.run = index if run is None else run  # the parse-time base of labels inside it
+        self.start = start  # where its bytes start in the run
         self.data = bytearray()
         self.fixups: list[Fixup] = []
         self.var: Branch | Align | Space | None = None
@@ -104,7 +112,7 @@ class Fragment(Record):
 
     @property
     def base(self) -> Hashable:
-        return ("frag", self.index)
+        return ("frag", self.run)
 
 
 class SectionFragments(Record):

@@ -5,21 +5,25 @@ from __future__ import annotations
 from vmm.values import Record  # not dataclasses: a cached `kasm run` loads this at start-up
 from vmm.vocabulary import BootMode
 
+from .contents import Contents
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from .lines import LineTable
 
 
 class Section(Record):
-    """One output section placed at its final address; `.bss` has `size` but no `data`."""
+    """One output section placed at its final address; `.bss` has `size` but no `data`.
+    `data` keeps long runs of zeros as sizes (given bytes, it is made Contents)."""
 
     __slots__ = ("name", "address", "data", "align", "nobits", "size_override")
 
     def __init__(
-        self, name: str, address: int, data: bytes, align: int = 1, nobits: bool = False,
-        size_override: int | None = None,
+        self, name: str, address: int, data: bytes | Contents, align: int = 1,
+        nobits: bool = False, size_override: int | None = None,
     ) -> None:  # fmt: skip
-        self.name, self.address, self.data, self.align = name, address, data, align
+        self.name, self.address, self.align = name, address, align
+        self.data = data if isinstance(data, Contents) else Contents(data)
         self.nobits = nobits  # .bss: occupies memory, not file bytes
         self.size_override = size_override
 
@@ -64,19 +68,18 @@ class Image(Record):
         return [s for s in self.sections if not s.nobits and s.size]
 
     def flat(self) -> bytes:
-        """The bytes from `base` to the end of the last file-backed section, gaps zero-filled.
+        """The bytes from the first file-backed section to the end of the last, gaps
+        zero-filled: what `objcopy -O binary` makes of the same link."""
+        return bytes(self.flat_contents())
 
-        This is what `objcopy -O binary` makes of the same link.
-        """
-        parts = self.loadable
-        if not parts:
-            return b""
-        start = min(s.address for s in parts)
-        end = max(s.end for s in parts)
-        out = bytearray(end - start)
+    def flat_contents(self) -> Contents:
+        """`flat()` with its long runs of zeros still sizes: what `kasm build` writes."""
+        out = Contents()
+        parts = sorted(self.loadable, key=lambda s: s.address)
         for s in parts:
-            out[s.address - start : s.end - start] = s.data
-        return bytes(out)
+            out.append_zeros(s.address - parts[0].address - len(out))
+            out.extend(s.data)
+        return out
 
     @property
     def memory_end(self) -> int:

@@ -3,12 +3,14 @@
 Sizes settle by iteration from every jmp/jcc short: a branch whose target is out of rel8
 reach (or in another section) grows, which may push others out of reach, until nothing
 grows. Fields whose values are known within a section are written; the rest become
-relocations of the object file.
+relocations of the object file. Errors are logged, not raised: every backwards `.org` and
+every out-of-range branch is reported, as GNU as reports them.
 """
 
 from __future__ import annotations
 
 from . import expr
+from .contents import Contents
 from .diagnostics import AsmError, DiagnosticLog, Location
 from .expr import Unknown, Value
 from .fragments import (
@@ -38,8 +40,8 @@ def layout(assembly: Assembly, log: DiagnosticLog) -> ObjectFile:
     env = _LayoutEnv(assembly.symbols)
     sections = []
     for sec in assembly.sections:
-        _relax(sec, env)
-        sections.append(_reserve(sec) if sec.nobits else
+        _relax(sec, env, log)
+        sections.append(_reserve(sec, log) if sec.nobits else
                         _write(sec, env, assembly.final_bits, log))
     symbols = {
         name: ObjectSymbol(name, sym.loc, sym.frag.section if sym.frag else None,
@@ -49,13 +51,18 @@ def layout(assembly: Assembly, log: DiagnosticLog) -> ObjectFile:
     return ObjectFile(sections, symbols, assembly.globals, assembly.first_code_bits or 16)
 
 
-def _relax(sec: SectionFragments, env: _LayoutEnv) -> None:
+def _relax(sec: SectionFragments, env: _LayoutEnv, log: DiagnosticLog) -> None:
     for _ in range(1000):
         addr = 0
+        errors: list[AsmError] = []  # this pass's: a size in error counts as 0
         for frag in sec.frags:
             frag.address = addr
             addr += len(frag.data)
-            frag.var_size = _var_size(frag, addr, env)
+            try:
+                frag.var_size = _var_size(frag, addr, env)
+            except AsmError as e:
+                frag.var_size = 0
+                errors.append(e)
             addr += frag.var_size
             if addr > MAX_SECTION_SIZE:
                 check_size(addr, frag.var.loc if frag.var is not None else None)
@@ -68,6 +75,8 @@ def _relax(sec: SectionFragments, env: _LayoutEnv) -> None:
                     var.long = True
                     grew = True
         if not grew:
+            for e in errors:
+                log.error(e.message, e.loc)
             return
     raise AsmError(f"layout of section {sec.name} does not settle", None)
 
@@ -93,8 +102,9 @@ def _var_size(frag: Fragment, addr: int, env: _LayoutEnv) -> int:
             raise AsmError(".org target must be in the current section", var.loc)
         target = v.const
         if target < addr:
-            raise AsmError(f".org 0x{target:x} moves the location counter backwards "
-                           f"(already at 0x{addr:x})", var.loc)
+            where = (f"-0x{-target:x}, before the start of the section" if target < 0
+                     else f"0x{target:x}, already at 0x{addr:x}")
+            raise AsmError(f"attempt to move .org backwards (to {where})", var.loc)
         return check_size(target - addr, var.loc)
     if not v.is_const:
         raise AsmError("space size must be an absolute expression", var.loc)
@@ -122,14 +132,14 @@ def _branch_disp(frag: Fragment, br: Branch, env: _LayoutEnv) -> int | None:
 
 def _write(sec: SectionFragments, env: _LayoutEnv, final_bits: int, log: DiagnosticLog
            ) -> ObjectSection:
-    data = bytearray()
+    data = Contents()
     relocations: list[Relocation] = []
     for frag in sec.frags:
         assert len(data) == frag.address
-        data += frag.data
+        data.append(frag.data)
         for f in frag.fixups:
-            if f.short_branch:
-                _check_short_branch(frag, f, env)
+            if f.short_branch and not _short_branch_reaches(frag, f, env, log):
+                continue
             pc = None if f.pcrel_end is None else frag.address + f.pcrel_end
             relocations.append(Relocation(frag.address + f.offset, f.width, f.node, f.loc, pc,
                                           f.signed))
@@ -137,12 +147,14 @@ def _write(sec: SectionFragments, env: _LayoutEnv, final_bits: int, log: Diagnos
         if var is None:
             continue
         if isinstance(var, Branch):
-            data += _branch_bytes(frag, var, env, relocations, len(data), log)
-        elif isinstance(var, Align):
-            data += _padding(frag, var, final_bits)
+            data.append(_branch_bytes(frag, var, env, relocations, len(data), log))
+        elif isinstance(var, Align) and (var.fill is not None or var.code):
+            data.append(_padding(frag, var, final_bits, log))
+        elif isinstance(var, Align) or not any(var.fill):
+            data.append_zeros(frag.var_size)  # a long run stays a size
         else:
-            data += (var.fill * (frag.var_size // len(var.fill) + 1))[:frag.var_size]
-    return ObjectSection(sec.name, bytes(data), sec.align, False, len(data), relocations,
+            data.append((var.fill * (frag.var_size // len(var.fill) + 1))[:frag.var_size])
+    return ObjectSection(sec.name, data, sec.align, False, len(data), relocations,
                          _lines(sec))
 
 
@@ -153,34 +165,39 @@ def _lines(sec: SectionFragments) -> list[tuple[int, int, Location]]:
             for frag, offset, size, loc in sec.lines]
 
 
-def _padding(frag: Fragment, var: Align, final_bits: int) -> bytes:
+def _padding(frag: Fragment, var: Align, final_bits: int, log: DiagnosticLog) -> bytes:
     size = frag.var_size
     if var.fill is not None:
         if size % var.fill_size:
-            raise AsmError(f"alignment padding ({size} bytes) is not a multiple of "
-                           f"{var.fill_size}", var.loc)
+            log.error(f"alignment padding ({size} bytes) is not a multiple of "
+                      f"{var.fill_size}", var.loc)
+            return bytes(size)
         pattern = var.fill.to_bytes(var.fill_size, "little", signed=var.fill < 0)
         return (pattern * (size // var.fill_size + 1))[:size]
-    return nop_fill(size, final_bits) if var.code else bytes(size)
+    return nop_fill(size, final_bits)
 
 
-def _reserve(sec: SectionFragments) -> ObjectSection:
+def _reserve(sec: SectionFragments, log: DiagnosticLog) -> ObjectSection:
     """A .bss section is only a size: reserved space is never turned into bytes."""
     for frag in sec.frags:
         if any(frag.data) or frag.fixups:
             loc = frag.fixups[0].loc if frag.fixups else None
-            raise AsmError(f"section {sec.name} holds no data, but non-zero data was "
-                           "written to it", loc)
+            log.error(f"section {sec.name} holds no data, but non-zero data was "
+                      "written to it", loc)
+            break
     last = sec.frags[-1]
     size = last.address + len(last.data) + last.var_size
-    return ObjectSection(sec.name, b"", sec.align, True, size, [])
+    return ObjectSection(sec.name, Contents(), sec.align, True, size, [])
 
 
-def _check_short_branch(frag: Fragment, fixup: Fixup, env: _LayoutEnv) -> None:
-    """A loop/jcxz reaches only -128..127 bytes, in its own section."""
+def _short_branch_reaches(frag: Fragment, fixup: Fixup, env: _LayoutEnv, log: DiagnosticLog
+                          ) -> bool:
+    """A loop/jcxz reaches only -128..127 bytes, in its own section (else: logged)."""
     try:
         v = expr.evaluate(fixup.node, env, fixup.loc)
-    except (Unknown, AsmError):
+    except Unknown:
+        return True  # undefined: the linker says so
+    except AsmError:
         v = None
     if v is None or v.single_base() != ("sec", frag.section):
         where = "is not in this section"
@@ -188,10 +205,14 @@ def _check_short_branch(frag: Fragment, fixup: Fixup, env: _LayoutEnv) -> None:
         assert fixup.pcrel_end is not None
         disp = v.const - (frag.address + fixup.pcrel_end)
         if -128 <= disp <= 127:
-            return
+            return True
         where = f"is {disp} bytes away"
-    raise AsmError(f"jump target out of range: the target {where}, "
-                   "this instruction reaches -128..127", fixup.loc)
+    log.error(_out_of_range(where), fixup.loc)
+    return False
+
+
+def _out_of_range(where: str) -> str:
+    return f"jump target out of range: the target {where}, this instruction reaches -128..127"
 
 
 def _branch_bytes(frag: Fragment, br: Branch, env: _LayoutEnv, relocations: list[Relocation],
@@ -201,8 +222,8 @@ def _branch_bytes(frag: Fragment, br: Branch, env: _LayoutEnv, relocations: list
         assert br.form.short is not None
         if disp is None or not -128 <= disp <= 127:
             where = "is not in this section" if disp is None else f"is {disp} bytes away"
-            raise AsmError(f"jump target out of range: the target {where}, "
-                           "this instruction reaches -128..127", br.loc)
+            log.error(_out_of_range(where), br.loc)
+            disp = 0
         return br.form.short + (disp & 0xFF).to_bytes(1, "little")
     assert br.form.long is not None
     width = br.form.long_width

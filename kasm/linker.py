@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from vmm.vocabulary import BootMode
 
+from .contents import Contents
 from .diagnostics import NESTED_TOO_DEEPLY, AsmError, DiagnosticLog, Location
 from .expr import Unknown, Value, evaluate
 from .image import Image, Section, Symbol
@@ -67,16 +68,21 @@ def _place(inputs: list[ObjectSection], base: int) -> tuple[list[Section], dict[
         out_align = max(o.align for o in placed)
         addr = _align(addr, out_align)
         start = addr
-        data = bytearray()
         for obj in placed:
             addr = _align(addr, obj.align)
-            data += bytes(addr - start - len(data))
             input_address[obj.name] = addr
-            data += obj.data if not obj.nobits else bytes(obj.size)
             addr += obj.size
         nobits = out_name == ".bss"
-        sections.append(Section(out_name, start, b"" if nobits else bytes(data), out_align,
-                                nobits=nobits, size_override=len(data) if nobits else None))
+        data = Contents()
+        if not nobits:
+            for obj in placed:
+                data.append_zeros(input_address[obj.name] - start - len(data))
+                if obj.nobits:
+                    data.append_zeros(obj.size)
+                else:
+                    data.extend(obj.data)
+        sections.append(Section(out_name, start, data, out_align, nobits=nobits,
+                                size_override=addr - start if nobits else None))
     for obj in inputs:  # empty ones: wherever, nothing is there
         input_address.setdefault(obj.name, addr)
     return sections, input_address
@@ -100,8 +106,7 @@ class _LinkEnv(SymbolEnv):
 def _relocate(inputs: list[ObjectSection], sections: list[Section],
               input_address: dict[str, int], env: _LinkEnv, log: DiagnosticLog) -> None:
     """Write every relocation's value into its output section (errors are logged)."""
-    patched = {s.name: bytearray(s.data) for s in sections}
-    section_start = {s.name: s.address for s in sections}
+    output = {s.name: s for s in sections}
     for obj in inputs:
         out = _output_of(obj.name)
         for rel in obj.relocations:
@@ -119,11 +124,8 @@ def _relocate(inputs: list[ObjectSection], sections: list[Section],
             if out == ".bss":
                 log.error("a value in .bss (which holds no data)", rel.loc)
                 continue
-            pos = input_address[obj.name] + rel.offset - section_start[out]
-            patched[out][pos:pos + rel.width] = field
-    for s in sections:
-        if not s.nobits:
-            s.data = bytes(patched[s.name])
+            section = output[out]
+            section.data.patch(input_address[obj.name] + rel.offset - section.address, field)
 
 
 def _value(rel: Relocation, env: _LinkEnv, section_address: int) -> int:
@@ -137,11 +139,13 @@ def _value(rel: Relocation, env: _LinkEnv, section_address: int) -> int:
 
 
 def _field_bytes(value: int, rel: Relocation, log: DiagnosticLog) -> bytes | None:
+    """The field's bytes, or None (logged) when `value` does not fit: a signed field as a
+    signed number, any other as GNU's fixup_segment checks it (-(2**bits-1)..2**bits-1)."""
     bits = rel.width * 8
     if rel.signed:
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     else:
-        lo, hi = -(1 << (bits - 1)), (1 << bits) - 1
+        lo, hi = -((1 << bits) - 1), (1 << bits) - 1
     if bits < 64 and not lo <= value <= hi:
         what = "jump target" if rel.pc is not None and rel.signed is None else "value"
         article = "an" if bits == 8 else "a"
@@ -153,10 +157,11 @@ def _field_bytes(value: int, rel: Relocation, log: DiagnosticLog) -> bytes | Non
 
 def _symbols(symbols: dict[str, ObjectSymbol], env: _LinkEnv, log: DiagnosticLog
              ) -> list[Symbol]:
-    """The image's symbols: every one the user named, at its final value."""
+    """The image's symbols: every one the user named, at its final value, but `.L` local
+    labels (GNU as never puts them in its symbol table)."""
     out: list[Symbol] = []
     for name, sym in symbols.items():
-        if is_private_name(name):
+        if is_private_name(name) or name.startswith(".L"):
             continue
         try:
             value = env.symbol(name, sym.loc).const

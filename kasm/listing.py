@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .elf import listed_symbols
 from .image import Image
 
 
@@ -13,7 +12,7 @@ def format_map(image: Image) -> str:
         lines.append(f"  {s.name:<8} 0x{s.address:08x}-0x{s.end:08x}  {s.size:6d} {kind}"
                      f"  align {s.align}")
     lines.append("Symbols:")
-    for sym in sorted(listed_symbols(image), key=lambda s: (s.value, s.name)):
+    for sym in sorted(image.symbols, key=lambda s: (s.value, s.name)):
         where = sym.section or "*ABS*"
         bind = "global" if sym.is_global else "local"
         lines.append(f"  0x{sym.value:08x}  {where:<8} {bind:<6} {sym.name}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from vmm.values import Record, Value
 
 from . import expr
+from .contents import Contents
 from .diagnostics import Location
 
 
@@ -29,7 +30,7 @@ class ObjectSection(Record):
     __slots__ = ("name", "data", "align", "nobits", "size", "relocations", "lines")
 
     def __init__(
-        self, name: str, data: bytes, align: int, nobits: bool, size: int,
+        self, name: str, data: Contents, align: int, nobits: bool, size: int,
         relocations: list[Relocation], lines: list[tuple[int, int, Location]] | None = None,
     ) -> None:  # fmt: skip
         self.name, self.data, self.align, self.nobits, self.size = name, data, align, nobits, size

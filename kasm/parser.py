@@ -33,6 +33,7 @@ class Parser:
         self.out, self.log, self.sources = streamer, log, sources
         self.include_dirs = [] if include_dirs is None else include_dirs
         self.included: list[str] = []  # every file read, for the build cache
+        self._includer: dict[str, str] = {}  # a .include'd file (real path) → who included it
         self.expander = Expander(streamer)
         self._macros = self.expander.macros
         self._read_instruction = InstructionReader().read
@@ -112,6 +113,9 @@ class Parser:
         if macro is not None:
             self.expander.expand(macro, text[len(word):].strip(), loc)
             return
+        if word.startswith("hc_") and word in library_macros():
+            raise AsmError(f"unknown instruction '{word}': it is a macro of hypercall.h (add "
+                           '.include "hypercall.h", or #include <hypercall.h> in a .S file)', loc)
         self._emit_instruction(self._read_instruction(text, loc))
 
     def _directive(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
@@ -135,6 +139,7 @@ class Parser:
         path = self.find_include(name, os.path.dirname(loc.file) or ".")
         if path is None:
             raise AsmError(f"include file '{name}' not found", loc)
+        self._check_not_cyclic(path, loc)
         if len(self.included) > 1000:
             raise AsmError("too many .include files (recursive include?)", loc)
         self.included.append(path)
@@ -143,7 +148,21 @@ class Parser:
         except OSError as e:
             raise AsmError(f"cannot read include file '{name}': {e.strerror}", loc) from None
         self.sources.add(path, text)
+        self._includer[os.path.realpath(path)] = _active_file(loc)
         self.expander.insert(split_statements(text, path, self.sources))
+
+    def _check_not_cyclic(self, path: str, loc: Location) -> None:
+        """Refuse a file that is being read already (GNU as reads on until it runs out of
+        file descriptors, repeating every error of the file each time)."""
+        target = os.path.realpath(path)
+        chain = [_active_file(loc)]  # the file of this .include, the one that included it...
+        while os.path.realpath(chain[-1]) != target:
+            includer = self._includer.get(os.path.realpath(chain[-1]))
+            if includer is None:
+                return
+            chain.append(includer)
+        names = " -> ".join([*reversed(chain), chain[-1]])
+        raise AsmError(f"'{chain[-1]}' includes itself ({names})", loc)
 
     def _incbin(self, args: str, loc: Location) -> None:
         parts = arguments(args, loc)
@@ -176,6 +195,29 @@ class Parser:
             if os.path.isfile(p):  # False for a name too long for the file system and the like
                 return p
         return None
+
+
+def _active_file(loc: Location) -> str:
+    """The file being read at `loc`: where the outermost macro expansion was invoked (a
+    macro's statements name the file that defined it)."""
+    while loc.parent is not None:
+        loc = loc.parent
+    return loc.file
+
+
+_LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "include", "hypercall.h")
+_library_macros: list[frozenset[str]] = []
+
+
+def library_macros() -> frozenset[str]:
+    """The macros hypercall.h defines (read from it the first time one is asked about)."""
+    if not _library_macros:
+        try:
+            text = read_source(_LIBRARY)
+        except OSError:
+            text = ""
+        _library_macros.append(frozenset(re.findall(r"^\s*\.macro\s+(\w+)", text, re.M)))
+    return _library_macros[0]
 
 
 def _unmatched_end(name: str, args: str, loc: Location, args_loc: Location) -> None:

@@ -9,6 +9,7 @@ appended to the current fragment.
 from __future__ import annotations
 
 from . import expr
+from .contents import SPARSE_ZEROS
 from .diagnostics import AsmError, DiagnosticLog, Location
 from .expr import Unknown, Value
 from .fragments import (
@@ -34,7 +35,7 @@ class _ParseTimeEnv(SymbolEnv):
 
     def label(self, sym: SymbolDef) -> Value:
         assert sym.frag is not None
-        return Value(sym.offset, ((sym.frag.base, 1),))
+        return Value(sym.frag.start + sym.offset, ((sym.frag.base, 1),))
 
     def undefined(self, name: str, loc: Location | None) -> Value:
         # not defined yet: a symbol of its own, so `L - L` is 0 now, as it is to GNU as
@@ -75,18 +76,22 @@ class Streamer:
             self._sections[name] = sec
         return sec
 
-    def _new_frag(self, section: str) -> Fragment:
+    def _new_frag(self, section: str, run: int | None = None, start: int = 0) -> Fragment:
         self._frag_count += 1
-        return Fragment(section, self._frag_count)
+        return Fragment(section, self._frag_count, run, start)
 
     @property
     def _frag(self) -> Fragment:
         """The fragment being filled: the current section's last."""
         return self._current.frags[-1]
 
-    def _close_frag(self, var: Branch | Align | Space) -> None:
-        self._frag.var = var
-        self._current.frags.append(self._new_frag(self._current.name))
+    def _close_frag(self, var: Branch | Align | Space, size: int | None = None) -> None:
+        """End the fragment with `var`; of a known `size`, the next continues its run."""
+        frag = self._frag
+        frag.var = var
+        self._current.frags.append(
+            self._new_frag(frag.section) if size is None else
+            self._new_frag(frag.section, frag.run, frag.start + len(frag.data) + size))
 
     def switch_section(self, name: str) -> None:
         if name != self._current.name:
@@ -224,7 +229,7 @@ class Streamer:
         self._check_nobits(value != 0, loc)
         if value is not None:
             warnings: list[str] = []
-            self._frag.data += expr.field_bytes(value, width, None, warnings)
+            self._frag.data += expr.data_bytes(value, width, warnings)
             self._warn(warnings, loc)
             return
         self._frag.fixups.append(Fixup(len(self._frag.data), width, self._bind(node, loc), loc))
@@ -247,17 +252,20 @@ class Streamer:
         """`count` bytes of `fill` (a byte value or a repeating pattern)."""
         pattern = fill if isinstance(fill, bytes) else bytes([fill & 0xFF])
         n = self.try_const(count, loc)
-        if n is not None:
-            if n < 0:
-                self.log.warning(f".space/.fill count {n} is negative; nothing emitted", loc)
-                return
-            check_size(n, loc)
-            if not self._current.nobits:
-                self._frag.data += (pattern * (n // len(pattern) + 1))[:n]
-                return
-            self._check_nobits(any(pattern), loc)
-            # .bss is a size, never bytes: a 512 MiB buffer costs nothing to assemble
-        self._close_frag(Space(self._bind(count, loc), pattern, loc))
+        if n is None:
+            self._close_frag(Space(self._bind(count, loc), pattern, loc))
+            return
+        if n < 0:
+            self.log.warning(f".space/.fill count {n} is negative; nothing emitted", loc)
+            return
+        check_size(n, loc)
+        self._check_nobits(any(pattern), loc)
+        if any(pattern) or n < SPARSE_ZEROS and not self._current.nobits:
+            self._frag.data += (pattern * (n // len(pattern) + 1))[:n]
+            return
+        # zeros (.bss is only zeros): a size, never bytes, so that a 512 MiB buffer costs
+        # nothing to assemble, link or cache
+        self._close_frag(Space(("num", n), b"\0", loc), n)
 
     def emit_org(self, target: expr.Node, fill: int, loc: Location) -> None:
         self._close_frag(Space(self._bind(target, loc), bytes([fill & 0xFF]), loc, is_org=True))

@@ -18,7 +18,7 @@ from .encoding import NO_SYMBOLS, Constants, Encoding, EncodingError
 from .keystone import Keystone
 from .memo import EncodingMemo
 from .prefixes import merge_prefixes, prefix_bytes
-from .strings import encode_string_instruction
+from .strings import INTEL_NAMES, assume_att_name, encode_string_instruction
 from .via_keystone import encode_via_keystone
 
 
@@ -63,7 +63,9 @@ class Encoder:
             return encode_branch(insn, bits, pre)
         if is_direct_far(insn):
             return encode_far(insn, bits, pre, constants, warnings)
-        string = encode_string_instruction(insn, bits)
+        if not insn.operands and insn.mnemonic in INTEL_NAMES:
+            insn = assume_att_name(insn, warnings)
+        string = encode_string_instruction(insn, bits, warnings)
         if string is not None:
             return Encoding(merge_prefixes(pre, string))
         if insn.mnemonic.startswith("mov"):

@@ -1,0 +1,4 @@
+.code16
+_start:
+    hlt
+    .include "inc/cycle_a.inc"

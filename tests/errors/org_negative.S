@@ -1,0 +1,4 @@
+.code16
+_start:
+    hlt
+    .org -1
