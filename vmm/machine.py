@@ -201,8 +201,10 @@ class Machine:
         setup problems raise VmmError. `timeout` None or 0 means none; `monitor` (a tracer, a
         debugger) watches a run of one vCPU."""
         assert self.memory is not None
-        if monitor is not None and len(self.vcpus) > 1:
-            raise VmmError("a run with a tracer or a debugger has one vCPU")
+        if monitor is not None:
+            if len(self.vcpus) > 1:
+                raise VmmError("a run with a tracer or a debugger has one vCPU")
+            self.output.write_through()
         self._check_system_area(mode)
         regs, sregs = boot_state(mode, self.memory, entry)
         n = len(self.vcpus)
