@@ -139,6 +139,10 @@ def run(
                        "runs the guest: "
                        "kvm, emu (the unicorn emulator), or auto (KVM where /dev/kvm works, "
                        "else emu).")] = "auto",  # type: ignore[assignment]
+    gdb: Annotated[str | None, typer.Option(
+        "--gdb", metavar="[=PORT]", show_default=False, help=(
+            "Wait for gdb on 127.0.0.1:PORT (1234 when --gdb is given alone; 0: any free "
+            "port) before the first instruction, and serve it; no --timeout."))] = None,
 ) -> None:
     """Build FILE and boot it in a KVM virtual machine; guest output goes to stdout.
 
@@ -146,15 +150,17 @@ def run(
     (see README)."""
     code = _carry_out(commands.run, file, base, mem, mode.value if mode else None, timeout,
                       stats, stats_json, strict, verbose, include, define,
-                      BackendChoice(backend).value, cpus)
+                      BackendChoice(backend).value, cpus, gdb)
     raise typer.Exit(code)
 
 
 def main() -> None:
     """typer's app, with one more way out: help or usage text that cannot be written (a full
     disk) is one line on stderr and exit code 1, not a traceback."""
+    from vmm.gdb.option import with_default_port
+
     try:
-        app(prog_name="kasm")
+        app(prog_name="kasm", args=with_default_port(sys.argv[1:]))
     except OSError as e:
         if _command_started:
             raise

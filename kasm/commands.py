@@ -248,10 +248,8 @@ def build(
     warn_unused_options(file, "source", base, include, define)
     image = build_image(file, parse_address(base or DEFAULT_BASE), include, define).image
     check_not_source(file, (bin_path, elf_path))
-    from .elf import write_elf
-
     write_file(bin_path, image.flat())
-    write_file(elf_path, write_elf(image))
+    write_file(elf_path, elf_bytes(image))
     if show_map:
         try:
             if sys.stdout is not None:  # `>&-`: nothing to print to, and no error
@@ -263,6 +261,13 @@ def build(
                 raise Failed(BUILD_ERROR) from None
         finally:
             settle_stdout()
+
+
+def elf_bytes(image) -> bytes:  # noqa: ANN001 - kasm.image.Image, imported lazily
+    """The ELF `kasm build` writes (and `kasm run --gdb` gives gdb)."""
+    from .elf import write_elf
+
+    return write_elf(image)
 
 
 def format_map(image) -> str:  # noqa: ANN001 - kasm.image.Image, imported lazily
@@ -296,9 +301,13 @@ def run(
     define: list[str] | None = None,
     backend: str = DEFAULT_BACKEND,
     cpus: int = 1,
+    gdb: str | None = None,
 ) -> int:
     """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it on `cpus` vCPUs, and
-    return the exit code: the guest's HC_EXIT status, or one of the VMM's codes (README)."""
+    return the exit code: the guest's HC_EXIT status, or one of the VMM's codes (README).
+    `gdb` (a port, as typed) makes the run wait for gdb and serve it, with no timeout."""
+    from vmm.gdb import option
+
     from . import inputs
 
     load_address = parse_address(base or DEFAULT_BASE)
@@ -308,6 +317,10 @@ def run(
         raise UsageError(f"{timeout:g} is not a number of seconds up to {MAX_TIMEOUT:g} "
                          "(0 means never)", "'--timeout'")
     mem_size = parse_mem(mem)
+    try:
+        gdb_port = None if gdb is None else option.parse_port(gdb, cpus)
+    except ValueError as e:
+        raise UsageError(str(e), "'--gdb'") from None
     include, define = include or [], define or []
     kind = input_kind(file)
     warn_unused_options(file, kind, base, include, define)
@@ -317,19 +330,28 @@ def run(
     # The source read from stdin leaves the guest nothing to read: its input is at its end.
     guest_input = None if inputs.is_stdin(file) else launch.default_input()
     image_mode = None
+    elf: bytes | str | None = None  # what gdb reads symbols from
     if kind == "source":
         image = build_image(file, load_address, include, define, mem).image
         warn_mode_mismatch(inputs.display_name(file), mode, image)
         data, entry, image_mode = image.flat(), image.entry, image.mode
         load_address = min((s.address for s in image.loadable), default=load_address)
+        if gdb_port is not None:
+            elf = elf_bytes(image)
     else:
         data, entry = read_input(file, source=False), None
+        if data[:4] == vocabulary.ELF_MAGIC:
+            elf = file if inputs.is_regular_file(file) else data
+    program = os.path.splitext(os.path.basename(inputs.display_name(file)))[0]
     try:
-        return launch.boot(
-            data, _REPORTER, name=inputs.display_name(file), base=load_address, entry=entry,
-            mode=BootMode(mode) if mode is not None else None, image_mode=image_mode,
-            mem_size=mem_size, timeout=timeout, strict=strict, backend=backend, cpus=cpus,
-            input=guest_input, stats=stats, stats_json=stats_json, verbose=verbose)
+        with option.stub(gdb_port, elf, program, _REPORTER) as monitor:
+            return launch.boot(
+                data, _REPORTER, name=inputs.display_name(file), base=load_address,
+                entry=entry, mode=BootMode(mode) if mode is not None else None,
+                image_mode=image_mode, mem_size=mem_size,
+                timeout=0 if monitor is not None else timeout,  # gdb holds the guest
+                strict=strict, backend=backend, cpus=cpus, input=guest_input,
+                monitor=monitor, stats=stats, stats_json=stats_json, verbose=verbose)
     except vmm.CpuCountError as e:
         raise UsageError(str(e), "'--cpus'") from None
     except vmm.VmmError as e:

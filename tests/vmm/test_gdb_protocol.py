@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vmm.gdb.option import DEFAULT_PORT, parse_port, with_default_port
 from vmm.gdb.packets import (
     ACK,
     INTERRUPTED,
@@ -21,7 +22,6 @@ from vmm.gdb.packets import (
     frame,
     unescape,
 )
-from vmm.gdb.port import DEFAULT_PORT, parse_port, with_default_port
 
 
 def raw(payload: bytes) -> bytes:
