@@ -166,7 +166,7 @@ def test_break_inspect_change_and_continue(tmp_path: Path, debuggable: str, mode
         "break done", "continue", "info registers", f"print/x ${PC[mode]} == done",
         "x/s &message", "set {char}&message = 'J'", "stepi", "continue"])
     out = s.gdb_output
-    assert "in done ()" in out and "$1 = 0x1" in out
+    assert re.search(r"Breakpoint 1, (0x[0-9a-f]+ in )?done \(\)", out) and "$1 = 0x1" in out
     assert re.search(r"^ecx\s+0x0\s", out, re.M) or re.search(r"^rcx\s+0x0\s", out, re.M)
     for name in ("eflags", "cs", "ss", "cr0", "cr3", "efer"):
         assert re.search(rf"^{name}\s+0x", out, re.M), name
@@ -184,13 +184,15 @@ def test_ctrl_c_in_gdb_interrupts_a_running_guest(tmp_path: Path, debuggable: st
     assert "Program received signal SIGINT, Interrupt." in s.gdb_output
     assert "$1 = 1" in s.gdb_output
     assert s.returncode == 137
-    assert re.fullmatch(r"kasm: gdb killed the guest at RIP 0x[0-9a-f]+\n", s.stderr)
+    assert re.fullmatch(r"kasm: gdb killed the guest at RIP 0x[0-9a-f]+",
+                        s.stderr.splitlines()[0])
 
 
 def test_quitting_gdb_ends_the_run(tmp_path: Path, debuggable: str) -> None:
     s = Session(["--backend", debuggable, hello(tmp_path)], ["stepi"])
     assert s.returncode == 137 and s.stdout == ""
-    assert re.fullmatch(r"kasm: gdb killed the guest at CS:IP 0000:10[0-9a-f]{2}\n", s.stderr)
+    assert re.fullmatch(r"kasm: gdb killed the guest at CS:IP 0000:10[0-9a-f]{2}",
+                        s.stderr.splitlines()[0])
 
 
 def test_detach_lets_the_guest_finish(tmp_path: Path, debuggable: str) -> None:
@@ -211,7 +213,8 @@ def test_a_mode_switch_is_told_in_gdb(debuggable: str) -> None:
     assert ("kasm: the guest is in long mode now; gdb keeps the i8086 registers it connected "
             "with (their low 32 bits; no r8-r15); `set architecture i386:x86-64` disassembles "
             "its code") in out
-    assert "in long ()" in out and "exited normally" in out
+    assert re.search(r"Breakpoint 2, (0x[0-9a-f]+ in )?long \(\)", out)
+    assert "exited normally" in out
     assert s.stdout.endswith("long mode: 18446744073709551615\n") and s.returncode == 0
 
 
@@ -231,8 +234,8 @@ def test_source_lines_break_step_and_next(tmp_path: Path, debuggable: str) -> No
         "break lines.S:7", "continue", "delete", "next", "step", "info line *$pc",
         "continue"])
     out = s.gdb_output
-    assert "Breakpoint 1, again () at lines.S:7" in out
+    assert re.search(r"Breakpoint 1, again \(\) at \S*lines.S:7", out)
     assert re.search(r"^8\t    dec %ecx$", out, re.M)
     assert re.search(r"^9\t    jnz again$", out, re.M)
-    assert 'Line 9 of "lines.S"' in out
+    assert re.search(r'Line 9 of "\S*lines.S"', out)
     assert s.stdout == "xxxHello\n" and s.returncode == 5

@@ -6,9 +6,9 @@ as an emulation failure.
 
 Instructions: nop; jmp rel8; call; ret; mov %esp,%ebp; mov $imm8,%al; mov $imm,%dx;
 mov $imm,%bx (16-bit immediates in 16-bit code, else 32-bit); inc %al; out %al,(%dx); hlt.
-Debug exits: after each instruction when single-stepping (after an OUT, at the run following
-its IoOut exit), and before an instruction at a breakpoint, not again right after that one
-was reported (as x86's RF flag).
+Debug exits: after each instruction when single-stepping (but one that exits: an OUT's IoOut
+exit stands for its Debug exit, as on KVM and the emulator), and before an instruction at a
+breakpoint, not again right after that one was reported (as x86's RF flag).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ class ToyVcpu(FakeVcpu):
         self.breakpoints: frozenset[int] = frozenset()
         self.executed = 0
         self._reported_at: int | None = None  # a breakpoint just reported (RF)
-        self._step_after_exit = False
 
     def set_guest_debug(self, single_step: bool = False, breakpoints: tuple[int, ...] = ()
                         ) -> None:
@@ -48,10 +47,6 @@ class ToyVcpu(FakeVcpu):
 
     def run(self) -> ex.Exit:
         self.runs += 1
-        if self._step_after_exit:
-            self._step_after_exit = False
-            if self.single_step:
-                return ex.Debug(self._pc())
         while True:
             if self._stop.is_set():
                 return ex.INTERRUPTED
@@ -63,7 +58,6 @@ class ToyVcpu(FakeVcpu):
             exit = self._execute(pc)
             self.executed += 1
             if exit is not None:
-                self._step_after_exit = isinstance(exit, ex.IoOut)
                 return exit
             if self.single_step:
                 return ex.Debug(self._pc())

@@ -72,7 +72,9 @@ class GdbStub(Monitor):
         self._kicked = False  # we asked the running vCPU to stop
         self._pending_end: VcpuEnd | None = None
         self._action = Resume()
-        self._stepping_over = False
+        self._single_step = False  # Debug exits after every instruction are on
+        self._stepping_over = False  # the first of them leaves a breakpoint's address
+        self._step_stop: str | None = None  # a step ended by an I/O exit: stop, for this
         self._noted: set[str] = set()
 
     @classmethod
@@ -109,26 +111,12 @@ class GdbStub(Monitor):
             vcpu.request_stop()
 
     def on_debug(self, exit: ex.Debug) -> VcpuEnd | None:
-        session = self._session
-        if session is None:
+        if self._session is None:
             return None
-        action, pc = self._action, exit.pc
-        stepped_over = self._stepping_over
-        if stepped_over:
-            self._stepping_over = False
-            if not action.step:  # the breakpoint is behind us: watch it again
-                self._guest_debug(action.range is not None)
-        reason = session.breakpoints.get(pc, "")
-        if action.step:
-            return self._stop(SIGTRAP, reason if exit.breakpoint else "")
-        if action.range is not None:
-            start, end = action.range
-            if start <= pc < end and not reason:
-                return None
-            return self._stop(SIGTRAP, reason)
-        if reason or not stepped_over:
-            return self._stop(SIGTRAP, reason)
-        return None
+        reason = self._after_instruction(exit.pc, exit.breakpoint)
+        if reason is None:
+            return None
+        return self._stop(SIGTRAP, reason)
 
     def on_exit(self, exit: ex.Exit) -> VcpuEnd | None:
         if self._pending_end is not None:
@@ -136,11 +124,37 @@ class GdbStub(Monitor):
             return end
         if self._session is None:
             return None
-        if type(exit) is ex.Interrupted:
+        kind = type(exit)
+        if kind is ex.Interrupted:
             return self._interrupted()
+        if (kind is ex.IoOut or kind is ex.IoIn) and self._single_step:
+            # An instruction that exits has no Debug exit of its own: this one is its step.
+            # Stop once the device has done its part (the run loop acts after this hook).
+            pc = registers.linear_pc(self.vcpu.get_regs(), self.vcpu.get_sregs())
+            self._step_stop = self._after_instruction(pc, False)
+            if self._step_stop is not None:
+                self._kick()
+            return None
         if isinstance(exit, _FAULTS):
             return self._stop(SIGSEGV)
         return None
+
+    def _after_instruction(self, pc: int, at_breakpoint: bool) -> str | None:
+        """The guest is at `pc` after an instruction (or before one at a breakpoint): None to
+        run on, else the stop's reason for gdb ("", "swbreak", "hwbreak")."""
+        session = self._session
+        assert session is not None
+        action = self._action
+        stepped_over, self._stepping_over = self._stepping_over, False
+        if stepped_over and not action.step:  # the breakpoint is behind us: watch it again
+            self._guest_debug(action.range is not None)
+        reason = session.breakpoints.get(pc, "")
+        if action.step:
+            return reason if at_breakpoint else ""
+        if action.range is not None:
+            start, end = action.range
+            return None if start <= pc < end and not reason else reason
+        return reason if reason or not stepped_over else None
 
     def detach(self, end: VcpuEnd) -> None:
         self.server.close()
@@ -161,9 +175,14 @@ class GdbStub(Monitor):
     def _wake(self) -> None:
         """From the reader thread: gdb wants attention (Ctrl-C, gone, garbled)."""
         with self._lock:
-            if self._running and not self._kicked:
-                self._kicked = True
-                self.vcpu.request_stop()
+            if self._running:
+                self._kick()
+
+    def _kick(self) -> None:
+        """Stop the running vCPU at its next chance (an Interrupted exit of our own)."""
+        if not self._kicked:
+            self._kicked = True
+            self.vcpu.request_stop()
 
     def _interrupted(self) -> VcpuEnd | None:
         with self._lock:
@@ -171,6 +190,9 @@ class GdbStub(Monitor):
         if not kicked:
             return None  # someone else stopped the run: the loop decides
         self.vcpu.clear_stop()
+        if self._step_stop is not None:
+            reason, self._step_stop = self._step_stop, None
+            return self._stop(SIGTRAP, reason)
         assert self._conn is not None
         while True:
             event = self._conn.next_event(0)
@@ -238,17 +260,19 @@ class GdbStub(Monitor):
         # Leaving a breakpoint's address: one step without it, so it does not stop us again.
         self._stepping_over = pc in session.breakpoints
         if self._stepping_over:
-            others = tuple(b for b in session.breakpoints if b != pc)
-            self.vcpu.set_guest_debug(single_step=True, breakpoints=others)
+            self._guest_debug(True, leaving=pc)
         else:
             self._guest_debug(action.step or action.range is not None)
         with self._lock:
             self._running = True
 
-    def _guest_debug(self, single_step: bool) -> None:
+    def _guest_debug(self, single_step: bool, leaving: int | None = None) -> None:
+        """Debug exits as the run needs them: single steps or not, and every breakpoint but the
+        one at `leaving` (the address the guest resumes at)."""
         assert self._session is not None
-        self.vcpu.set_guest_debug(single_step=single_step,
-                                  breakpoints=tuple(self._session.breakpoints))
+        self._single_step = single_step
+        self.vcpu.set_guest_debug(single_step=single_step, breakpoints=tuple(
+            b for b in self._session.breakpoints if b != leaving))
 
     def _ended(self, what: str) -> VcpuEnd:
         return VcpuEnd(RunEnd.KILLED, 0, f"{what} at {where(self.vcpu)[0]}")
@@ -270,6 +294,7 @@ class GdbStub(Monitor):
             self._running = False
         if conn is not None:
             conn.close()
+        self._single_step = False
         self.vcpu.set_guest_debug()
 
     def _note_mode_change(self) -> None:
