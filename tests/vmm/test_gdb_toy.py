@@ -241,3 +241,16 @@ def test_real_mode_runs_over_a_call_with_advance(tmp_path: Path) -> None:
     assert "call   0x" in out and "<putchar_a>" in out  # 16-bit disassembly
     assert "main () at lines16.S:12" in out
     assert run.output.getvalue() == b"A"
+
+
+def test_hbreak_a_software_watchpoint_and_jump(tmp_path: Path) -> None:
+    """hbreak is Z1; `watch` falls back to gdb's own watchpoint (it single-steps the guest);
+    `jump` writes the pc and continues."""
+    run = ToyRun(elf_of(tmp_path, BootMode.PROTECTED), BootMode.PROTECTED, [
+        "hbreak second", "continue", "watch $al", "continue", "delete", "jump last"])
+    out = run.gdb_output
+    assert "Hardware assisted breakpoint 1 at 0x" in out
+    assert "Breakpoint 1, 0x" in out and "in second ()" in out
+    assert "Old value = 1\nNew value = 2\n" in out
+    assert "exited with code 03" in out
+    assert run.output.getvalue() == b"A"  # the jump went past the second HC_PUTCHAR
