@@ -16,8 +16,9 @@ import vmm
 from vmm.gdb import target
 from vmm.gdb.connection import GdbError, GdbServer
 from vmm.gdb.packets import ACK, Packet, PacketReader, checksum, frame
-from vmm.gdb.stub import GdbStub
+from vmm.gdb.stub import GdbStub, exit_packet
 from vmm.outcome import RunResult
+from vmm.runloop import VcpuEnd
 from vmm.vocabulary import BootMode, RunEnd
 
 # Real mode at 0x1000; each line one instruction, with its address.
@@ -368,3 +369,13 @@ def test_a_port_in_use_is_one_line() -> None:
 
 def test_the_checksum_helper_matches_gdbs() -> None:
     assert frame(b"k") == b"$k#%02x" % checksum(b"k") == b"$k#6b"
+
+
+@pytest.mark.parametrize(("end", "status", "packet"), [
+    (RunEnd.HLT, 0, b"W00"), (RunEnd.HC_EXIT, 0x107, b"W07"), (RunEnd.SHUTDOWN, 0, b"X0b"),
+    (RunEnd.BAD_HYPERCALL, 0, b"X0b"), (RunEnd.INTERRUPTED, 0, b"X02"),
+    (RunEnd.TIMEOUT, 0, b"X0e"), (RunEnd.OUTPUT_CLOSED, 0, b"X0d"),
+    (RunEnd.OUTPUT_FAILED, 0, b"W03"),
+])
+def test_gdb_hears_how_the_run_ended(end: RunEnd, status: int, packet: bytes) -> None:
+    assert exit_packet(VcpuEnd(end, status)) == packet

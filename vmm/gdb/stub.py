@@ -24,7 +24,18 @@ from vmm.faults import where
 from vmm.gdb import registers
 from vmm.gdb.connection import LOCALHOST, Closed, Connection, GdbError, GdbServer
 from vmm.gdb.packets import Interrupt, Malformed, Packet
-from vmm.gdb.session import SIGINT, SIGSEGV, SIGTRAP, Detach, Kill, NoAck, Resume, Session
+from vmm.gdb.session import (
+    SIGALRM,
+    SIGINT,
+    SIGPIPE,
+    SIGSEGV,
+    SIGTRAP,
+    Detach,
+    Kill,
+    NoAck,
+    Resume,
+    Session,
+)
 from vmm.gdb.target import REAL, Description, description_for
 from vmm.memory import GuestMemory
 from vmm.monitor import Monitor
@@ -33,7 +44,8 @@ from vmm.vocabulary import RunEnd
 
 # Exits that end the run as a guest fault: gdb sees them as SIGSEGV before the run ends.
 _FAULTS = (ex.Shutdown, ex.InternalError, ex.FailEntry, ex.Mmio, ex.Unknown)
-_SIGNAL_OF_END = {RunEnd.INTERRUPTED: SIGINT, RunEnd.TIMEOUT: 14, RunEnd.OUTPUT_CLOSED: 13}
+_SIGNAL_OF_END = {RunEnd.INTERRUPTED: SIGINT, RunEnd.TIMEOUT: SIGALRM,
+                  RunEnd.OUTPUT_CLOSED: SIGPIPE}
 
 
 def exit_packet(end: VcpuEnd) -> bytes:
