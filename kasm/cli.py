@@ -157,10 +157,13 @@ def run(
 def main() -> None:
     """typer's app, with one more way out: help or usage text that cannot be written (a full
     disk) is one line on stderr and exit code 1, not a traceback."""
-    from vmm.gdb.option import with_default_port
+    args = sys.argv[1:]
+    if "--gdb" in args:  # a bare --gdb: the default port (imported only then)
+        from vmm.gdb.option import with_default_port
 
+        args = with_default_port(args)
     try:
-        app(prog_name="kasm", args=with_default_port(sys.argv[1:]))
+        app(prog_name="kasm", args=args)
     except OSError as e:
         if _command_started:
             raise

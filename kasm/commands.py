@@ -11,6 +11,7 @@ shown as the user typed them. The input is read once (kasm.inputs): it may be a 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -263,6 +264,26 @@ def build(
             settle_stdout()
 
 
+def parse_gdb_port(text: str | None, cpus: int) -> int | None:
+    if text is None:
+        return None
+    from vmm.gdb.option import parse_port
+
+    try:
+        return parse_port(text, cpus)
+    except ValueError as e:
+        raise UsageError(str(e), "'--gdb'") from None
+
+
+def gdb_stub(port: int | None, elf: bytes | str | None, program: str):  # noqa: ANN201
+    """The GDB stub of a run (vmm.gdb.option.stub), or no stub and no import of it."""
+    if port is None:
+        return contextlib.nullcontext()
+    from vmm.gdb.option import stub
+
+    return stub(port, elf, program, _REPORTER)
+
+
 def elf_bytes(image) -> bytes:  # noqa: ANN001 - kasm.image.Image, imported lazily
     """The ELF `kasm build` writes (and `kasm run --gdb` gives gdb)."""
     from .elf import write_elf
@@ -306,8 +327,6 @@ def run(
     """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it on `cpus` vCPUs, and
     return the exit code: the guest's HC_EXIT status, or one of the VMM's codes (README).
     `gdb` (a port, as typed) makes the run wait for gdb and serve it, with no timeout."""
-    from vmm.gdb import option
-
     from . import inputs
 
     load_address = parse_address(base or DEFAULT_BASE)
@@ -317,10 +336,7 @@ def run(
         raise UsageError(f"{timeout:g} is not a number of seconds up to {MAX_TIMEOUT:g} "
                          "(0 means never)", "'--timeout'")
     mem_size = parse_mem(mem)
-    try:
-        gdb_port = None if gdb is None else option.parse_port(gdb, cpus)
-    except ValueError as e:
-        raise UsageError(str(e), "'--gdb'") from None
+    gdb_port = parse_gdb_port(gdb, cpus)
     include, define = include or [], define or []
     kind = input_kind(file)
     warn_unused_options(file, kind, base, include, define)
@@ -344,7 +360,7 @@ def run(
             elf = file if inputs.is_regular_file(file) else data
     program = os.path.splitext(os.path.basename(inputs.display_name(file)))[0]
     try:
-        with option.stub(gdb_port, elf, program, _REPORTER) as monitor:
+        with gdb_stub(gdb_port, elf, program) as monitor:
             return launch.boot(
                 data, _REPORTER, name=inputs.display_name(file), base=load_address,
                 entry=entry, mode=BootMode(mode) if mode is not None else None,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -57,6 +55,9 @@ def stub(port: int | None, elf: bytes | str | None, name: str,
     if port is None:
         yield None
         return
+    import shutil
+    import tempfile
+
     from vmm.gdb.stub import GdbStub
 
     directory = None
