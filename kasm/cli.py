@@ -158,6 +158,10 @@ def run(
         "--trace-range", metavar="RANGE", show_default=False, help=(
             "Trace only instructions inside RANGE: START-END, START+LENGTH (labels or "
             "addresses) or a label (up to the next one)."))] = None,
+    gdb: Annotated[str | None, typer.Option(
+        "--gdb", metavar="[=PORT]", show_default=False, help=(
+            "Wait for gdb on 127.0.0.1:PORT (1234 when --gdb is given alone; 0: any free "
+            "port) before the first instruction, and serve it; no --timeout."))] = None,
 ) -> None:
     """Build FILE and boot it in a KVM virtual machine; guest output goes to stdout.
 
@@ -168,7 +172,7 @@ def run(
     request = TraceRequest(trace, trace_exits, trace_count, trace_from, trace_range)
     code = _carry_out(commands.run, file, base, mem, mode.value if mode else None, timeout,
                       stats, stats_json, strict, verbose, include, define,
-                      BackendChoice(backend).value, cpus, request)
+                      BackendChoice(backend).value, cpus, request, gdb)
     raise typer.Exit(code)
 
 
@@ -206,8 +210,13 @@ def optional_values(args: list[str]) -> list[str]:
 def main() -> None:
     """typer's app, with one more way out: help or usage text that cannot be written (a full
     disk) is one line on stderr and exit code 1, not a traceback."""
+    args = optional_values(sys.argv[1:])
+    if "--gdb" in args:  # a bare --gdb: the default port (imported only then)
+        from vmm.gdb.option import with_default_port
+
+        args = with_default_port(args)
     try:
-        app(args=optional_values(sys.argv[1:]), prog_name="kasm")
+        app(args=args, prog_name="kasm")
     except OSError as e:
         if _command_started:
             raise

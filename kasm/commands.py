@@ -11,6 +11,7 @@ shown as the user typed them. The input is read once (kasm.inputs): it may be a 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -278,6 +279,35 @@ def print_output(text: str, what: str) -> None:
         settle_stdout()
 
 
+def parse_gdb_port(text: str | None, cpus: int) -> int | None:
+    if text is None:
+        return None
+    from vmm.gdb.option import parse_port
+
+    try:
+        return parse_port(text, cpus)
+    except ValueError as e:
+        raise UsageError(str(e), "'--gdb'") from None
+
+
+def gdb_stub(port: int | None, elf: bytes | str | None, program: str):  # noqa: ANN201
+    """The GDB stub of a run (vmm.gdb.option.stub), or no stub and no import of it."""
+    if port is None:
+        return contextlib.nullcontext()
+    from vmm.gdb.option import stub
+
+    return stub(port, elf, program, _REPORTER)
+
+
+def elf_bytes(image) -> bytes:  # noqa: ANN001 - kasm.image.Image, imported lazily
+    """The ELF `kasm build` writes, line information included (`kasm run --gdb` gives it to
+    gdb)."""
+    from .dwarf import debug_sections
+    from .elf import write_elf
+
+    return write_elf(image, debug_sections(image))
+
+
 def run(
     file: str,
     base: str | None = None,
@@ -293,10 +323,12 @@ def run(
     backend: str = DEFAULT_BACKEND,
     cpus: int = 1,
     trace=None,  # noqa: ANN001 - a kasm.tracing.TraceRequest (imported only when given)
+    gdb: str | None = None,
 ) -> int:
     """`kasm run`: build FILE (or take a .bin/.elf as it is), boot it on `cpus` vCPUs, and
     return the exit code: the guest's HC_EXIT status, or one of the VMM's codes (README).
-    `trace` asks for a trace (--trace, --trace-exits and the limits)."""
+    `trace` asks for a trace (--trace, --trace-exits and the limits); `gdb` (a port, as
+    typed) makes the run wait for gdb and serve it, with no timeout."""
     from . import inputs
 
     load_address = parse_address(base or DEFAULT_BASE)
@@ -311,6 +343,9 @@ def run(
         raise UsageError(f"{timeout:g} is not a number of seconds up to {MAX_TIMEOUT:g} "
                          "(0 means never)", "'--timeout'")
     mem_size = parse_mem(mem)
+    gdb_port = parse_gdb_port(gdb, cpus)
+    if gdb_port is not None and watching:
+        raise UsageError("a run is traced or debugged with gdb, not both", "'--gdb'")
     include, define = include or [], define or []
     kind = input_kind(file)
     warn_unused_options(file, kind, base, include, define)
@@ -323,23 +358,31 @@ def run(
 
     name = inputs.display_name(file)
     image, image_mode = None, None
+    elf: bytes | str | None = None  # what gdb reads symbols from
     if kind == "source":
         image = build_image(file, load_address, include, define, mem).image
         warn_mode_mismatch(name, mode, image)
         data, entry, image_mode = image.flat(), image.entry, image.mode
         load_address = min((s.address for s in image.loadable), default=load_address)
+        if gdb_port is not None:
+            elf = elf_bytes(image)
     else:
         data, entry = read_input(file, source=False), None
         if data[:4] == ELF_MAGIC:
             image = read_elf_image(data, name)
+            elf = file if inputs.is_regular_file(file) else data
     watch = run_watch(trace, verbose and cpus == 1, image, name)
+    program = os.path.splitext(os.path.basename(name))[0]
     try:
-        return launch.boot(
-            data, _REPORTER, name=name, base=load_address, entry=entry,
-            mode=BootMode(mode) if mode is not None else None, image_mode=image_mode,
-            mem_size=mem_size, timeout=timeout, strict=strict, backend=backend, cpus=cpus,
-            input=guest_input, stats=stats, stats_json=stats_json, verbose=verbose,
-            registers=verbose, finish=watch.finish, **watch.settings())
+        with gdb_stub(gdb_port, elf, program) as stub:
+            return launch.boot(
+                data, _REPORTER, name=name, base=load_address, entry=entry,
+                mode=BootMode(mode) if mode is not None else None, image_mode=image_mode,
+                mem_size=mem_size, timeout=0 if stub is not None else timeout,  # gdb holds it
+                strict=strict, backend=backend, cpus=cpus, input=guest_input, stats=stats,
+                stats_json=stats_json, verbose=verbose, registers=verbose,
+                finish=watch.finish, **(watch.settings() | ({} if stub is None else
+                                                             {"monitor": stub})))
     except vmm.CpuCountError as e:
         raise UsageError(str(e), "'--cpus'") from None
     except vmm.VmmError as e:

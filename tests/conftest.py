@@ -49,6 +49,14 @@ def binutils() -> None:
 
 
 @pytest.fixture(scope="session")
+def gdb() -> str:
+    """Debian's gdb, which the GDB stub's tests drive in batch mode."""
+    path = shutil.which("gdb")
+    require(path is not None, "gdb is not installed (apt install gdb)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def runs_guests() -> str:
     """Guests can run here, on the backend "auto" picks: KVM where /dev/kvm works, else the
     emulator. For tests of kasm and vmm that are not about a backend (the backend-specific ones

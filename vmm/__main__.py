@@ -14,6 +14,7 @@ import typer
 
 from vmm import launch
 from vmm.errors import CpuCountError, VmmError
+from vmm.gdb import option
 from vmm.memory import parse_size
 from vmm.terminal import Reporter
 from vmm.vocabulary import (
@@ -22,6 +23,7 @@ from vmm.vocabulary import (
     DEFAULT_BASE,
     DEFAULT_MEM_SIZE,
     DEFAULT_TIMEOUT,
+    ELF_MAGIC,
     MAX_TIMEOUT,
     BootMode,
     ExitCode,
@@ -65,6 +67,10 @@ def main(
                                           "whenever the run ends abnormally")] = False,
     backend: Annotated[str, typer.Option(help="kvm, emu (unicorn) or auto (KVM where "
                                          "/dev/kvm works, else emu)")] = DEFAULT_BACKEND,
+    gdb: Annotated[str | None, typer.Option(
+        "--gdb", metavar="[=PORT]", help="wait for gdb on 127.0.0.1:PORT (1234 when given "
+        "alone; 0: any free port) before the first instruction, and serve it; no timeout")
+    ] = None,
 ) -> None:
     try:
         boot_mode = BootMode(mode.lower()) if mode else None
@@ -77,18 +83,25 @@ def main(
     except VmmError as e:
         raise _usage(str(e)) from None
     try:
+        gdb_port = None if gdb is None else option.parse_port(gdb, cpus)
+    except ValueError as e:
+        raise _usage(f"--gdb: {e}") from None
+    try:
         data = image.read_bytes()
     except OSError as e:
         REPORTER.error(f"{image}: {e.strerror}")
         raise typer.Exit(ExitCode.BUILD_ERROR) from None
+    elf = str(image) if data[:4] == ELF_MAGIC else None
     try:
-        code = launch.boot(
-            data, REPORTER, name=str(image), base=_int(base, "--base"),
-            entry=None if entry is None else _int(entry, "--entry"), mode=boot_mode,
-            mem_size=mem_size, timeout=timeout, strict=strict, backend=backend, cpus=cpus,
-            input=launch.default_input(), stats=stats,
-            stats_json=None if stats_json is None else str(stats_json), verbose=verbose,
-            registers=verbose)
+        with option.stub(gdb_port, elf, image.stem, REPORTER) as monitor:
+            code = launch.boot(
+                data, REPORTER, name=str(image), base=_int(base, "--base"),
+                entry=None if entry is None else _int(entry, "--entry"), mode=boot_mode,
+                mem_size=mem_size, timeout=0 if monitor is not None else timeout,
+                strict=strict, backend=backend, cpus=cpus, input=launch.default_input(),
+                monitor=monitor, stats=stats,
+                stats_json=None if stats_json is None else str(stats_json), verbose=verbose,
+                registers=verbose)
     except CpuCountError as e:
         raise _usage(f"--cpus: {e}") from None
     except VmmError as e:
@@ -100,4 +113,4 @@ def main(
 
 
 if __name__ == "__main__":
-    sys.exit(app())
+    sys.exit(app(args=option.with_default_port(sys.argv[1:])))

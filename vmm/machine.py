@@ -209,8 +209,10 @@ class Machine:
         the program (source lines, labels); `registers` keeps the register dump of every
         end, a clean one too (one vCPU)."""
         assert self.memory is not None
-        if monitor is not None and len(self.vcpus) > 1:
-            raise VmmError("a run with a tracer or a debugger has one vCPU")
+        if monitor is not None:
+            if len(self.vcpus) > 1:
+                raise VmmError("a run with a tracer or a debugger has one vCPU")
+            self.output.write_through()
         self._check_system_area(mode)
         regs, sregs = boot_state(mode, self.memory, entry)
         n = len(self.vcpus)

@@ -22,8 +22,10 @@ class Monitor:
     def attach(self, vcpu: VcpuBackend, memory: GuestMemory) -> None:
         """Called once on the vCPU's thread, before its first run (set up guest debug here)."""
 
-    def on_exit(self, exit: ex.Exit) -> None:
-        """Every exit but Debug ones, before the loop acts on it."""
+    def on_exit(self, exit: ex.Exit) -> VcpuEnd | None:
+        """Every exit but Debug ones, before the loop acts on it. Return None to let the loop
+        act on it, or how the run ends (a debugger's kill arrives with an Interrupted exit)."""
+        return None
 
     def on_io_in(self, data: bytes) -> None:
         """The bytes the VMM answered the last IoIn exit with (the guest sees them when it

@@ -133,7 +133,9 @@ def _loop(
                     if ended is not None:
                         return ended
                     continue
-                monitor.on_exit(exit)
+                ended = monitor.on_exit(exit)
+                if ended is not None:
+                    return ended
             total += 1
             if t is IoOut or t is IoIn:
                 n_io += 1

@@ -72,6 +72,7 @@ class ExitCode(enum.IntEnum):
     GUEST_FAULT = 120  # the guest did something that ends it (see RunEnd.is_fault)
     TIMEOUT = 124  # the guest ran past its timeout (like timeout(1))
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+    KILLED = 137  # gdb ended the run: kill, quit, a lost connection (128 + SIGKILL)
     OUTPUT_CLOSED = 141  # stdout's reader went away (128 + SIGPIPE): the guest was stopped
 
 
@@ -85,6 +86,7 @@ class RunEnd(enum.Enum):
     TIMEOUT = ("timeout", ExitCode.TIMEOUT)
     INTERRUPTED = ("interrupted", ExitCode.INTERRUPTED)
     OUTPUT_CLOSED = ("output_closed", ExitCode.OUTPUT_CLOSED)
+    KILLED = ("killed", ExitCode.KILLED)  # by the debugger (vmm.gdb)
     OUTPUT_FAILED = ("output_failed", ExitCode.VMM_ERROR)  # the guest's output could not
     # be written (a full disk): the run cannot count as clean
     # guest faults

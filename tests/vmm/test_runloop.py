@@ -186,3 +186,22 @@ def test_a_monitor_can_end_the_run_at_a_debug_exit() -> None:
         r = m.run(monitor=recorder)
     assert r.end is RunEnd.INTERRUPTED and recorder.seen[-1] is RunEnd.INTERRUPTED
     assert r.stats.total_exits == 0
+
+
+class EndsAtInterrupt(Monitor):
+    """Ends the run at the first Interrupted exit it sees (as a debugger's kill does)."""
+
+    def on_exit(self, exit):
+        if exit == ex.INTERRUPTED:
+            return VcpuEnd(RunEnd.KILLED, 0, "killed by the monitor")
+        return None
+
+
+def test_a_monitor_can_end_the_run_at_any_exit() -> None:
+    m, out = machine(hypercall(HC_PUTCHAR, rbx=ord("k")), ex.INTERRUPTED,
+                     hypercall(HC_PUTCHAR, rbx=ord("x")))
+    with m:
+        r = m.run(monitor=EndsAtInterrupt())
+    assert (r.end, r.exit_code) == (RunEnd.KILLED, 137)
+    assert r.fault.splitlines()[0] == "killed by the monitor"
+    assert out.getvalue() == b"k"

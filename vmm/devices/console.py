@@ -28,6 +28,11 @@ class ConsoleOutput:
         self.closed = False  # the reader went away (`| head`): devices stop the guest
         self.failure: str | None = None  # why writing failed otherwise (a full disk)
 
+    def write_through(self) -> None:
+        """From now on every write reaches the sink at once (a debugger's stops and a tracer's
+        lines then come in order with the guest's output)."""
+        self._capacity = 1
+
     def write(self, data: bytes) -> None:
         if self.closed:
             return
