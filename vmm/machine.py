@@ -1,4 +1,5 @@
-"""The public entry point: one VM with guest RAM, a UART and the hypercall port, on a backend."""
+"""The public entry point: one VM with guest RAM, a UART, the hypercall port, and the PICs and
+PIT of a PC, on a backend."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from vmm.backend import VcpuBackend, VmBackend
 from vmm.bus import IoBus
 from vmm.devices.console import ConsoleInput, ConsoleOutput
 from vmm.devices.hypercall import HYPERCALL_PORT, HypercallDevice
-from vmm.devices.uart import UART_PORT, UART_PORTS, Uart
+from vmm.devices.uart import UART_IRQ, UART_PORT, UART_PORTS, Uart
 from vmm.errors import ImageError, VmmError
+from vmm.interrupts import Interrupts
 from vmm.memory import GuestMemory
 from vmm.modes import SystemLayout, boot_state
 from vmm.outcome import RunResult
@@ -88,8 +90,12 @@ class Machine:
         self.output = ConsoleOutput(output if output is not None else _stdout())
         self.input = ConsoleInput(input, cancelled=self._stopping)
         self.bus = IoBus()
-        self.bus.register(Uart(self.output, self.input), UART_PORT, UART_PORTS)
+        self.interrupts = Interrupts()
+        uart = Uart(self.output, self.input, irq=self.interrupts.line(UART_IRQ))
+        self.interrupts.attach_uart(uart)
+        self.bus.register(uart, UART_PORT, UART_PORTS)
         self.bus.register(HypercallDevice(self.output, self.input), HYPERCALL_PORT, 1)
+        self.interrupts.register(self.bus)
 
     def _stopping(self) -> bool:
         return self._backend is not None and self.vcpu.stop_requested
@@ -102,6 +108,9 @@ class Machine:
 
     def close(self) -> None:
         """Release the vCPU, the VM and the backend's resources, and RAM (idempotent)."""
+        interrupts = getattr(self, "interrupts", None)
+        if interrupts is not None:
+            interrupts.close()
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -161,10 +170,13 @@ class Machine:
         self.vcpu.set_sregs(sregs)
         self.vcpu.set_regs(regs)
         try:
-            result = run_loop(self.vcpu, self.bus, self.memory, timeout=timeout, strict=strict)
+            result = run_loop(self.vcpu, self.bus, self.memory, timeout=timeout, strict=strict,
+                              interrupts=self.interrupts)
         finally:
+            self.interrupts.close()
             self.output.flush()
         result.stats.backend = self.backend_name
+        result.stats.interrupts_by_irq = dict(self.interrupts.injected)
         if self.output.failure is not None:  # the guest's output is lost: not a clean run
             result.end = result.stats.end = RunEnd.OUTPUT_FAILED
             result.fault = self.output.failure

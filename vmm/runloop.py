@@ -2,7 +2,9 @@
 
 Device logic lives behind the bus and fault wording in vmm.faults; this module only decides
 when a run ends. It sees the vCPU through vmm.backend, so it runs KVM and a scripted test
-vCPU alike.
+vCPU alike. With an interrupt controller (vmm.interrupts) it consults it before each entry
+and at a HLT; an instruction the backend's emulator gives up on may be completed by
+vmm.completion.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from time import perf_counter
 from vmm import exits as ex
 from vmm.backend import VcpuBackend
 from vmm.bus import IoBus
+from vmm.completion import complete
 from vmm.control import RunControl
 from vmm.device import Fault, Stop
 from vmm.errors import GuestMemoryError
 from vmm.faults import exit_fault, register_dump, where
 from vmm.guest import GuestCpu
+from vmm.interrupts import Interrupts
 from vmm.memory import GuestMemory
 from vmm.outcome import RunResult
 from vmm.stats import ExitStats
@@ -40,6 +44,7 @@ def run(
     timeout: float | None = None,
     strict: bool = False,
     control: RunControl | None = None,
+    interrupts: Interrupts | None = None,
 ) -> RunResult:
     """Run the vCPU until HLT, HC_EXIT, a fault, the timeout or Ctrl-C; never raises for
     anything the guest does. `timeout` None or 0 means none."""
@@ -49,7 +54,7 @@ def run(
     with control.armed(timeout):
         t0 = perf_counter()
         try:
-            outcome = run_vcpu(vcpu, bus, memory, stats, control, strict)
+            outcome = run_vcpu(vcpu, bus, memory, stats, control, strict, interrupts)
         except KeyboardInterrupt:
             outcome = VcpuEnd(RunEnd.INTERRUPTED)
         finally:
@@ -83,8 +88,10 @@ def run_vcpu(
     stats: ExitStats,
     control: RunControl,
     strict: bool = False,
+    interrupts: Interrupts | None = None,
 ) -> VcpuEnd:
-    """The loop of one vCPU, until something ends the run; counts every exit in `stats`."""
+    """The loop of one vCPU, until something ends the run; counts every exit in `stats`.
+    `interrupts`: the controller whose interrupts this vCPU takes, if any."""
     cpu = GuestCpu(vcpu.state, memory, vcpu.index)
     vrun = vcpu.run
     bus_write = bus.write
@@ -96,6 +103,8 @@ def run_vcpu(
     total = n_io = 0
     try:
         while True:
+            if interrupts is not None and interrupts.active:
+                interrupts.before_entry(vcpu)
             exit = vrun()
             total += 1
             t = type(exit)
@@ -126,11 +135,21 @@ def run_vcpu(
             name = ex.exit_name(exit)
             reasons[name] = reasons.get(name, 0) + 1
             if t is ex.Hlt:
+                if interrupts is not None and interrupts.halt(vcpu, control):
+                    continue  # it slept until an interrupt was due (or a stop came)
                 return VcpuEnd(RunEnd.HLT)
             if t is ex.Interrupted:
                 if control.reason is not None:
                     return VcpuEnd(control.reason)
-                continue  # some other signal interrupted the run: carry on
+                continue  # a kick, or some other signal interrupted the run: carry on
+            if t is ex.IrqWindowOpen:
+                continue
+            if t is ex.InternalError:
+                completed = complete(exit, vcpu, memory)
+                if completed is not None:
+                    done = stats.completed_by_vmm
+                    done[completed] = done.get(completed, 0) + 1
+                    continue
             end, message = exit_fault(exit, vcpu, memory)
             return VcpuEnd(end, 0, message)
     finally:

@@ -13,6 +13,8 @@ STATS_KEYS = (
     "us_per_exit",
     "end",
     "backend",
+    "interrupts_by_irq",
+    "completed_by_vmm",
 )
 
 
@@ -20,7 +22,7 @@ class ExitStats(Record):
     """Every return from KVM_RUN counts as one exit, the final HLT or HC_EXIT included."""
 
     __slots__ = ("total_exits", "exits_by_reason", "exits_by_port", "guest_wall_s", "end",
-                 "backend")
+                 "backend", "interrupts_by_irq", "completed_by_vmm")
 
     def __init__(
         self, total_exits: int = 0, exits_by_reason: dict[str, int] | None = None,
@@ -33,6 +35,8 @@ class ExitStats(Record):
         self.guest_wall_s = guest_wall_s
         self.end = end
         self.backend = backend  # what ran the guest: "kvm", ...
+        self.interrupts_by_irq: dict[int, int] = {}  # external interrupts delivered
+        self.completed_by_vmm: dict[str, int] = {}  # instructions the backend gave up on
 
     @property
     def us_per_exit(self) -> float:
@@ -48,6 +52,8 @@ class ExitStats(Record):
             "us_per_exit": round(self.us_per_exit, 3),
             "end": "" if self.end is None else self.end.value,
             "backend": self.backend,
+            "interrupts_by_irq": {str(irq): n for irq, n in sorted(self.interrupts_by_irq.items())},
+            "completed_by_vmm": dict(sorted(self.completed_by_vmm.items())),
         }
 
     def format_text(self) -> str:
@@ -60,6 +66,13 @@ class ExitStats(Record):
         lines.append(f"exits: {self.total_exits} ({reasons or 'none'})")
         if ports:
             lines.append(f"exits by port: {ports}")
+        if self.interrupts_by_irq:
+            total = sum(self.interrupts_by_irq.values())
+            by_irq = ", ".join(f"irq{irq} {n}" for irq, n in sorted(self.interrupts_by_irq.items()))
+            lines.append(f"interrupts: {total} ({by_irq})")
+        if self.completed_by_vmm:
+            done = ", ".join(f"{k} {v}" for k, v in sorted(self.completed_by_vmm.items()))
+            lines.append(f"completed by the VMM: {done}")
         lines.append(
             f"guest wall time: {self.guest_wall_s * 1e3:.3f} ms, {self.us_per_exit:.2f} us/exit"
         )

@@ -33,6 +33,7 @@ UC_ERR_WRITE_UNMAPPED = 7
 UC_ERR_FETCH_UNMAPPED = 8
 UC_HOOK_INTR = 1
 UC_HOOK_INSN = 2
+UC_HOOK_BLOCK = 8
 UC_HOOK_MEM_UNMAPPED = 16 | 32 | 64
 UC_MEM_WRITE_UNMAPPED = 20
 UC_MEM_FETCH_UNMAPPED = 21
@@ -78,6 +79,8 @@ OUT_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int
 IN_HOOK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
                            ctypes.c_void_p)
 INTR_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
+BLOCK_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                              ctypes.c_void_p)
 MEM_HOOK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
                             ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
 

@@ -39,6 +39,10 @@ OUT, IN = 0, 1
 UD = 6
 RSI, RDI, RAX = (e.GPR_OFFSET[n] for n in ("rsi", "rdi", "rax"))
 EIP_WORD, RSI_WORD, RDI_WORD = e.EIP // 8, RSI // 8, RDI // 8
+EFLAGS_WORD, HFLAGS_WORD = st.EFLAGS // 8, e.HFLAGS // 8
+EFLAGS_IF = 1 << 9
+HF_INHIBIT_IRQ = 1 << 3  # the instruction after sti / mov ss: no interrupt before it
+KICKED, WINDOW = 1, 2  # why the block hook stopped the engine
 _OUT_CACHE_MAX = 4096
 
 
@@ -111,6 +115,11 @@ class EmuVcpu(VcpuBackend):
         self._stop = False
         self._kicked = False
         self._in_emu = False
+        self._pending_vector: int | None = None
+        self._want_window = False
+        self._kick_flag = False  # kick() with the block hook: it stops at the next block
+        self._stopped_for = 0  # KICKED or WINDOW: why the block hook stopped the engine
+        self._block_hooked = False
         self._stop_lock = threading.Lock()
         self._thunks = (e.OUT_HOOK(self._on_out), e.IN_HOOK(self._on_in),
                         e.INTR_HOOK(self._on_intr), e.MEM_HOOK(self._on_unmapped))
@@ -152,6 +161,22 @@ class EmuVcpu(VcpuBackend):
         except BaseException as exc:  # noqa: BLE001
             self._hook_failed(exc)
 
+    def _on_block(self, handle: int, address: int, size: int, data: int) -> None:
+        """At every translated block once interrupts are in use: a kick or an open interrupt
+        window stops the engine before the block runs."""
+        try:
+            if self._kick_flag:
+                self._kick_flag = False
+                self._stopped_for = KICKED
+                self._stop_engine()
+            elif self._want_window:
+                self._save()
+                if self._interruptible():
+                    self._stopped_for = WINDOW
+                    self._stop_engine()
+        except BaseException as exc:  # noqa: BLE001
+            self._hook_failed(exc)
+
     def _on_unmapped(self, handle: int, access: int, address: int, size: int, value: int,
                      data: int) -> bool:
         if self._mmio is None:
@@ -170,6 +195,10 @@ class EmuVcpu(VcpuBackend):
         while True:
             if self._stop:
                 return ex.INTERRUPTED
+            if self._block_hooked:
+                outcome = self._interrupt_entry()
+                if outcome is not None:
+                    return outcome
             self._io = self._exception = self._mmio = None
             self._in_emu = True
             err = self._emu_start(self._rip, e.NO_END, 0, 0)
@@ -179,7 +208,10 @@ class EmuVcpu(VcpuBackend):
             if self._hook_error is not None:
                 exc, self._hook_error = self._hook_error, None
                 raise exc
+            stopped_for, self._stopped_for = self._stopped_for, 0
             io = self._io
+            if stopped_for == KICKED and (io or self._exception or self._mmio):
+                self._kick_flag = True  # the event came first: the kick is for the next run
             if io is not None:
                 return self._io_exit(*io)
             if self._exception is not None:
@@ -203,6 +235,10 @@ class EmuVcpu(VcpuBackend):
                 continue
             if err != e.UC_ERR_OK:
                 return ex.InternalError(ex.EMULATION_FAILURE, (err,))
+            if stopped_for == WINDOW:
+                return ex.IRQ_WINDOW_OPEN
+            if stopped_for == KICKED:
+                return ex.INTERRUPTED
             if self._stop or self._kicked:
                 self._kicked = False
                 return ex.INTERRUPTED
@@ -247,11 +283,11 @@ class EmuVcpu(VcpuBackend):
         self.set_live_reg("rax", (rax & ~mask) | value)
 
     def _deliver(self, vector: int, is_int: int, error_code: int, fault_rip: int,
-                 next_rip: int) -> ex.Exit | None:
+                 next_rip: int, external: bool = False) -> ex.Exit | None:
         software = bool(is_int)
         rip = next_rip if software else fault_rip
         self.set_live_reg("rip", rip)
-        failed = deliver(self.engine, self._memory, vector, software, error_code, rip)
+        failed = deliver(self.engine, self._memory, vector, software, error_code, rip, external)
         self._save()
         self._rip = self._u64(e.EIP)
         if failed is None:
@@ -316,6 +352,47 @@ class EmuVcpu(VcpuBackend):
         st.write_special(self.engine, sregs)
         self._save()
 
+    # --- external interrupts --------------------------------------------------------------------
+    def expect_interrupts(self) -> None:
+        """From now on a hook at every translated block (which costs ~0.25 us a block) lets a
+        kick or an interrupt window stop the engine at an instruction boundary: unicorn has
+        no interrupt line, and a stop from outside could not be told from a HLT."""
+        if self._block_hooked:
+            return
+        thunk = e.BLOCK_HOOK(self._on_block)
+        self._thunks = (*self._thunks, thunk)
+        self.engine.hook(e.UC_HOOK_BLOCK, thunk)
+        self.engine.flush_translations()  # blocks translated before the hook would skip it
+        self._block_hooked = True
+
+    def _interruptible(self) -> bool:
+        """IF set and no interrupt shadow, in the state copy."""
+        words = self._words
+        return bool(words[EFLAGS_WORD] & EFLAGS_IF) and not words[HFLAGS_WORD] & HF_INHIBIT_IRQ
+
+    def interrupt_ready(self) -> bool:
+        return self._pending_vector is None and self._interruptible()
+
+    def inject_interrupt(self, vector: int) -> None:
+        self._pending_vector = vector
+
+    def request_interrupt_window(self, wanted: bool) -> None:
+        self._want_window = wanted
+
+    def _interrupt_entry(self) -> ex.Exit | None:
+        """What KVM does as it enters the guest: a kick returns at once, an injected
+        interrupt is delivered, an open window asked for exits at once."""
+        if self._kick_flag:
+            self._kick_flag = False
+            return ex.INTERRUPTED
+        vector = self._pending_vector
+        if vector is not None:
+            self._pending_vector = None
+            return self._deliver(vector, 0, 0, self._rip, self._rip, external=True)
+        if self._want_window and self._interruptible():
+            return ex.IRQ_WINDOW_OPEN
+        return None
+
     # --- stopping -----------------------------------------------------------------------------
     @property
     def stop_requested(self) -> bool:
@@ -342,8 +419,14 @@ class EmuVcpu(VcpuBackend):
                 self._stop_engine()
 
     def kick(self) -> None:
-        """Make run() return Interrupted now (a signal arrived for the thread running it)."""
+        """Make run() return Interrupted soon (a timer tick, or a signal arrived for the
+        thread running it). With the block hook it stops at the next block; without it, the
+        engine is stopped at once (a return then cannot be told from a HLT, which is fine
+        for a signal: the run ends)."""
         with self._stop_lock:
+            if self._block_hooked:
+                self._kick_flag = True
+                return
             self._kicked = True
             if self._handle:
                 self._stop_engine()
@@ -351,7 +434,7 @@ class EmuVcpu(VcpuBackend):
     def clear_stop(self) -> None:
         signals.unwatch(self)
         self._stop = False
-        self._kicked = False
+        self._kicked = self._kick_flag = False
 
     def close(self) -> None:
         signals.unwatch(self)
