@@ -46,8 +46,11 @@ class StopSignal:
 class Interrupts:
     """IRQ lines 0-15 through the PICs to one vCPU; counts what it delivers by IRQ line."""
 
-    def __init__(self, clock: Callable[[], int] = time.monotonic_ns) -> None:
+    def __init__(self, clock: Callable[[], int] = time.monotonic_ns,
+                 on_sleep: Callable[[], None] | None = None) -> None:
+        """`on_sleep` is called when the guest goes to sleep in HLT (to show its output)."""
         self._clock = clock
+        self._on_sleep = on_sleep
         self.pics = PicPair()
         self.pit = Pit(clock)
         self._uart: Uart | None = None
@@ -125,6 +128,8 @@ class Interrupts:
             return False
         with self._lock:
             self._halted = True  # from now on the alarm wakes us instead of kicking
+        if self._on_sleep is not None:
+            self._on_sleep()
         try:
             while True:
                 self._wakeup.clear()

@@ -90,7 +90,7 @@ class Machine:
         self.output = ConsoleOutput(output if output is not None else _stdout())
         self.input = ConsoleInput(input, cancelled=self._stopping)
         self.bus = IoBus()
-        self.interrupts = Interrupts()
+        self.interrupts = Interrupts(on_sleep=self.output.flush)
         uart = Uart(self.output, self.input, irq=self.interrupts.line(UART_IRQ))
         self.interrupts.attach_uart(uart)
         self.bus.register(uart, UART_PORT, UART_PORTS)

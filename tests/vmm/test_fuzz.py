@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 import pytest
-from guest_fuzz import GUESTS
+from guest_fuzz import GUESTS, IRQ_GUESTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,5 +59,21 @@ def test_random_code_in_protected_and_long_mode_ends_cleanly(backend: str, code:
     r = run_flat(code, mode=mode, mem_size=1 << 20, timeout=TIMEOUT, output=io.BytesIO())
     OUTCOMES[r.end] += 1
     assert r.end in ENDS
+    if r.end in FAULT_ENDS:
+        assert r.exit_code == ExitCode.GUEST_FAULT and r.fault and r.register_dump
+
+
+@settings(max_examples=max(EXAMPLES // 3, 10), deadline=None, derandomize=EXAMPLES <= 1000,
+          suppress_health_check=list(HealthCheck))
+@given(code=IRQ_GUESTS)
+def test_random_guests_playing_with_interrupts_end_in_a_documented_way(backend: str,
+                                                                      code: bytes) -> None:
+    start = time.monotonic()
+    r = run_flat(code, mode=BootMode.REAL, mem_size=1 << 20, timeout=TIMEOUT,
+                 output=io.BytesIO(), input=io.BytesIO(b"fuzz"))
+    elapsed = time.monotonic() - start
+    OUTCOMES[r.end] += 1
+    assert r.end in ENDS
+    assert elapsed < TIMEOUT + 1.0
     if r.end in FAULT_ENDS:
         assert r.exit_code == ExitCode.GUEST_FAULT and r.fault and r.register_dump
