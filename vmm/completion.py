@@ -17,7 +17,15 @@ import struct
 
 from vmm import exits as ex
 from vmm.backend import VcpuBackend
-from vmm.cpu import CR0_PE, EFER_LMA, Registers, Segment, SpecialRegisters
+from vmm.cpu import (
+    CR0_PE,
+    EFER_LMA,
+    Registers,
+    Segment,
+    SpecialRegisters,
+    descriptor_cache,
+    segment_value,
+)
 from vmm.errors import GuestMemoryError
 from vmm.memory import GuestMemory
 from vmm.paging import translate
@@ -30,6 +38,7 @@ EFLAGS_VM = 1 << 17
 # AC VIF VIP ID (not VM); bit 1 always reads as 1.
 IRET_FLAGS = 0x3D7FD5
 EFLAGS_FIXED = 0x2
+ACCESSED = 1 << 8  # the type's accessed bit: loading a segment sets it
 
 
 def complete(exit: ex.InternalError, vcpu: VcpuBackend, memory: GuestMemory) -> str | None:
@@ -96,14 +105,8 @@ def _ring0_code_segment(selector: int, sregs: SpecialRegisters,
     if selector & 7 or not index or index + 7 > sregs.gdt.limit:
         return None
     low, high = struct.unpack("<II", _read(memory, sregs, sregs.gdt.base + index, 8))
-    kind = high >> 8 & 0xF
-    s, dpl, present = high >> 12 & 1, high >> 13 & 3, high >> 15 & 1
-    if not (s and kind & 8 and present) or dpl or high >> 21 & 1:
+    base, limit, flags = descriptor_cache(low, high)
+    cs = segment_value(selector, base, limit, flags | ACCESSED)
+    if not (cs.s and cs.type & 8 and cs.present) or cs.dpl or cs.l:
         return None  # not a present ring-0 code segment (or a 64-bit one)
-    limit = (low & 0xFFFF) | (high & 0xF_0000)
-    granular = high >> 23 & 1
-    return Segment(
-        base=(low >> 16) | (high & 0xFF) << 16 | (high & 0xFF00_0000),
-        limit=(limit << 12 | 0xFFF) if granular else limit, selector=selector,
-        type=kind | 1, present=1, dpl=0, db=high >> 22 & 1, s=1, l=0, g=granular,
-        avl=high >> 20 & 1, unusable=0)
+    return cs

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from vmm.cpu import CR0_PE
+from vmm.cpu import CR0_PE, descriptor_cache
 from vmm.emu import engine as e
 from vmm.emu import state as st
 from vmm.errors import GuestMemoryError
@@ -146,7 +146,7 @@ def _gate_target(engine: e.Engine, access: GuestAccess, selector: int) -> tuple[
     if not index or index + 7 > limit:
         raise Undeliverable("gate selector outside the descriptor table")
     low, high = struct.unpack("<II", access.read(table + index, 8))
-    base, seg_limit, flags = st.descriptor_cache(low, high)
+    base, seg_limit, flags = descriptor_cache(low, high)
     code = flags & 1 << 12 and flags & 1 << 11
     if not (flags & st.DESC_P and code) or flags >> 13 & 3:
         raise Undeliverable("gate target is not a present ring-0 code segment")

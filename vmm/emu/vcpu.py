@@ -9,7 +9,8 @@ real value where the IN put that 0 (AL/AX/EAX, or for INS the memory at ES:DI) b
 runs on. HLT is no event in unicorn (the engine just returns): a return without an event and
 without a stop request is HLT. Exceptions come to a hook with their vector and are delivered
 here (vmm.emu.interrupts); one that cannot be is a triple fault, reported with its name. An
-access outside RAM stops at the unmapped-memory hook and is an Mmio exit.
+access outside RAM stops at the unmapped-memory hook and is an Mmio exit. External interrupts,
+interrupt windows and kicks go through vmm.emu.irq_gate.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from vmm.emu import engine as e
 from vmm.emu import signals
 from vmm.emu import state as st
 from vmm.emu.interrupts import deliver
+from vmm.emu.irq_gate import KICKED, WINDOW, IrqGate
 from vmm.emu.string_io import StringIn, StringIo
 from vmm.errors import VmmError
 from vmm.memory import GuestMemory
@@ -39,10 +41,6 @@ OUT, IN = 0, 1
 UD = 6
 RSI, RDI, RAX = (e.GPR_OFFSET[n] for n in ("rsi", "rdi", "rax"))
 EIP_WORD, RSI_WORD, RDI_WORD = e.EIP // 8, RSI // 8, RDI // 8
-EFLAGS_WORD, HFLAGS_WORD = st.EFLAGS // 8, e.HFLAGS // 8
-EFLAGS_IF = 1 << 9
-HF_INHIBIT_IRQ = 1 << 3  # the instruction after sti / mov ss: no interrupt before it
-KICKED, WINDOW = 1, 2  # why the block hook stopped the engine
 _OUT_CACHE_MAX = 4096
 
 
@@ -115,11 +113,8 @@ class EmuVcpu(VcpuBackend):
         self._stop = False
         self._kicked = False
         self._in_emu = False
-        self._pending_vector: int | None = None
-        self._want_window = False
-        self._kick_flag = False  # kick() with the block hook: it stops at the next block
-        self._stopped_for = 0  # KICKED or WINDOW: why the block hook stopped the engine
-        self._block_hooked = False
+        self._irq = IrqGate(engine, self._save, self._words, self._stop_engine,
+                            self._hook_failed)
         self._stop_lock = threading.Lock()
         self._thunks = (e.OUT_HOOK(self._on_out), e.IN_HOOK(self._on_in),
                         e.INTR_HOOK(self._on_intr), e.MEM_HOOK(self._on_unmapped))
@@ -161,22 +156,6 @@ class EmuVcpu(VcpuBackend):
         except BaseException as exc:  # noqa: BLE001
             self._hook_failed(exc)
 
-    def _on_block(self, handle: int, address: int, size: int, data: int) -> None:
-        """At every translated block once interrupts are in use: a kick or an open interrupt
-        window stops the engine before the block runs."""
-        try:
-            if self._kick_flag:
-                self._kick_flag = False
-                self._stopped_for = KICKED
-                self._stop_engine()
-            elif self._want_window:
-                self._save()
-                if self._interruptible():
-                    self._stopped_for = WINDOW
-                    self._stop_engine()
-        except BaseException as exc:  # noqa: BLE001
-            self._hook_failed(exc)
-
     def _on_unmapped(self, handle: int, access: int, address: int, size: int, value: int,
                      data: int) -> bool:
         if self._mmio is None:
@@ -195,7 +174,7 @@ class EmuVcpu(VcpuBackend):
         while True:
             if self._stop:
                 return ex.INTERRUPTED
-            if self._block_hooked:
+            if self._irq.hooked:
                 outcome = self._interrupt_entry()
                 if outcome is not None:
                     return outcome
@@ -208,10 +187,8 @@ class EmuVcpu(VcpuBackend):
             if self._hook_error is not None:
                 exc, self._hook_error = self._hook_error, None
                 raise exc
-            stopped_for, self._stopped_for = self._stopped_for, 0
             io = self._io
-            if stopped_for == KICKED and (io or self._exception or self._mmio):
-                self._kick_flag = True  # the event came first: the kick is for the next run
+            stopped_for = self._irq.take_stop(bool(io or self._exception or self._mmio))
             if io is not None:
                 return self._io_exit(*io)
             if self._exception is not None:
@@ -354,42 +331,29 @@ class EmuVcpu(VcpuBackend):
 
     # --- external interrupts --------------------------------------------------------------------
     def expect_interrupts(self) -> None:
-        """From now on a hook at every translated block (which costs ~0.25 us a block) lets a
-        kick or an interrupt window stop the engine at an instruction boundary: unicorn has
-        no interrupt line, and a stop from outside could not be told from a HLT."""
-        if self._block_hooked:
-            return
-        thunk = e.BLOCK_HOOK(self._on_block)
-        self._thunks = (*self._thunks, thunk)
-        self.engine.hook(e.UC_HOOK_BLOCK, thunk)
-        self.engine.flush_translations()  # blocks translated before the hook would skip it
-        self._block_hooked = True
-
-    def _interruptible(self) -> bool:
-        """IF set and no interrupt shadow, in the state copy."""
-        words = self._words
-        return bool(words[EFLAGS_WORD] & EFLAGS_IF) and not words[HFLAGS_WORD] & HF_INHIBIT_IRQ
+        self._irq.install()
 
     def interrupt_ready(self) -> bool:
-        return self._pending_vector is None and self._interruptible()
+        return self._irq.ready()
 
     def inject_interrupt(self, vector: int) -> None:
-        self._pending_vector = vector
+        self._irq.pending_vector = vector
 
     def request_interrupt_window(self, wanted: bool) -> None:
-        self._want_window = wanted
+        self._irq.want_window = wanted
 
     def _interrupt_entry(self) -> ex.Exit | None:
         """What KVM does as it enters the guest: a kick returns at once, an injected
         interrupt is delivered, an open window asked for exits at once."""
-        if self._kick_flag:
-            self._kick_flag = False
+        gate = self._irq
+        if gate.kick_pending:
+            gate.kick_pending = False
             return ex.INTERRUPTED
-        vector = self._pending_vector
+        vector = gate.pending_vector
         if vector is not None:
-            self._pending_vector = None
+            gate.pending_vector = None
             return self._deliver(vector, 0, 0, self._rip, self._rip, external=True)
-        if self._want_window and self._interruptible():
+        if gate.want_window and gate.interruptible():
             return ex.IRQ_WINDOW_OPEN
         return None
 
@@ -424,8 +388,8 @@ class EmuVcpu(VcpuBackend):
         engine is stopped at once (a return then cannot be told from a HLT, which is fine
         for a signal: the run ends)."""
         with self._stop_lock:
-            if self._block_hooked:
-                self._kick_flag = True
+            if self._irq.hooked:
+                self._irq.kick_pending = True
                 return
             self._kicked = True
             if self._handle:
@@ -434,7 +398,7 @@ class EmuVcpu(VcpuBackend):
     def clear_stop(self) -> None:
         signals.unwatch(self)
         self._stop = False
-        self._kicked = self._kick_flag = False
+        self._kicked = self._irq.kick_pending = False
 
     def close(self) -> None:
         signals.unwatch(self)
