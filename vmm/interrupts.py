@@ -25,15 +25,19 @@ import threading
 import time
 from collections.abc import Callable
 
-from vmm.alarm import NOTHING, Alarm, Target
 from vmm.backend import VcpuBackend
 from vmm.bus import IoBus
 from vmm.device import Action, CpuView, Device
-from vmm.devices.pic import MASTER_PORT, SLAVE_PORT, Pic8259, PicPair, PicPorts
+from vmm.devices.pic import MASTER_PORT, SLAVE_PORT, PicPair, PicPorts
 from vmm.devices.pit import PIT_PORT, PIT_PORTS, Pit
 from vmm.devices.uart import UART_IRQ, Uart
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from vmm.alarm import Alarm, Target
+
 TIMER_IRQ = 0
+NOTHING = (None, None)  # an alarm target: wait for nothing
 HALT_POLL_S = 0.05  # how often a sleeping HLT looks whether the run is being stopped
 
 
@@ -62,22 +66,22 @@ class Interrupts:
         self._wakeup = threading.Event()
         self._input_ready = False  # the alarm saw the UART's input become readable
         self._deadline: int | None = None  # the timer's next edge
+        # Whether interrupts can happen at all: not before the guest touches a PIC (at boot
+        # every line is masked), so guests that never do pay one attribute test an exit.
+        self.active = False
         self.pit.changed = True  # the first _sync looks the timer up
         self._window = False
-
-    @property
-    def active(self) -> bool:
-        """Whether interrupts can happen at all: not before the guest touches a PIC (at boot
-        every line is masked), so guests that never do pay nothing."""
-        return self.pics.touched
 
     def register(self, bus: IoBus) -> None:
         """The PICs' and the PIT's ports; each access first brings the timer up to now, so
         the guest sees (and changes) them in the order things happened."""
-        sync = self._sync
-        bus.register(_Synced(PicPorts(self.pics, self.pics.master), sync), MASTER_PORT, 2)
-        bus.register(_Synced(PicPorts(self.pics, self.pics.slave), sync), SLAVE_PORT, 2)
+        pics, sync = self.pics, self._sync
+        bus.register(_Synced(PicPorts(pics, pics.master), sync, self._activate), MASTER_PORT, 2)
+        bus.register(_Synced(PicPorts(pics, pics.slave), sync, self._activate), SLAVE_PORT, 2)
         bus.register(_Synced(self.pit, sync), PIT_PORT, PIT_PORTS)
+
+    def _activate(self) -> None:
+        self.active = True
 
     def line(self, irq: int) -> Callable[[bool], None]:
         """The input of IRQ line `irq`, for a device's interrupt output."""
@@ -147,6 +151,8 @@ class Interrupts:
         self._vcpu = vcpu
         vcpu.expect_interrupts()
         if self._alarm is None:
+            from vmm.alarm import Alarm  # a thread, for guests that use interrupts only
+
             self._alarm = Alarm(self._fired, self._clock)
 
     def _sync(self) -> None:
@@ -202,19 +208,25 @@ class Interrupts:
 
 
 class _Synced(Device):
-    """A device whose accesses first call `sync`."""
+    """A device whose accesses first call `sync`, and then `after` (when given)."""
 
-    def __init__(self, device: Device, sync: Callable[[], None]) -> None:
+    def __init__(self, device: Device, sync: Callable[[], None],
+                 after: Callable[[], None] | None = None) -> None:
         self._device = device
         self._sync = sync
+        self._after = after
 
     def io_write(self, offset: int, data: bytes, cpu: CpuView) -> Action | None:
         self._sync()
-        return self._device.io_write(offset, data, cpu)
+        action = self._device.io_write(offset, data, cpu)
+        if self._after is not None:
+            self._after()
+        return action
 
     def io_read(self, offset: int, size: int) -> bytes:
         self._sync()
-        return self._device.io_read(offset, size)
+        data = self._device.io_read(offset, size)
+        if self._after is not None:
+            self._after()
+        return data
 
-
-__all__ = ["Interrupts", "Pic8259", "StopSignal", "TIMER_IRQ", "UART_IRQ"]

@@ -14,7 +14,6 @@ from time import perf_counter
 from vmm import exits as ex
 from vmm.backend import VcpuBackend
 from vmm.bus import IoBus
-from vmm.completion import complete
 from vmm.control import RunControl
 from vmm.device import Fault, Stop
 from vmm.errors import GuestMemoryError
@@ -145,6 +144,8 @@ def run_vcpu(
             if t is ex.IrqWindowOpen:
                 continue
             if t is ex.InternalError:
+                from vmm.completion import complete  # rare: not worth its import at start
+
                 completed = complete(exit, vcpu, memory)
                 if completed is not None:
                     done = stats.completed_by_vmm

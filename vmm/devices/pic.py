@@ -190,7 +190,6 @@ class PicPair:
     def __init__(self) -> None:
         self.master = Pic8259(BIOS_MASTER_BASE, is_master=True)
         self.slave = Pic8259(BIOS_SLAVE_BASE, is_master=False)
-        self.touched = False  # the guest has accessed a PIC port
 
     def set_irq(self, irq: int, level: bool) -> None:
         if irq < 8:
@@ -236,7 +235,6 @@ class PicPair:
                 and not master.imr >> CASCADE_IRQ & 1)
 
     def write(self, chip: Pic8259, offset: int, value: int) -> None:
-        self.touched = True
         if offset:
             chip.write_data(value)
         else:
@@ -245,7 +243,6 @@ class PicPair:
             self._cascade()
 
     def read(self, chip: Pic8259, offset: int) -> int:
-        self.touched = True
         value = chip.read(offset)
         if chip is self.slave:
             self._cascade()
