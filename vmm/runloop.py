@@ -19,11 +19,14 @@ from vmm.device import Fault, Stop
 from vmm.errors import GuestMemoryError
 from vmm.faults import exit_fault, register_dump, where
 from vmm.guest import GuestCpu
-from vmm.interrupts import Interrupts
 from vmm.memory import GuestMemory
 from vmm.outcome import RunResult
 from vmm.stats import ExitStats
 from vmm.vocabulary import RunEnd
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from vmm.interrupts import Interrupts
 
 
 class VcpuEnd:
