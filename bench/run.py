@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import backends  # noqa: E402
+import interrupts  # noqa: E402
 import tracing  # noqa: E402
 from gen import generate  # noqa: E402
 
@@ -331,6 +332,23 @@ def _processes(image: Path, count: int) -> float:
                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
              for _ in range(count)]
     return max(float(p.communicate()[0]) for p in procs)
+def rows_interrupts(env: dict[str, str], idle_s: float, repeat: int) -> list[Row]:
+    """The timer's accuracy on each backend, and the host CPU of a guest sleeping in HLT."""
+    kasm = kasm_cmd()
+    ideal = interrupts.TICKS_IDEAL_S
+    ticks = {b: median([interrupts.ticks_s(kasm, b, env) for _ in range(repeat)])
+             for b in ("kvm", "emu")}
+    idle_repeat = max(1, repeat - 1)
+    hlt = interrupts.idle_ms_per_s(kasm, "irq/uart_echo.S", env, idle_s, idle_repeat)
+    getchar = interrupts.idle_ms_per_s(kasm, "io/echo.S", env, idle_s, idle_repeat)
+    rows = [Row(f"irq_ticks_{b}", f"irq/ticks.S, 10 ticks at 100 Hz, --backend {b}", ms(t),
+                f"{ms(ideal)} (10 periods)", t / ideal, "<= 1.05x", t / ideal <= 1.05,
+                {"guest_wall_s": t}) for b, t in ticks.items()]
+    rows.append(Row("irq_idle", f"CPU a second of a guest asleep in HLT ({idle_s:g} s)",
+                    f"{hlt:.1f} ms/s", f"{getchar:.1f} ms/s (blocked in HC_GETCHAR)",
+                    hlt / getchar if getchar else None, "<= 20 ms/s (2% of a core)", hlt <= 20,
+                    {"hlt_ms_per_s": hlt, "getchar_ms_per_s": getchar}))
+    return rows
 
 
 def rows_end_to_end(work: Path, repeat: int) -> tuple[list[Row], dict[str, object]]:
@@ -536,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += rows_backends(work, exits, 2_000 if args.smoke else 100_000,
                               1 if args.smoke else 3, e2e["warm_env"])  # type: ignore[arg-type]
         rows += rows_trace(work, 1_000 if args.smoke else 100_000)
+        rows += rows_interrupts(e2e["warm_env"], 0.3 if args.smoke else 2.0,  # type: ignore[arg-type]
+                                1 if args.smoke else 3)
         profile = warm_path_profile(e2e["warm_env"])  # type: ignore[arg-type]
     print(table(rows))
     heavy = profile["heavy_imports_on_hit"] or "none"

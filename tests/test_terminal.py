@@ -148,3 +148,21 @@ def test_terminal_keys_follow_the_line_discipline() -> None:
     assert typed == [0x61, None, 0x62, 0x0A, None, 0x04, None, 0x16, None]
     assert keys.key(0x04) == TerminalKeys.END  # right after a Ctrl-D: end of input
     assert TerminalKeys().key(0x04) == TerminalKeys.END  # at the start of the first line
+
+
+def test_an_interrupt_driven_guest_echoes_keys_as_typed_and_ctrl_c_ends_its_sleep(
+        terminal, kvm_device) -> None:
+    """examples/irq/uart_echo.S sleeps in HLT between keys: each key comes as an interrupt
+    and is shown at once (the output is flushed when the guest sleeps); Ctrl-C stops it."""
+    t = terminal((ROOT / "examples" / "irq" / "uart_echo.S").read_text(), "--timeout", "0")
+    t.wait_for_guest()
+    t.type(b"hi")
+    deadline = time.monotonic() + 10
+    seen = ""
+    while "hi" not in seen and time.monotonic() < deadline:
+        seen += t.output()
+    assert seen == "hi"
+    t.proc.send_signal(signal.SIGINT)
+    assert t.finish() == 130
+    assert t.output().startswith("\nkasm: interrupted: stopped by Ctrl-C")
+    assert t.restored()

@@ -93,6 +93,29 @@ class VcpuBackend:
         """Make the current or next `run` return Interrupted as soon as possible."""
         raise NotImplementedError
 
+    # --- external interrupts (vmm.interrupts drives these on the vCPU's thread) ---------------
+    def expect_interrupts(self) -> None:
+        """Interrupts may be injected and kicks may come from now on (called once)."""
+
+    def interrupt_ready(self) -> bool:
+        """Whether the guest can take an external interrupt at the next `run` (IF set, no
+        interrupt shadow, nothing injected still waiting)."""
+        raise NotImplementedError
+
+    def inject_interrupt(self, vector: int) -> None:
+        """Deliver external interrupt `vector` through the guest's IVT or IDT as the next
+        `run` starts; only when `interrupt_ready()`."""
+        raise NotImplementedError
+
+    def request_interrupt_window(self, wanted: bool) -> None:
+        """While wanted, `run` returns IrqWindowOpen as soon as the guest can take one."""
+        raise NotImplementedError
+
+    def kick(self) -> None:
+        """From any thread: make the current or next `run` return Interrupted soon, without
+        stopping the run (a timer tick for a guest that makes no exits)."""
+        raise NotImplementedError
+
     def clear_stop(self) -> None:
         """Forget a stop request; called by the thread that ran the vCPU once it is done with
         it, so that no later `request_stop` reaches for that thread."""

@@ -104,6 +104,25 @@ def snapshot_of(regs: Registers, sregs: SpecialRegisters) -> tuple[int, ...]:
             sregs.cr0, sregs.cr2, sregs.cr3, sregs.cr4, sregs.efer, cs.base, cs.l, cs.db)
 
 
+def descriptor_cache(low: int, high: int) -> tuple[int, int, int]:
+    """(base, limit, flags) that loading a GDT/LDT descriptor puts in a segment cache; the
+    flags are the descriptor's high dword, bits 8-23 (type, S, DPL, P, AVL, L, D/B, G)."""
+    base = (low >> 16) | (high & 0xFF) << 16 | (high & 0xFF00_0000)
+    limit = (low & 0xFFFF) | (high & 0xF_0000)
+    if high & 1 << 23:
+        limit = limit << 12 | 0xFFF
+    return base, limit, high & 0x00FF_FF00
+
+
+def segment_value(selector: int, base: int, limit: int, flags: int) -> Segment:
+    """A Segment from a segment cache (flags as descriptor_cache gives them)."""
+    present = flags >> 15 & 1
+    return Segment(base=base, limit=limit, selector=selector & 0xFFFF, type=flags >> 8 & 15,
+                   present=present, dpl=flags >> 13 & 3, db=flags >> 22 & 1, s=flags >> 12 & 1,
+                   l=flags >> 21 & 1, g=flags >> 23 & 1, avl=flags >> 20 & 1,
+                   unusable=1 - present)
+
+
 def mode_of(cr0: int, efer: int, cs_l: int, cs_db: int) -> CpuMode:
     """The execution mode from the four bits that decide it (shared by the fast path)."""
     if not cr0 & CR0_PE:

@@ -100,6 +100,13 @@ class Interrupted(Value):
     kvm_name = "intr"
 
 
+class IrqWindowOpen(Value):
+    """The guest can take an interrupt now (asked for with request_interrupt_window)."""
+
+    __slots__ = ()
+    kvm_name = "irq_window_open"
+
+
 class Unknown(Value):
     """Any exit reason this VMM does not handle; `name` is KVM's, when known."""
 
@@ -125,11 +132,12 @@ class Debug(Value):
 
 
 Exit = (IoOut | IoIn | Mmio | Hlt | Shutdown | FailEntry | InternalError | Interrupted | Debug
-        | Unknown)
+        | IrqWindowOpen | Unknown)
 
 HLT = Hlt()
 SHUTDOWN = Shutdown()
 INTERRUPTED = Interrupted()
+IRQ_WINDOW_OPEN = IrqWindowOpen()
 
 
 def exit_name(exit: Exit) -> str:

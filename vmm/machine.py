@@ -1,5 +1,5 @@
-"""The public entry point: one VM with guest RAM, one or more vCPUs, a UART and the hypercall
-port, on a backend."""
+"""The public entry point: one VM with guest RAM, one or more vCPUs, a UART, the hypercall
+port, and the PICs and PIT of a PC, on a backend."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from vmm.control import RunControl
 from vmm.devices.console import ConsoleInput, ConsoleOutput
 from vmm.devices.exceptions import ExceptionReporter
 from vmm.devices.hypercall import HYPERCALL_PORT, HypercallDevice
-from vmm.devices.uart import UART_PORT, UART_PORTS, Uart
+from vmm.devices.uart import UART_IRQ, UART_PORT, UART_PORTS, Uart
 from vmm.errors import CpuCountError, ImageError, VmmError
 from vmm.faults import register_dump
+from vmm.interrupts import Interrupts
 from vmm.memory import GuestMemory
 from vmm.modes import EXCEPTION_PORT, VCPU_STACK_SIZE, SystemLayout, boot_state, stack_pointer
 from vmm.outcome import RunResult
@@ -123,9 +124,13 @@ class Machine:
         self.output = ConsoleOutput(output if output is not None else _stdout())
         self.input = ConsoleInput(input, cancelled=self._stopping)
         self.bus = IoBus()
-        self.bus.register(Uart(self.output, self.input), UART_PORT, UART_PORTS)
+        self.interrupts = Interrupts(on_sleep=self.output.flush)
+        uart = Uart(self.output, self.input, irq=self.interrupts.line(UART_IRQ))
+        self.interrupts.attach_uart(uart)
+        self.bus.register(uart, UART_PORT, UART_PORTS)
         self.bus.register(HypercallDevice(self.output, self.input, cpus), HYPERCALL_PORT, 1)
         self.bus.register(ExceptionReporter(self.layout), EXCEPTION_PORT, 1)
+        self.interrupts.register(self.bus)
 
     def _stopping(self) -> bool:
         return self._control is not None and self._control.stopping
@@ -138,6 +143,9 @@ class Machine:
 
     def close(self) -> None:
         """Release the vCPU, the VM and the backend's resources, and RAM (idempotent)."""
+        interrupts = getattr(self, "interrupts", None)
+        if interrupts is not None:
+            interrupts.close()
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -223,13 +231,15 @@ class Machine:
         try:
             if n == 1:
                 result = run_loop(self.vcpu, self.bus, self.memory, timeout=timeout,
-                                  strict=strict, control=control, monitor=monitor)
+                                  strict=strict, control=control, monitor=monitor,
+                                  interrupts=self.interrupts)
             else:
                 from vmm import smp  # threads only for a run of several vCPUs
 
                 result = smp.run(self.vcpus, self.bus, self.memory, control, timeout=timeout,
-                                 strict=strict)
+                                 strict=strict, interrupts=self.interrupts)
         finally:
+            self.interrupts.close()
             self.output.flush()
         if n == 1:
             if result.fault is not None:
@@ -239,6 +249,7 @@ class Machine:
             if registers and result.register_dump is None:
                 result.register_dump = register_dump(self.vcpu)
         result.stats.backend = self.backend_name
+        result.stats.interrupts_by_irq = dict(self.interrupts.injected)
         if self.output.failure is not None:  # the guest's output is lost: not a clean run
             result.end = result.stats.end = RunEnd.OUTPUT_FAILED
             result.fault = self.output.failure

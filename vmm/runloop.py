@@ -2,7 +2,9 @@
 
 Device logic lives behind the bus and fault wording in vmm.faults; this module only decides
 when a run ends. It sees the vCPU through vmm.backend, so it runs KVM and a scripted test
-vCPU alike. `run_vcpu` is also the loop of each vCPU of a run of several (vmm.smp).
+vCPU alike. `run_vcpu` is also the loop of each vCPU of a run of several (vmm.smp). With an
+interrupt controller (vmm.interrupts) it consults it before each entry and at a HLT; an
+instruction the backend's emulator gives up on may be completed by vmm.completion.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from vmm.outcome import RunResult
 from vmm.stats import ExitStats, VcpuStats
 from vmm.vocabulary import RunEnd
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from vmm.interrupts import Interrupts
+
 
 class VcpuEnd:
     """How one vCPU's loop ended: the end, the guest's status, and for a fault what happened."""
@@ -42,6 +48,7 @@ def run(
     strict: bool = False,
     control: RunControl | None = None,
     monitor: Monitor | None = None,
+    interrupts: Interrupts | None = None,
 ) -> RunResult:
     """Run the vCPU until HLT, HC_EXIT, a fault, the timeout or Ctrl-C; never raises for
     anything the guest does. `timeout` None or 0 means none; `monitor` watches the run."""
@@ -51,7 +58,7 @@ def run(
     with control.armed(timeout):
         t0 = perf_counter()
         try:
-            outcome = run_vcpu(vcpu, bus, memory, stats, control, strict, monitor)
+            outcome = run_vcpu(vcpu, bus, memory, stats, control, strict, monitor, interrupts)
         except KeyboardInterrupt:
             outcome = VcpuEnd(RunEnd.INTERRUPTED)
         finally:
@@ -91,18 +98,20 @@ def run_vcpu(
     control: RunControl,
     strict: bool = False,
     monitor: Monitor | None = None,
+    interrupts: Interrupts | None = None,
 ) -> VcpuEnd:
     """The loop of one vCPU, until something ends the run; counts every exit in `stats`
-    (but the Debug exits a `monitor` asked for, which are its own)."""
+    (but the Debug exits a `monitor` asked for, which are its own). `interrupts`: the
+    controller whose interrupts this vCPU takes, if any."""
     if monitor is not None:
         monitor.attach(vcpu, memory)
         end = VcpuEnd(RunEnd.INTERRUPTED)
         try:
-            end = _loop(vcpu, bus, memory, stats, control, strict, monitor)
+            end = _loop(vcpu, bus, memory, stats, control, strict, monitor, interrupts)
             return end
         finally:
             monitor.detach(end)
-    return _loop(vcpu, bus, memory, stats, control, strict, None)
+    return _loop(vcpu, bus, memory, stats, control, strict, None, interrupts)
 
 
 def _loop(
@@ -113,6 +122,7 @@ def _loop(
     control: RunControl,
     strict: bool,
     monitor: Monitor | None,
+    interrupts: Interrupts | None,
 ) -> VcpuEnd:
     cpu = GuestCpu(vcpu.state, memory, vcpu.index)
     vrun = vcpu.run
@@ -125,6 +135,8 @@ def _loop(
     total = n_io = 0
     try:
         while True:
+            if interrupts is not None and interrupts.active:
+                interrupts.before_entry(vcpu)
             exit = vrun()
             t = type(exit)
             if monitor is not None:
@@ -167,11 +179,23 @@ def _loop(
             name = ex.exit_name(exit)
             reasons[name] = reasons.get(name, 0) + 1
             if t is ex.Hlt:
+                if interrupts is not None and interrupts.halt(vcpu, control):
+                    continue  # it slept until an interrupt was due (or a stop came)
                 return VcpuEnd(RunEnd.HLT)
             if t is ex.Interrupted:
                 if control.reason is not None:
                     return VcpuEnd(control.reason)
-                continue  # some other signal interrupted the run: carry on
+                continue  # a kick, or some other signal interrupted the run: carry on
+            if t is ex.IrqWindowOpen:
+                continue
+            if t is ex.InternalError:
+                from vmm.completion import complete  # rare: not worth its import at start
+
+                completed = complete(exit, vcpu, memory)
+                if completed is not None:
+                    done = stats.completed_by_vmm
+                    done[completed] = done.get(completed, 0) + 1
+                    continue
             end, message = exit_fault(exit, vcpu, memory)
             return VcpuEnd(end, 0, message)
     finally:

@@ -25,6 +25,10 @@ from vmm.runloop import VcpuEnd, run_vcpu, stop_message
 from vmm.stats import STOPPED, ExitStats, VcpuStats
 from vmm.vocabulary import RunEnd
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from vmm.interrupts import Interrupts
+
 _SIGINT = {signal.SIGINT}
 
 
@@ -64,10 +68,11 @@ class _VcpuThread(threading.Thread):
     """Runs one vCPU's loop; its end (or the exception that ended it) is kept for the caller."""
 
     def __init__(self, vcpu: VcpuBackend, bus: PortIo, memory: GuestMemory,
-                 control: RunControl, strict: bool) -> None:
+                 control: RunControl, strict: bool, interrupts: Interrupts | None) -> None:
         super().__init__(name=f"vcpu{vcpu.index}", daemon=True)
         self.vcpu, self._bus, self._memory = vcpu, bus, memory
         self._control, self._strict = control, strict
+        self._interrupts = interrupts
         self.stats = VcpuStats(vcpu.index)
         self.outcome: VcpuEnd | None = None
         self.error: BaseException | None = None
@@ -76,7 +81,7 @@ class _VcpuThread(threading.Thread):
         vcpu, control = self.vcpu, self._control
         try:
             self.outcome = run_vcpu(vcpu, self._bus, self._memory, self.stats, control,
-                                    self._strict)
+                                    self._strict, interrupts=self._interrupts)
             if self.outcome.end is not RunEnd.HLT:
                 control.stop(self.outcome.end, vcpu.index)
         except BaseException as e:  # noqa: BLE001 - handed to the waiting thread, re-raised there
@@ -94,10 +99,13 @@ def run(
     *,
     timeout: float | None = None,
     strict: bool = False,
+    interrupts: Interrupts | None = None,
 ) -> RunResult:
-    """Run every vCPU to the end of the run; as vmm.runloop.run, for several vCPUs."""
+    """Run every vCPU to the end of the run; as vmm.runloop.run, for several vCPUs. The
+    interrupt controller's interrupts go to vCPU 0 (there is no APIC to route them)."""
     shared = SharedBus(bus, control)
-    threads = [_VcpuThread(v, shared, memory, control, strict) for v in vcpus]
+    threads = [_VcpuThread(v, shared, memory, control, strict,
+                           interrupts if v.index == 0 else None) for v in vcpus]
     with control.armed(timeout):
         t0 = perf_counter()
         try:

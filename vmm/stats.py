@@ -19,6 +19,8 @@ STATS_KEYS = (
     "backend",
     "cpus",
     "vcpus",
+    "interrupts_by_irq",
+    "completed_by_vmm",
 )
 VCPU_STATS_KEYS = ("id", "total_exits", "exits_by_reason", "exits_by_port", "end")
 STOPPED = "stopped"  # a vCPU's end when another vCPU's end stopped the run
@@ -44,7 +46,8 @@ class VcpuStats(Record):
     """One vCPU's exits, counted by its own run loop, and how that vCPU ended: a RunEnd's
     name, or "stopped" when another vCPU's end stopped the run."""
 
-    __slots__ = ("id", "total_exits", "exits_by_reason", "exits_by_port", "end")
+    __slots__ = ("id", "total_exits", "exits_by_reason", "exits_by_port", "end",
+                 "completed_by_vmm")
 
     def __init__(self, id: int = 0) -> None:  # noqa: A002 - the vCPU's id, as the guest sees it
         self.id = id
@@ -52,6 +55,7 @@ class VcpuStats(Record):
         self.exits_by_reason: dict[str, int] = {}
         self.exits_by_port: dict[int, int] = {}
         self.end = ""
+        self.completed_by_vmm: dict[str, int] = {}  # summed into the run's by ExitStats.total
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -75,7 +79,7 @@ class ExitStats(Record):
     run, and `vcpus` each one's own counts."""
 
     __slots__ = ("total_exits", "exits_by_reason", "exits_by_port", "guest_wall_s", "end",
-                 "backend", "vcpus")
+                 "backend", "vcpus", "interrupts_by_irq", "completed_by_vmm")
 
     def __init__(
         self, total_exits: int = 0, exits_by_reason: dict[str, int] | None = None,
@@ -89,6 +93,8 @@ class ExitStats(Record):
         self.end = end
         self.backend = backend  # what ran the guest: "kvm", ...
         self.vcpus = [] if vcpus is None else vcpus  # empty for a run of one vCPU
+        self.interrupts_by_irq: dict[int, int] = {}  # external interrupts delivered
+        self.completed_by_vmm: dict[str, int] = {}  # instructions the backend gave up on
 
     @classmethod
     def total(cls, vcpus: list[VcpuStats]) -> ExitStats:
@@ -100,6 +106,8 @@ class ExitStats(Record):
                 stats.exits_by_reason[name] = stats.exits_by_reason.get(name, 0) + n
             for port, n in v.exits_by_port.items():
                 stats.exits_by_port[port] = stats.exits_by_port.get(port, 0) + n
+            for what, n in v.completed_by_vmm.items():
+                stats.completed_by_vmm[what] = stats.completed_by_vmm.get(what, 0) + n
         return stats
 
     @property
@@ -131,6 +139,9 @@ class ExitStats(Record):
             "backend": self.backend,
             "cpus": self.cpus,
             "vcpus": [v.to_dict() for v in self._per_vcpu()],
+            "interrupts_by_irq": {str(irq): n
+                                  for irq, n in sorted(self.interrupts_by_irq.items())},
+            "completed_by_vmm": dict(sorted(self.completed_by_vmm.items())),
         }
 
     def format_text(self) -> str:
@@ -144,6 +155,14 @@ class ExitStats(Record):
         ports = _ports_text(self.exits_by_port)
         if ports:
             lines.append(f"exits by port: {ports}")
+        if self.interrupts_by_irq:
+            total = sum(self.interrupts_by_irq.values())
+            by_irq = ", ".join(f"irq{irq} {n}"
+                               for irq, n in sorted(self.interrupts_by_irq.items()))
+            lines.append(f"interrupts: {total} ({by_irq})")
+        if self.completed_by_vmm:
+            done = ", ".join(f"{k} {v}" for k, v in sorted(self.completed_by_vmm.items()))
+            lines.append(f"completed by the VMM: {done}")
         lines.append(
             f"guest wall time: {self.guest_wall_s * 1e3:.3f} ms, {self.us_per_exit:.2f} us/exit"
         )

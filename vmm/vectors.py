@@ -17,7 +17,9 @@ SELECTOR_ERROR_VECTORS = frozenset((10, 11, 12, 13))
 PF = 14
 
 
-def vector_name(vector: int, software: bool = False) -> str:
+def vector_name(vector: int, software: bool = False, external: bool = False) -> str:
+    if external:
+        return f"external interrupt (vector {vector:#x})"
     if software and vector not in (3, 4):  # int3 and into name their exception
         return f"software interrupt int ${vector:#x}"
     return VECTOR_NAMES.get(vector, f"exception {vector}")

@@ -74,6 +74,10 @@ class FakeVcpu(VcpuBackend):
         self.debug: tuple[bool, tuple[int, ...]] = (False, ())
         self._stop = threading.Event()
         self.closed = False
+        self.if_flag = False  # whether the scripted guest can take an interrupt now
+        self.injected: list[int] = []  # vectors handed to the guest
+        self.window_requests: list[bool] = []
+        self.kicks = 0
 
     def run(self) -> ex.Exit:
         self.runs += 1
@@ -111,6 +115,18 @@ class FakeVcpu(VcpuBackend):
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def interrupt_ready(self) -> bool:
+        return self.if_flag
+
+    def inject_interrupt(self, vector: int) -> None:
+        self.injected.append(vector)
+
+    def request_interrupt_window(self, wanted: bool) -> None:
+        self.window_requests.append(wanted)
+
+    def kick(self) -> None:
+        self.kicks += 1
 
     def clear_stop(self) -> None:
         self._stop.clear()

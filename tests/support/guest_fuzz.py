@@ -38,3 +38,23 @@ GUESTS = st.one_of(
     st.binary(min_size=1, max_size=64),
     st.lists(SNIPPETS, min_size=1, max_size=12).map(b"".join),
 )
+
+# Real-mode snippets that play with the interrupt hardware: the PICs, the PIT, the UART's
+# interrupt enables, interrupt vectors pointing anywhere, and IF. Not in GUESTS: a guest driven
+# by the real-time timer does not run the same twice, so it has no place in the differential
+# test; the VMM fuzzer runs these (tests/vmm/test_fuzz.py).
+IRQ_PORTS = st.sampled_from([0x20, 0x21, 0xA0, 0xA1, 0x40, 0x41, 0x42, 0x43])
+IRQ_SNIPPETS = st.one_of(
+    st.builds(lambda v, p: bytes([0xB0, v, 0xE6, p]), u8, IRQ_PORTS),  # mov al,v; out p,al
+    st.builds(lambda p: bytes([0xE4, p]), IRQ_PORTS),  # in al,p
+    st.builds(lambda v: b"\xba\xf9\x03\xb0" + bytes([v]) + b"\xee", u8),  # UART IER = v
+    st.builds(lambda base, mask: b"".join(bytes([0xB0, v, 0xE6, p]) for v, p in (
+        (0x11, 0x20), (0x11, 0xA0), (base, 0x21), (base + 8 & 0xFF, 0xA1), (4, 0x21),
+        (2, 0xA1), (1, 0x21), (1, 0xA1), (mask, 0x21), (0, 0xA1))),
+        u8, u8),  # both PICs initialized at a random base, a random master mask
+    st.builds(lambda n: b"\xb0\x34\xe6\x43\xb8" + struct.pack("<H", n)
+              + b"\xe6\x40\x88\xe0\xe6\x40", u16),  # the PIT's channel 0 at a random rate
+    st.builds(lambda v, o: b"\xc7\x06" + struct.pack("<HH", v * 4, o), u8, u16),  # a vector
+    st.sampled_from([b"\xfb\xf4", b"\xfb", b"\xfa", b"\xcf", b"\xfb\xeb\xfe"]),
+)
+IRQ_GUESTS = st.lists(st.one_of(IRQ_SNIPPETS, SNIPPETS), min_size=1, max_size=16).map(b"".join)

@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
-from gnu_guests import CMPXCHG16B, HC
+from gnu_guests import CMPXCHG16B, HC, PIC_PIT
 
 from vmm import BootMode, KvmApiError, Machine, RunEnd, run_flat
 
@@ -59,11 +59,63 @@ def test_real_mode_int_through_a_valid_ivt_stays_at_the_int_under_pvm_kvm(kvm: s
     assert outcomes["kvm"] in ((RunEnd.TIMEOUT, 0x100C), (RunEnd.HLT, None))
 
 
-def test_protected_mode_iret_is_an_emulation_failure_under_pvm_kvm(kvm: str) -> None:
+def test_a_protected_mode_iret_is_completed_by_the_vmm_under_pvm_kvm(kvm: str) -> None:
+    """PVM's KVM cannot emulate it (an emulation failure); the VMM completes it and counts it.
+    The emulator and KVM with VT-x/AMD-V run it."""
     # pushfd; push cs; push 0x1008; iretd; hlt (at 0x1008)
     code = bytes.fromhex("9c" "0e" "6808100000" "cf" "f4")
-    assert run("kvm", code, BootMode.PROTECTED).end in (RunEnd.INTERNAL_ERROR, RunEnd.HLT)
-    assert run("emu", code, BootMode.PROTECTED).end is RunEnd.HLT
+    on_kvm = run("kvm", code, BootMode.PROTECTED)
+    assert on_kvm.end is RunEnd.HLT
+    assert on_kvm.stats.completed_by_vmm in ({"iret": 1}, {})
+    assert on_kvm.stats.exits_by_reason.get("internal_error", 0) == len(
+        on_kvm.stats.completed_by_vmm)
+    on_emu = run("emu", code, BootMode.PROTECTED)
+    assert (on_emu.end, on_emu.stats.completed_by_vmm) == (RunEnd.HLT, {})
+
+
+WINDOW_LATENCY = HC + PIC_PIT + """
+.code16
+    cli
+    mov word ptr [0x20 * 4], offset timer
+    mov word ptr [0x20 * 4 + 2], 0
+    pit_rate 1193
+    pic_init 0x20, 0xfe
+    mov ecx, 20000
+1:  loop 1b                 # interrupts off while a tick comes
+    xor ecx, ecx
+    sti
+2:  inc ecx                 # how far the guest gets before the waiting tick
+    cmp byte ptr [taken], 0
+    je 2b
+    mov ebx, ecx
+    hc 2
+    mov ebx, 0
+    hc 0
+timer:
+    mov byte ptr [taken], 1
+    push ax
+    mov al, 0xff
+    out 0x21, al
+    mov al, 0x20
+    out 0x20, al
+    pop ax
+    iret
+taken: .byte 0
+"""
+
+
+def test_a_waiting_interrupt_comes_late_after_sti_under_pvm_kvm(kvm: str, asm) -> None:
+    """As on a CPU, the emulator takes the tick right after the instruction that follows sti;
+    PVM's KVM reports the interrupt window when its next exit comes (measured: after ~200
+    iterations of the loop, ~0.7 ms)."""
+    outputs = {}
+    for backend in ("kvm", "emu"):
+        out = io.BytesIO()
+        r = run(backend, asm(WINDOW_LATENCY), output=out, timeout=10)
+        assert r.end is RunEnd.HC_EXIT, r.report()
+        outputs[backend] = int(out.getvalue())
+    assert outputs["emu"] == 1
+    assert outputs["kvm"] >= 1
 
 
 def test_16_bit_code_running_past_offset_ffff(kvm: str) -> None:
@@ -115,7 +167,7 @@ def test_the_emulator_names_the_exception_a_triple_fault_could_not_deliver(
     assert f"{name} could not be delivered" in emu_run.fault
 
 
-def test_a_trace_shows_undefined_flags_and_cr2_as_each_backend_leaves_them(
+def test_a_trace_shows_undefined_flags_as_each_backend_leaves_them_and_cr2_alike(
         kvm: str, tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -132,5 +184,7 @@ def test_a_trace_shows_undefined_flags_and_cr2_as_each_backend_leaves_them(
     kvm_muls, emu_muls = (lines(b, "multiplication.S", "mulb %bl") for b in ("kvm", "emu"))
     assert [ln[:10] for ln in kvm_muls] == [ln[:10] for ln in emu_muls]
     assert kvm_muls != emu_muls  # the flags MUL leaves undefined
+    # enabling paging leaves CR2 as it was on both (the emulator's engine no longer walks an
+    # unmapped address at the end of a run: no stray page fault, no CR2 change)
     paging = [lines(b, "switch/real_to_long.S", "cr0=80000011")[0] for b in ("kvm", "emu")]
-    assert "cr2=" not in paging[0] and "cr2=" in paging[1]
+    assert "cr2=" not in paging[0] and "cr2=" not in paging[1]

@@ -14,6 +14,11 @@ the README's backend table lists, each allowed here by a named rule:
 - SEGMENT_CHECKS: KVM faults on a data access that segment protection forbids (a write through
   CS, a null DS, a limit); QEMU's TCG checks none of that. Allowed when KVM's triple fault comes
   after the program loaded a segment register or used a segment override.
+- IRET_COMPLETED_BY_VMM: PVM's KVM cannot emulate a protected-mode IRET; the VMM completes it
+  after an `internal_error` exit, counted in `completed_by_vmm` (those exits are left out).
+- TIMER: a guest driven by the real-time timer takes its ticks where they happen to fall, so
+  the exits the ticks make (kicks, interrupt windows, and the I/O of its handlers) differ from
+  run to run on one backend too; its stdout, end and exit code must agree.
 
 Fuzz programs run in RAM filled with HLT, so control that leaves a program ends there instead
 of sliding through zeroed RAM to the end of a 64 KiB segment, where the backends differ (README:
@@ -51,7 +56,9 @@ EXAMPLE_RUNS = {
     "io/echo.S": (2 << 20, b"hello, world\n", None),
     "io/calc.S": (2 << 20, b"12 34\n", None),
     "protected/sieve.S": (2 << 20, b"", {"LIMIT": "100000"}),  # a million: ~12 s on PVM
+    "irq/uart_echo.S": (2 << 20, b"hello, world\n", None),
 }
+TIMER_EXAMPLES = {"irq/ticks.S", "irq/tasks.S"}
 
 
 class Seen:
@@ -62,7 +69,9 @@ class Seen:
         self.result = result
         self.end = result.end
         self.ports = dict(result.stats.exits_by_port)
-        self.key = (stdout, result.end, result.exit_code, result.stats.total_exits, self.ports)
+        completed = sum(result.stats.completed_by_vmm.values())  # IRET_COMPLETED_BY_VMM
+        self.key = (stdout, result.end, result.exit_code, result.stats.total_exits - completed,
+                    self.ports)
 
     def did_part_of(self, other: Seen) -> bool:
         return other.stdout.startswith(self.stdout) and all(
@@ -158,5 +167,8 @@ def test_every_example_behaves_the_same_on_kvm_and_the_emulator(kvm: str, name: 
     base = min((s.address for s in image.loadable), default=image.entry)
     runs = [run_on(b, image.flat(), image.mode, entry=image.entry, base=base, mem=mem,
                    stdin=stdin, timeout=60) for b in ("kvm", "emu")]
-    assert runs[0].key == runs[1].key
+    if name in TIMER_EXAMPLES:
+        assert runs[0].key[:3] == runs[1].key[:3]
+    else:
+        assert runs[0].key == runs[1].key
     assert runs[0].end in (RunEnd.HLT, RunEnd.HC_EXIT)

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 import pytest
-from guest_fuzz import GUESTS
+from guest_fuzz import GUESTS, IRQ_GUESTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,6 +39,10 @@ def _print_outcomes():
           suppress_health_check=list(HealthCheck))
 @given(code=GUESTS)
 def test_random_real_mode_guest_ends_in_a_documented_way(backend: str, code: bytes) -> None:
+    run_real_mode_guest(code)
+
+
+def run_real_mode_guest(code: bytes) -> None:
     start = time.monotonic()
     r = run_flat(code, mode=BootMode.REAL, mem_size=1 << 20, timeout=TIMEOUT,
                  output=io.BytesIO(), input=io.BytesIO(b"fuzz"))
@@ -61,3 +65,11 @@ def test_random_code_in_protected_and_long_mode_ends_cleanly(backend: str, code:
     assert r.end in ENDS
     if r.end in FAULT_ENDS:
         assert r.exit_code == ExitCode.GUEST_FAULT and r.fault and r.register_dump
+
+
+@settings(max_examples=max(EXAMPLES // 3, 10), deadline=None, derandomize=EXAMPLES <= 1000,
+          suppress_health_check=list(HealthCheck))
+@given(code=IRQ_GUESTS)
+def test_random_guests_playing_with_interrupts_end_in_a_documented_way(backend: str,
+                                                                      code: bytes) -> None:
+    run_real_mode_guest(code)

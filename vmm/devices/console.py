@@ -171,6 +171,13 @@ class ConsoleInput:
             if self._cancelled is not None and self._cancelled():
                 return False
 
+    def waitable_fd(self) -> int | None:
+        """The descriptor to wait on for the next byte: None when a byte is already here, at
+        the end, or for a source without one (whose bytes are there at once)."""
+        if self._peeked is not None or self._eof:
+            return None
+        return self._fd
+
     @property
     def at_end(self) -> bool:
         """True once the input is known to be exhausted (no byte pending)."""

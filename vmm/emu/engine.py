@@ -34,6 +34,7 @@ UC_ERR_FETCH_UNMAPPED = 8
 UC_HOOK_INTR = 1
 UC_HOOK_INSN = 2
 UC_HOOK_CODE = 4
+UC_HOOK_BLOCK = 8
 UC_HOOK_MEM_UNMAPPED = 16 | 32 | 64
 UC_MEM_WRITE_UNMAPPED = 20
 UC_MEM_FETCH_UNMAPPED = 21
@@ -50,8 +51,9 @@ REG_RFLAGS = 253
 MSR_EFER = 0xC000_0080
 UC_ERR_INSN_INVALID = 10
 UC_CTL_WRITE = 1 << 30
+UC_CTL_UC_USE_EXITS = 4 | 1 << 26  # with one argument
 UC_CTL_TB_FLUSH = 10
-NO_END = 0xFFFF_FFFF_FFFF_FFFF  # emu_start's `until`: an address no guest reaches
+NO_END = 0xFFFF_FFFF_FFFF_FFFF  # emu_start's `until`, ignored (UC_CTL_UC_USE_EXITS, no exits)
 
 # CPUX86State (QEMU 5.0 as in unicorn 2.1), offsets into the context's data
 CTX_HEADER = 40  # struct uc_context before its data
@@ -80,6 +82,7 @@ IN_HOOK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ct
 INTR_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 CODE_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
                              ctypes.c_void_p)
+BLOCK_HOOK = CODE_HOOK  # (engine, address, size, user data), as a code hook
 MEM_HOOK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
                             ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
 
@@ -164,6 +167,13 @@ class Engine:
         self._context = ctypes.c_void_p()
         self._snapshot = ctypes.c_void_p()  # the CPU at an exception, before unicorn moves on
         try:
+            # Stop only where told to (nowhere), not at emu_start's `until`: in 64-bit mode
+            # unicorn translates `until` - 1 when emulation ends, and an address the guest's
+            # page tables do not map leaves a page fault behind (measured: CR2 = that address,
+            # and QEMU's pending-exception state makes the guest's next #DE a double fault)
+            _check(lib, lib.uc_ctl(ctypes.c_void_p(self.handle),
+                                   ctypes.c_int(UC_CTL_WRITE | UC_CTL_UC_USE_EXITS),
+                                   ctypes.c_int(1)), "uc_ctl(UC_CTL_UC_USE_EXITS)")
             for address, host, size in regions:
                 _check(lib, lib.uc_mem_map_ptr(self.handle, address, size, UC_PROT_ALL, host),
                        "mapping guest RAM")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from vmm.cpu import CR0_PE
+from vmm.cpu import CR0_PE, descriptor_cache
 from vmm.emu import engine as e
 from vmm.emu import state as st
 from vmm.errors import GuestMemoryError
@@ -71,37 +71,40 @@ class GuestAccess:
 
 
 def deliver(engine: e.Engine, memory: GuestMemory, vector: int, software: bool,
-            error_code: int, return_rip: int) -> str | None:
+            error_code: int, return_rip: int, external: bool = False) -> str | None:
     """Deliver `vector` with the state of a fresh save(); None when delivered, else what could
-    not be delivered (the run ends as a triple fault)."""
+    not be delivered (the run ends as a triple fault). An external interrupt (from the PICs)
+    pushes no error code whatever its vector."""
     access = GuestAccess(engine, memory)
-    first = vector_name(vector, software)
+    first = vector_name(vector, software, external)
     attempt, code, is_soft = vector, error_code, software
     while True:
         try:
-            _deliver_once(engine, access, attempt, is_soft, code, return_rip)
+            _deliver_once(engine, access, attempt, is_soft, code, return_rip, external)
             return None
         except Undeliverable:
-            if attempt == DF:
+            if attempt == DF and not external:
                 return first
-            escalate_to_df = attempt == GP or (not is_soft and (attempt in CONTRIBUTORY
-                                                                or attempt == PF))
-            attempt, code = (DF, 0) if escalate_to_df else (GP, attempt * 8 + 2)
-            is_soft = False
+            escalate_to_df = attempt == GP and not external or (
+                not is_soft and not external and (attempt in CONTRIBUTORY or attempt == PF))
+            attempt, code = (DF, 0) if escalate_to_df else (GP, attempt * 8 + 2 + external)
+            is_soft = external = False
 
 
 def _deliver_once(engine: e.Engine, access: GuestAccess, vector: int, software: bool,
-                  error_code: int, rip: int) -> None:
+                  error_code: int, rip: int, external: bool) -> None:
     engine.save()
     cr0 = engine.u64(e.CR)
     _, idt_base, idt_limit, _ = engine.segment(e.IDT)
+    has_code = vector in ERROR_CODE_VECTORS and not software and not external
     if not cr0 & CR0_PE:
         _deliver_real(engine, access, vector, idt_base, idt_limit, rip)
     elif engine.u32(e.HFLAGS) & st.HF_LMA:
-        _deliver_long(engine, access, vector, software, error_code, idt_base, idt_limit, rip)
+        _deliver_long(engine, access, vector, software, has_code, error_code, idt_base,
+                      idt_limit, rip)
     else:
-        _deliver_protected(engine, access, vector, software, error_code, idt_base, idt_limit,
-                           rip)
+        _deliver_protected(engine, access, vector, software, has_code, error_code, idt_base,
+                           idt_limit, rip)
 
 
 def _deliver_real(engine: e.Engine, access: GuestAccess, vector: int, idt_base: int,
@@ -126,7 +129,7 @@ def _gate_target(engine: e.Engine, access: GuestAccess, selector: int) -> tuple[
     if not index or index + 7 > limit:
         raise Undeliverable("gate selector outside the descriptor table")
     low, high = struct.unpack("<II", access.read(table + index, 8))
-    base, seg_limit, flags = st.descriptor_cache(low, high)
+    base, seg_limit, flags = descriptor_cache(low, high)
     code = flags & 1 << 12 and flags & 1 << 11
     if not (flags & st.DESC_P and code) or flags >> 13 & 3:
         raise Undeliverable("gate target is not a present ring-0 code segment")
@@ -134,7 +137,8 @@ def _gate_target(engine: e.Engine, access: GuestAccess, selector: int) -> tuple[
 
 
 def _deliver_protected(engine: e.Engine, access: GuestAccess, vector: int, software: bool,
-                       error_code: int, idt_base: int, idt_limit: int, rip: int) -> None:
+                       has_code: bool, error_code: int, idt_base: int, idt_limit: int,
+                       rip: int) -> None:
     if vector * 8 + 7 > idt_limit:
         raise Undeliverable("vector beyond the IDT limit")
     low, high = struct.unpack("<II", access.read(idt_base + vector * 8, 8))
@@ -149,7 +153,7 @@ def _deliver_protected(engine: e.Engine, access: GuestAccess, vector: int, softw
     target = (low & 0xFFFF) | (high & 0xFFFF_0000 if wide else 0)
     rflags = engine.reg(e.REG_RFLAGS)
     frame = [rflags & 0xFFFF_FFFF, engine.segment(st.SEG_OFFSET["cs"])[0], rip & 0xFFFF_FFFF]
-    if vector in ERROR_CODE_VECTORS and not software:
+    if has_code:
         frame.append(error_code)
     _push(engine, access, frame, 4 if wide else 2)
     engine.put_segment(st.SEG_OFFSET["cs"], selector & ~3, base, limit, flags)
@@ -158,7 +162,8 @@ def _deliver_protected(engine: e.Engine, access: GuestAccess, vector: int, softw
 
 
 def _deliver_long(engine: e.Engine, access: GuestAccess, vector: int, software: bool,
-                  error_code: int, idt_base: int, idt_limit: int, rip: int) -> None:
+                  has_code: bool, error_code: int, idt_base: int, idt_limit: int,
+                  rip: int) -> None:
     if vector * 16 + 15 > idt_limit:
         raise Undeliverable("vector beyond the IDT limit")
     low, high, upper, _ = struct.unpack("<IIII", access.read(idt_base + vector * 16, 16))
@@ -175,7 +180,7 @@ def _deliver_long(engine: e.Engine, access: GuestAccess, vector: int, software: 
     rsp = engine.u64(e.GPR_OFFSET["rsp"])
     frame = [engine.segment(st.SEG_OFFSET["ss"])[0], rsp, rflags,
              engine.segment(st.SEG_OFFSET["cs"])[0], rip]
-    if vector in ERROR_CODE_VECTORS and not software:
+    if has_code:
         frame.append(error_code)
     engine.put_u64(e.GPR_OFFSET["rsp"], rsp & ~0xF)
     _push(engine, access, frame, 8)

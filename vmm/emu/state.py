@@ -22,6 +22,7 @@ from vmm.cpu import (
     Segment,
     SpecialRegisters,
     mode_of,
+    segment_value,
 )
 from vmm.emu import engine as e
 from vmm.vocabulary import CpuMode
@@ -50,23 +51,6 @@ def segment_flags(seg: Segment) -> int:
     return ((seg.type & 15) << 8 | (seg.s & 1) << 12 | (seg.dpl & 3) << 13
             | (seg.present & 1) << 15 | (seg.avl & 1) << 20 | (seg.l & 1) << 21
             | (seg.db & 1) << 22 | (seg.g & 1) << 23)
-
-
-def segment_value(selector: int, base: int, limit: int, flags: int) -> Segment:
-    present = flags >> 15 & 1
-    return Segment(base=base, limit=limit, selector=selector & 0xFFFF, type=flags >> 8 & 15,
-                   present=present, dpl=flags >> 13 & 3, db=flags >> 22 & 1, s=flags >> 12 & 1,
-                   l=flags >> 21 & 1, g=flags >> 23 & 1, avl=flags >> 20 & 1,
-                   unusable=1 - present)
-
-
-def descriptor_cache(low: int, high: int) -> tuple[int, int, int]:
-    """(base, limit, flags) that loading a GDT/LDT descriptor puts in a segment cache."""
-    base = (low >> 16) | (high & 0xFF) << 16 | (high & 0xFF00_0000)
-    limit = (low & 0xFFFF) | (high & 0xF_0000)
-    if high & 1 << 23:
-        limit = limit << 12 | 0xFFF
-    return base, limit, high & 0x00FF_FF00
 
 
 def compute_hflags(hflags: int, cr0: int, efer: int, eflags: int, cs_flags: int,

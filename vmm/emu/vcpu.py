@@ -9,7 +9,8 @@ real value where the IN put that 0 (AL/AX/EAX, or for INS the memory at ES:DI) b
 runs on. HLT is no event in unicorn (the engine just returns): a return without an event and
 without a stop request is HLT. Exceptions come to a hook with their vector and are delivered
 here (vmm.emu.interrupts); one that cannot be is a triple fault, reported with its name. An
-access outside RAM stops at the unmapped-memory hook and is an Mmio exit.
+access outside RAM stops at the unmapped-memory hook and is an Mmio exit. External interrupts,
+interrupt windows and kicks go through vmm.emu.irq_gate.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from vmm.emu import engine as e
 from vmm.emu import signals
 from vmm.emu import state as st
 from vmm.emu.interrupts import deliver
+from vmm.emu.irq_gate import KICKED, WINDOW, IrqGate
 from vmm.emu.string_io import StringIn, StringIo
 from vmm.errors import VmmError
 from vmm.memory import GuestMemory
@@ -115,6 +117,8 @@ class EmuVcpu(VcpuBackend):
         self._stop = False
         self._kicked = False
         self._in_emu = False
+        self._irq = IrqGate(engine, self._save, self._words, self._stop_engine,
+                            self._hook_failed)
         self._stop_lock = threading.Lock()
         self._debug: EmuDebug | None = None
         self._thunks = (e.OUT_HOOK(self._on_out), e.IN_HOOK(self._on_in),
@@ -194,6 +198,10 @@ class EmuVcpu(VcpuBackend):
         while True:
             if self._stop:
                 return ex.INTERRUPTED
+            if self._irq.hooked:
+                outcome = self._interrupt_entry()
+                if outcome is not None:
+                    return outcome
             self._io = self._exception = self._mmio = None
             before = debug.starting() if debug is not None else 0
             self._in_emu = True
@@ -205,6 +213,7 @@ class EmuVcpu(VcpuBackend):
                 exc, self._hook_error = self._hook_error, None
                 raise exc
             io = self._io
+            stopped_for = self._irq.take_stop(bool(io or self._exception or self._mmio))
             if io is not None:
                 return self._io_exit(*io)
             if self._exception is not None:
@@ -231,6 +240,10 @@ class EmuVcpu(VcpuBackend):
                 continue
             if err != e.UC_ERR_OK:
                 return ex.InternalError(ex.EMULATION_FAILURE, (err,))
+            if stopped_for == WINDOW:
+                return ex.IRQ_WINDOW_OPEN
+            if stopped_for == KICKED:
+                return ex.INTERRUPTED
             if self._stop or self._kicked:
                 self._kicked = False
                 return ex.INTERRUPTED
@@ -282,11 +295,11 @@ class EmuVcpu(VcpuBackend):
         self.set_live_reg("rax", (rax & ~mask) | value)
 
     def _deliver(self, vector: int, is_int: int, error_code: int, fault_rip: int,
-                 next_rip: int) -> ex.Exit | None:
+                 next_rip: int, external: bool = False) -> ex.Exit | None:
         software = bool(is_int)
         rip = next_rip if software else fault_rip
         self.set_live_reg("rip", rip)
-        failed = deliver(self.engine, self._memory, vector, software, error_code, rip)
+        failed = deliver(self.engine, self._memory, vector, software, error_code, rip, external)
         self._save()
         self._rip = self._u64(e.EIP)
         if failed is None:
@@ -354,6 +367,34 @@ class EmuVcpu(VcpuBackend):
         st.write_special(self.engine, sregs)
         self._save()
 
+    # --- external interrupts --------------------------------------------------------------------
+    def expect_interrupts(self) -> None:
+        self._irq.install()
+
+    def interrupt_ready(self) -> bool:
+        return self._irq.ready()
+
+    def inject_interrupt(self, vector: int) -> None:
+        self._irq.pending_vector = vector
+
+    def request_interrupt_window(self, wanted: bool) -> None:
+        self._irq.want_window = wanted
+
+    def _interrupt_entry(self) -> ex.Exit | None:
+        """What KVM does as it enters the guest: a kick returns at once, an injected
+        interrupt is delivered, an open window asked for exits at once."""
+        gate = self._irq
+        if gate.kick_pending:
+            gate.kick_pending = False
+            return ex.INTERRUPTED
+        vector = gate.pending_vector
+        if vector is not None:
+            gate.pending_vector = None
+            return self._deliver(vector, 0, 0, self._rip, self._rip, external=True)
+        if gate.want_window and gate.interruptible():
+            return ex.IRQ_WINDOW_OPEN
+        return None
+
     # --- stopping -----------------------------------------------------------------------------
     @property
     def stop_requested(self) -> bool:
@@ -380,8 +421,14 @@ class EmuVcpu(VcpuBackend):
                 self._stop_engine()
 
     def kick(self) -> None:
-        """Make run() return Interrupted now (a signal arrived for the thread running it)."""
+        """Make run() return Interrupted soon (a timer tick, or a signal arrived for the
+        thread running it). With the block hook it stops at the next block; without it, the
+        engine is stopped at once (a return then cannot be told from a HLT, which is fine
+        for a signal: the run ends)."""
         with self._stop_lock:
+            if self._irq.hooked:
+                self._irq.kick_pending = True
+                return
             self._kicked = True
             if self._handle:
                 self._stop_engine()
@@ -389,7 +436,7 @@ class EmuVcpu(VcpuBackend):
     def clear_stop(self) -> None:
         signals.unwatch(self)
         self._stop = False
-        self._kicked = False
+        self._kicked = self._irq.kick_pending = False
 
     def close(self) -> None:
         signals.unwatch(self)

@@ -200,6 +200,9 @@ KVM_GET_SREGS = _ior(0x83, "struct kvm_sregs")
 KVM_SET_SREGS = _iow(0x84, "struct kvm_sregs")
 KVM_SET_CPUID2 = _iow(0x90, "struct kvm_cpuid2")
 KVM_SET_GUEST_DEBUG = _iow(0x9B, "struct kvm_guest_debug")
+KVM_INTERRUPT = _iow(0x86, "uint32_t")  # struct kvm_interrupt { __u32 irq; }
+KVM_GET_VCPU_EVENTS = _ior(0x9F, "struct kvm_vcpu_events")
+KVM_SET_VCPU_EVENTS = _iow(0xA0, "struct kvm_vcpu_events")
 
 # Capabilities (KVM_CHECK_EXTENSION).
 KVM_CAP_USER_MEMORY = 3
@@ -253,6 +256,7 @@ EXIT_NAMES: dict[int, str] = {
 KVM_EXIT_IO = 2
 KVM_EXIT_DEBUG = 4
 KVM_EXIT_HLT = 5
+KVM_EXIT_IRQ_WINDOW_OPEN = 7
 KVM_EXIT_MMIO = 6
 KVM_EXIT_SHUTDOWN = 8
 KVM_EXIT_FAIL_ENTRY = 9
@@ -307,3 +311,4 @@ assert KVM_RUN == 0xAE80 and KVM_GET_REGS == 0x8090AE81 and KVM_SET_SREGS == 0x4
 assert KVM_SET_CPUID2 == 0x4008AE90 and KVM_GET_SUPPORTED_CPUID == 0xC008AE05
 assert KVM_SET_GUEST_DEBUG == 0x4048AE9B
 assert KVM_SET_USER_MEMORY_REGION == 0x4020AE46 and KVM_SET_IDENTITY_MAP_ADDR == 0x4008AE48
+assert KVM_INTERRUPT == 0x4004AE86 and KVM_GET_VCPU_EVENTS == 0x8040AE9F

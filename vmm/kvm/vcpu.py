@@ -184,6 +184,10 @@ class Vcpu(VcpuBackend):
         self._stop_lock = threading.Lock()
         self._runner: int | None = None  # the thread inside run(), to kick out of KVM_RUN
         self._debug: GuestDebug | None = None
+        self._stopping = False
+        self._kicked = False  # immediate_exit was set by kick(), not by a stop
+        self._irq = ffi.new("uint32_t *")
+        self._events = ffi.new("struct kvm_vcpu_events *")
 
     def __enter__(self) -> Vcpu:
         return self
@@ -206,28 +210,60 @@ class Vcpu(VcpuBackend):
 
     # --- stopping -------------------------------------------------------------------------
     # kvm_run.immediate_exit makes a KVM_RUN about to start return EINTR at once; KICK_SIGNAL
-    # sent to the thread inside KVM_RUN makes a running one return EINTR.
+    # sent to the thread inside KVM_RUN makes a running one return EINTR. A stop keeps
+    # immediate_exit set; a kick (an interrupt to deliver) is cleared by the EINTR it causes.
     @property
     def stop_requested(self) -> bool:
-        return self._fd >= 0 and bool(self._run.immediate_exit)
+        return self._fd >= 0 and self._stopping
 
     def request_stop(self) -> None:
         with self._stop_lock:
-            if self._fd < 0:
-                return
-            self._run.immediate_exit = 1
-            if self._runner is not None:
-                try:
-                    signal.pthread_kill(self._runner, KICK_SIGNAL)
-                except (ProcessLookupError, OSError):
-                    pass
+            self._stopping = True
+            self._interrupt_run()
+
+    def kick(self) -> None:
+        with self._stop_lock:
+            self._kicked = True
+            self._interrupt_run()
+
+    def _interrupt_run(self) -> None:
+        """With _stop_lock held."""
+        if self._fd < 0:
+            return
+        self._run.immediate_exit = 1
+        if self._runner is not None:
+            try:
+                signal.pthread_kill(self._runner, KICK_SIGNAL)
+            except (ProcessLookupError, OSError):
+                pass
+
+    def _kick_taken(self) -> None:
+        """KVM_RUN returned EINTR: a kick has done its work (a stop stays)."""
+        with self._stop_lock:
+            if self._kicked:
+                self._kicked = False
+                if not self._stopping:
+                    self._run.immediate_exit = 0
 
     def clear_stop(self) -> None:
         """Called by the thread that ran the vCPU once it stops running it."""
         with self._stop_lock:
             self._runner = None
+            self._stopping = self._kicked = False
             if self._fd >= 0:
                 self._run.immediate_exit = 0
+
+    # --- external interrupts ----------------------------------------------------------------
+    def interrupt_ready(self) -> bool:
+        run = self._run
+        return bool(run.ready_for_interrupt_injection and run.if_flag)
+
+    def inject_interrupt(self, vector: int) -> None:
+        self._irq[0] = vector
+        _check(_ioctl(self._fd, abi.KVM_INTERRUPT, self._irq), "KVM_INTERRUPT")
+
+    def request_interrupt_window(self, wanted: bool) -> None:
+        self._run.request_interrupt_window = int(wanted)
 
     # --- registers ------------------------------------------------------------------------
     def _live_regs(self):  # noqa: ANN202 - cffi struct kvm_regs
@@ -263,6 +299,20 @@ class Vcpu(VcpuBackend):
             setattr(c, n, getattr(regs, n) & 0xFFFF_FFFF_FFFF_FFFF)
         _check(_ioctl(self._fd, abi.KVM_SET_REGS, c), "KVM_SET_REGS")
         self._regs_fresh = True
+        self._drop_stale_injection()
+
+    def _drop_stale_injection(self) -> None:
+        """Measured on PVM's KVM: KVM_SET_REGS (the VMM completing a handler's IRET) now and
+        then queues the interrupt delivered last once more, and the guest then takes it at
+        every entry, in a loop. Nothing can be queued legitimately when registers are set
+        (the VMM injects only right before KVM_RUN, which delivers it), so a queued
+        interrupt is dropped."""
+        events = self._events
+        _check(_ioctl(self._fd, abi.KVM_GET_VCPU_EVENTS, events), "KVM_GET_VCPU_EVENTS")
+        if events.interrupt.injected:
+            events.interrupt.injected = 0
+            events.flags = 0  # set exceptions, interrupt and NMI only, as they are
+            _check(_ioctl(self._fd, abi.KVM_SET_VCPU_EVENTS, events), "KVM_SET_VCPU_EVENTS")
 
     def get_sregs(self) -> SpecialRegisters:
         return _sregs_to_py(self._live_sregs())
@@ -355,6 +405,8 @@ class Vcpu(VcpuBackend):
         if rc < 0:
             err = ffi.errno
             if err == errno.EINTR or err == errno.EAGAIN:
+                if self._kicked:
+                    self._kick_taken()
                 return ex.INTERRUPTED
             _check(rc, "KVM_RUN")
         run = self._run
@@ -396,6 +448,10 @@ class Vcpu(VcpuBackend):
             i = run.internal
             n = min(i.ndata, 16) if self._internal_error_data else 0
             return ex.InternalError(i.suberror, tuple(i.data[k] for k in range(n)))
+        if reason == abi.KVM_EXIT_IRQ_WINDOW_OPEN:
+            return ex.IRQ_WINDOW_OPEN
         if reason == abi.KVM_EXIT_INTR:
+            if self._kicked:
+                self._kick_taken()
             return ex.INTERRUPTED
         return ex.Unknown(reason, abi.EXIT_NAMES.get(reason, "unknown"))
