@@ -17,55 +17,34 @@ import os
 import sys
 
 from vmm import vocabulary
-from vmm.terminal import Reporter, settle_stdout
+from vmm.terminal import settle_stdout
 from vmm.vocabulary import (
     DEFAULT_BACKEND,
     DEFAULT_TIMEOUT,
     ELF_MAGIC,
     MAX_TIMEOUT,
     BootMode,
-    ExitCode,
 )
 
-BUILD_ERROR = ExitCode.BUILD_ERROR
-USAGE_ERROR = ExitCode.USAGE_ERROR
-VMM_ERROR = ExitCode.VMM_ERROR
-INTERRUPTED = ExitCode.INTERRUPTED
+from .failures import (  # noqa: F401 - re-exported: kasm.cli and kasm.entry use them from here
+    BUILD_ERROR,
+    INTERRUPTED,
+    REPORTER,
+    USAGE_ERROR,
+    VMM_ERROR,
+    Failed,
+    UsageError,
+    error,
+    parse_address,
+    read_input,
+    say,
+    warn,
+)
+
 DEFAULT_BASE = f"{vocabulary.DEFAULT_BASE:#x}"  # option defaults are text, as typed
 DEFAULT_MEM = f"{vocabulary.DEFAULT_MEM_SIZE >> 20}M"
 MODES = tuple(m.value for m in BootMode)
 BACKENDS = vocabulary.BACKENDS
-
-
-class UsageError(Exception):
-    """A bad option value; `param` names the option ('--mem') when there is one."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-
-
-class Failed(Exception):
-    """The command already said what went wrong on stderr: exit with `code`."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-_REPORTER = Reporter("kasm")
-say, error, warn = _REPORTER.say, _REPORTER.error, _REPORTER.warn
-
-
-def parse_address(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise UsageError(f"'{text}' is not an address (use e.g. 0x1000)") from None
-    if not 0 <= value < 1 << 64:
-        raise UsageError(f"'{text}' is out of range")
-    return value
 
 
 def parse_defines(values: list[str]) -> dict[str, str]:
@@ -90,21 +69,6 @@ def parse_mem(text: str) -> int:
         return vmm.parse_size(text)
     except vmm.VmmError as e:
         raise UsageError(str(e), "'--mem'") from None
-
-
-def read_input(path: str, *, source: bool) -> bytes:
-    """The input's bytes, read once (kasm.inputs); Failed (after saying why) when it cannot be
-    read or, for a `source`, is not text."""
-    from . import inputs
-
-    try:
-        data = inputs.read_input(path)
-        if source:
-            inputs.refuse_binary(inputs.display_name(path), data)
-    except inputs.InputError as e:
-        error(e.message)
-        raise Failed(BUILD_ERROR) from None
-    return data
 
 
 def build_image(path: str, base: int, include: list[str], define: list[str],
@@ -296,7 +260,7 @@ def gdb_stub(port: int | None, elf: bytes | str | None, program: str):  # noqa: 
         return contextlib.nullcontext()
     from vmm.gdb.option import stub
 
-    return stub(port, elf, program, _REPORTER)
+    return stub(port, elf, program, REPORTER)
 
 
 def elf_bytes(image) -> bytes:  # noqa: ANN001 - kasm.image.Image, imported lazily
@@ -376,7 +340,7 @@ def run(
     try:
         with gdb_stub(gdb_port, elf, program) as stub:
             return launch.boot(
-                data, _REPORTER, name=name, base=load_address, entry=entry,
+                data, REPORTER, name=name, base=load_address, entry=entry,
                 mode=BootMode(mode) if mode is not None else None, image_mode=image_mode,
                 mem_size=mem_size, timeout=0 if stub is not None else timeout,  # gdb holds it
                 strict=strict, backend=backend, cpus=cpus, input=guest_input, stats=stats,

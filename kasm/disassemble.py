@@ -12,8 +12,8 @@ import os
 
 from vmm.vocabulary import DEFAULT_BASE, BootMode
 
-from .commands import BUILD_ERROR, Failed, UsageError, error, parse_address, read_input
 from .elfread import ElfError, read_elf
+from .failures import BUILD_ERROR, Failed, UsageError, error, parse_address, read_input
 from .image import Image, Section
 from .symbolize import ImageSymbolizer
 

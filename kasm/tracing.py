@@ -13,7 +13,7 @@ import sys
 
 from vmm.values import Value
 
-from .commands import BUILD_ERROR, Failed, UsageError, error
+from .failures import BUILD_ERROR, Failed, UsageError, error
 from .image import Image
 
 TYPE_CHECKING = False
