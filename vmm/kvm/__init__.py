@@ -9,7 +9,8 @@ from __future__ import annotations
 _EXPORTS = {
     "vmm.kvm.backend": ("KvmBackend",),
     "vmm.kvm.system": ("CpuidEntry", "Kvm", "Vm"),
-    "vmm.kvm.vcpu": ("LiveCpuState", "Vcpu"),
+    "vmm.kvm.registers": ("LiveCpuState",),
+    "vmm.kvm.vcpu": ("Vcpu",),
     "vmm.kvm.probe": ("kvm_usable",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

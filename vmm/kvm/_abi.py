@@ -9,6 +9,9 @@ is 2352.
 
 from __future__ import annotations
 
+import os
+
+from vmm.errors import KvmApiError
 from vmm.kvm import probe
 from vmm.kvm._ffi import ffi
 
@@ -155,6 +158,16 @@ libc = ffi.dlopen(None)
 ioctl_fixed = ffi.cast(
     "int(*)(int, unsigned long, unsigned long)", ffi.addressof(libc, "ioctl")
 )
+
+
+
+def check(rc: int, what: str) -> int:
+    """An ioctl's result, or KvmApiError naming the call and errno."""
+    if rc < 0:
+        err = ffi.errno
+        raise KvmApiError(f"kvm: {what} failed: {os.strerror(err)} (errno {err})")
+    return rc
+
 
 # ioctl number encoding from <asm-generic/ioctl.h>.
 _IOC_NONE, _IOC_WRITE, _IOC_READ = 0, 1, 2

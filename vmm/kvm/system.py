@@ -11,8 +11,9 @@ import os
 
 from vmm.errors import KvmApiError, KvmUnavailable
 from vmm.kvm import _abi as abi
+from vmm.kvm._abi import check as _check
 from vmm.kvm._abi import ffi
-from vmm.kvm.vcpu import Vcpu, _check
+from vmm.kvm.vcpu import Vcpu
 from vmm.memory import GuestMemory
 from vmm.values import Value
 from vmm.vocabulary import DEFAULT_KVM_PATH

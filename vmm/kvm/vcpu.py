@@ -10,28 +10,17 @@ import errno
 import mmap
 import os
 import signal
-import struct
 import threading
 
 from vmm import exits as ex
-from vmm.backend import CpuState, VcpuBackend
-from vmm.cpu import (
-    CR0_PE,
-    CR0_PG,
-    EFER_LMA,
-    REGISTER_NAMES,
-    SEGMENT_NAMES,
-    DescriptorTable,
-    Registers,
-    Segment,
-    SpecialRegisters,
-    mode_of,
-)
+from vmm.backend import VcpuBackend
+from vmm.cpu import CR0_PG, REGISTER_NAMES, Registers, SpecialRegisters
 from vmm.errors import KvmApiError, VmmError
 from vmm.kvm import _abi as abi
+from vmm.kvm._abi import check as _check
 from vmm.kvm._abi import ffi
 from vmm.kvm.kick import KICK_SIGNAL, install_kick_handler
-from vmm.vocabulary import CpuMode
+from vmm.kvm.registers import LiveCpuState, snapshot, sregs_from_py, sregs_to_py
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,104 +29,8 @@ if TYPE_CHECKING:
 
 _ioctl = abi.libc.ioctl
 _kvm_run = abi.ioctl_fixed
-_SEG_FIELDS = ("base", "limit", "selector", "type", "present", "dpl", "db", "s", "l", "g", "avl",
-               "unusable")  # fmt: skip
 _OUT_CACHE_MAX = 4096
-_REGS = struct.Struct("<18Q")
-# struct kvm_sregs as snapshot() reads it: six segments' selectors (kvm_segment: base u64,
-# limit u32, selector u16, then 10 bytes), tr and ldt skipped, gdt and idt skipped, cr0 cr2
-# cr3 cr4 (cr8 skipped), efer; then CS's base, L and D bits (from the first segment again).
-_SEG_SELECTOR = "12xH10x"
-_SNAPSHOT_SREGS = struct.Struct("<" + _SEG_SELECTOR * 6 + "48x" + "32x" + "4Q8xQ")
-_CS_MODE = struct.Struct("<Q9xBxB")  # cs (the first segment): base, db (at 17), l (at 19)
 _cpuid_buffer: tuple[object, object, object] | None = None  # (entries, kvm_cpuid2 *, storage)
-
-
-def _check(rc: int, what: str) -> int:
-    if rc < 0:
-        err = ffi.errno
-        raise KvmApiError(f"kvm: {what} failed: {os.strerror(err)} (errno {err})")
-    return rc
-
-
-def _seg_to_py(s) -> Segment:  # noqa: ANN001 - cffi struct kvm_segment
-    return Segment(*(getattr(s, f) for f in _SEG_FIELDS))
-
-
-def _seg_from_py(dst, seg: Segment) -> None:  # noqa: ANN001
-    for f in _SEG_FIELDS:
-        setattr(dst, f, getattr(seg, f))
-
-
-def _sregs_to_py(c) -> SpecialRegisters:  # noqa: ANN001 - cffi struct kvm_sregs
-    return SpecialRegisters(
-        **{name: _seg_to_py(getattr(c, name)) for name in SEGMENT_NAMES},
-        gdt=DescriptorTable(c.gdt.base, c.gdt.limit),
-        idt=DescriptorTable(c.idt.base, c.idt.limit),
-        cr0=c.cr0,
-        cr2=c.cr2,
-        cr3=c.cr3,
-        cr4=c.cr4,
-        cr8=c.cr8,
-        efer=c.efer,
-        apic_base=c.apic_base,
-        interrupt_bitmap=tuple(c.interrupt_bitmap),
-    )
-
-
-def _sregs_from_py(c, s: SpecialRegisters) -> None:  # noqa: ANN001
-    for name in SEGMENT_NAMES:
-        _seg_from_py(getattr(c, name), getattr(s, name))
-    c.gdt.base, c.gdt.limit = s.gdt.base, s.gdt.limit
-    c.idt.base, c.idt.limit = s.idt.base, s.idt.limit
-    c.cr0, c.cr2, c.cr3, c.cr4, c.cr8 = s.cr0, s.cr2, s.cr3, s.cr4, s.cr8
-    c.efer, c.apic_base = s.efer, s.apic_base
-    for i, word in enumerate(s.interrupt_bitmap):
-        c.interrupt_bitmap[i] = word
-
-
-class LiveCpuState(CpuState):
-    """Read-mostly view of the vCPU at the current exit, fetched lazily (no per-exit copies).
-
-    With KVM_CAP_SYNC_REGS the registers already sit in the kvm_run page; otherwise the first
-    access after an exit costs one KVM_GET_REGS / KVM_GET_SREGS.
-    """
-
-    __slots__ = ("_vcpu",)
-
-    def __init__(self, vcpu: Vcpu) -> None:
-        self._vcpu = vcpu
-
-    def reg(self, name: str) -> int:
-        return getattr(self._vcpu._live_regs(), name)
-
-    def set_reg(self, name: str, value: int) -> None:
-        self._vcpu._set_live_reg(name, value)
-
-    @property
-    def mode(self) -> CpuMode:
-        s = self._vcpu._live_sregs()
-        cs = self._vcpu._live_cs()
-        return mode_of(s.cr0, s.efer, cs.l, cs.db)
-
-    @property
-    def width(self) -> int:
-        """Operand width of the mode right now: 16, 32 or 64 (hot: one call per hypercall)."""
-        s = self._vcpu._live_sregs()
-        if not s.cr0 & CR0_PE:
-            return 16
-        cs = self._vcpu._live_cs()
-        if s.efer & EFER_LMA and cs.l:
-            return 64
-        return 32 if cs.db else 16
-
-    def control_registers(self) -> tuple[int, int, int, int]:
-        """(CR0, CR3, CR4, EFER): what a page walk needs."""
-        s = self._vcpu._live_sregs()
-        return s.cr0, s.cr3, s.cr4, s.efer
-
-    def segment_base(self, name: str) -> int:
-        return getattr(self._vcpu._live_sregs(), name).base
 
 
 class Vcpu(VcpuBackend):
@@ -172,14 +65,13 @@ class Vcpu(VcpuBackend):
             self._regs = ffi.new("struct kvm_regs *")
             self._sregs = ffi.new("struct kvm_sregs *")
             self._run.kvm_valid_regs = 0
-        self._cs = ffi.addressof(self._sregs, "cs")
         # Without sync regs: whether _regs/_sregs hold this exit's values yet.
         self._regs_fresh = self.sync_regs
         self._sregs_fresh = self.sync_regs
         self._out_cache: dict[tuple[int, int, bytes], ex.IoOut] = {}
         self._in_cache: dict[tuple[int, int, int], ex.IoIn] = {}
         self._pending_in = -1
-        self.state = LiveCpuState(self)
+        self.state = LiveCpuState(self, ffi.addressof(self._sregs, "cs"))
         install_kick_handler()
         self._stop_lock = threading.Lock()
         self._runner: int | None = None  # the thread inside run(), to kick out of KVM_RUN
@@ -202,7 +94,7 @@ class Vcpu(VcpuBackend):
     def close(self) -> None:
         if self._fd < 0:
             return
-        self._io = self._run = self._regs = self._sregs = self._cs = None  # type: ignore[assignment]
+        self._io = self._run = self._regs = self._sregs = None  # type: ignore[assignment]
         ffi.release(self._buf)
         self._mm.close()
         os.close(self._fd)
@@ -266,23 +158,20 @@ class Vcpu(VcpuBackend):
         self._run.request_interrupt_window = int(wanted)
 
     # --- registers ------------------------------------------------------------------------
-    def _live_regs(self):  # noqa: ANN202 - cffi struct kvm_regs
+    def live_regs(self):  # noqa: ANN201 - cffi struct kvm_regs, this exit's (read, not copied)
         if not self._regs_fresh:
             _check(_ioctl(self._fd, abi.KVM_GET_REGS, self._regs), "KVM_GET_REGS")
             self._regs_fresh = True
         return self._regs
 
-    def _live_sregs(self):  # noqa: ANN202 - cffi struct kvm_sregs
+    def live_sregs(self):  # noqa: ANN201 - cffi struct kvm_sregs, this exit's (read, not copied)
         if not self._sregs_fresh:
             _check(_ioctl(self._fd, abi.KVM_GET_SREGS, self._sregs), "KVM_GET_SREGS")
             self._sregs_fresh = True
         return self._sregs
 
-    def _live_cs(self):  # noqa: ANN202 - cffi struct kvm_segment inside _sregs
-        return self._cs
-
-    def _set_live_reg(self, name: str, value: int) -> None:
-        regs = self._live_regs()
+    def set_live_reg(self, name: str, value: int) -> None:
+        regs = self.live_regs()
         setattr(regs, name, value & 0xFFFF_FFFF_FFFF_FFFF)
         if self.sync_regs:
             self._run.kvm_dirty_regs |= abi.KVM_SYNC_X86_REGS
@@ -290,7 +179,7 @@ class Vcpu(VcpuBackend):
             _check(_ioctl(self._fd, abi.KVM_SET_REGS, regs), "KVM_SET_REGS")
 
     def get_regs(self) -> Registers:
-        c = self._live_regs()
+        c = self.live_regs()
         return Registers(*(getattr(c, n) for n in REGISTER_NAMES))
 
     def set_regs(self, regs: Registers) -> None:
@@ -315,12 +204,12 @@ class Vcpu(VcpuBackend):
             _check(_ioctl(self._fd, abi.KVM_SET_VCPU_EVENTS, events), "KVM_SET_VCPU_EVENTS")
 
     def get_sregs(self) -> SpecialRegisters:
-        return _sregs_to_py(self._live_sregs())
+        return sregs_to_py(self.live_sregs())
 
     def set_sregs(self, sregs: SpecialRegisters) -> None:
         c = self._sregs
         _check(_ioctl(self._fd, abi.KVM_GET_SREGS, c), "KVM_GET_SREGS")
-        _sregs_from_py(c, sregs)
+        sregs_from_py(c, sregs)
         _check(_ioctl(self._fd, abi.KVM_SET_SREGS, c), "KVM_SET_SREGS")
         # Re-read: KVM normalises some fields.
         _check(_ioctl(self._fd, abi.KVM_GET_SREGS, c), "KVM_GET_SREGS")
@@ -377,14 +266,10 @@ class Vcpu(VcpuBackend):
 
     def live_registers(self):  # noqa: ANN201 - (struct kvm_regs, struct kvm_sregs), cffi
         """This exit's registers as KVM's own structs (read, not copied)."""
-        return self._live_regs(), self._live_sregs()
+        return self.live_regs(), self.live_sregs()
 
     def snapshot(self) -> tuple[int, ...]:
-        """Two unpacks of KVM's own structs (fields one by one cost ~15x more)."""
-        sregs = ffi.buffer(self._live_sregs())
-        base, db, l = _CS_MODE.unpack_from(sregs)  # noqa: E741 - the kernel's name
-        return (_REGS.unpack_from(ffi.buffer(self._live_regs()))
-                + _SNAPSHOT_SREGS.unpack_from(sregs) + (base, l, db))
+        return snapshot(self.live_regs(), self.live_sregs())
 
     def debug_exit(self) -> tuple[int, int]:
         """(pc, dr6) of a KVM_EXIT_DEBUG."""
