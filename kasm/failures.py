@@ -37,13 +37,13 @@ REPORTER = Reporter("kasm")
 say, error, warn = REPORTER.say, REPORTER.error, REPORTER.warn
 
 
-def parse_address(text: str) -> int:
+def parse_address(text: str, option: str = "'--base'") -> int:
     try:
         value = int(text, 0)
     except ValueError:
-        raise UsageError(f"'{text}' is not an address (use e.g. 0x1000)") from None
+        raise UsageError(f"'{text}' is not an address (use e.g. 0x1000)", option) from None
     if not 0 <= value < 1 << 64:
-        raise UsageError(f"'{text}' is out of range")
+        raise UsageError(f"'{text}' is out of range", option)
     return value
 
 

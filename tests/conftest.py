@@ -49,6 +49,13 @@ def binutils() -> None:
 
 
 @pytest.fixture(scope="session")
+def c_compiler() -> None:
+    """gcc and cpp, for the benchmark's C anchor (bench/seed_vmm.c)."""
+    missing = [t for t in ("gcc", "cpp") if shutil.which(t) is None]
+    require(not missing, f"{', '.join(missing)} missing: the benchmark's C anchor needs them")
+
+
+@pytest.fixture(scope="session")
 def gdb() -> str:
     """Debian's gdb, which the GDB stub's tests drive in batch mode."""
     path = shutil.which("gdb")

@@ -147,6 +147,49 @@ def test_memory_size_error_echoes_what_was_typed(work, env):
                               "multiple of 4 KiB")
 
 
+@pytest.mark.parametrize("command", [["run"], ["build"], ["disasm"]])
+@pytest.mark.parametrize(("base", "message"), [
+    ("zz", "'zz' is not an address (use e.g. 0x1000)"), ("-1", "'-1' is out of range")])
+def test_a_bad_base_is_a_usage_error_naming_the_option(command, base, message, work, env):
+    target = "t.bin" if command == ["disasm"] else "t.S"
+    (work / "t.bin").write_bytes(b"\xf4")
+    r = kasm(*command, "--base", base, target, cwd=work, env=env)
+    assert usage_error(r) == f"Error: Invalid value for '--base': {message}"
+
+
+def test_an_empty_image_is_refused_before_it_runs(work, env):
+    (work / "empty.bin").write_bytes(b"")
+    r = kasm("run", "empty.bin", cwd=work, env=env)
+    assert (r.returncode, r.stderr) == (
+        3, "kasm: error: empty.bin: an empty image: nothing to run\n")
+    r = subprocess.run([sys.executable, "-m", "vmm", "empty.bin"], capture_output=True,
+                       text=True, cwd=work, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert (r.returncode, r.stderr) == (
+        3, "vmm: error: empty.bin: an empty image: nothing to run\n")
+
+
+def test_a_stats_file_that_cannot_be_written_is_exit_3(work, env, kvm_device):
+    r = kasm("run", "--stats-json", "/dev/full", "t.S", cwd=work, env=env)
+    assert (r.returncode, r.stderr) == (
+        3, "kasm: error: cannot write /dev/full: No space left on device\n")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"]])
+def test_vmm_help_that_cannot_be_written_is_one_line_and_exit_1(args, work, env):
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "vmm", *args], stdout=full,
+                           stderr=subprocess.PIPE, text=True, cwd=work, env=env, timeout=60)
+    assert (r.returncode, r.stderr) == (
+        1, "vmm: error: cannot write to stdout: No space left on device\n")
+
+
+def test_vmm_usage_errors_are_plain_text(work, env):
+    r = subprocess.run([sys.executable, "-m", "vmm", "--bogus", "x"], capture_output=True,
+                       text=True, cwd=work, env=env, timeout=60)
+    assert r.returncode == 2 and r.stderr.splitlines()[-1].startswith("Error: No such option")
+    assert "╭" not in r.stderr
+
+
 @pytest.mark.parametrize(("define", "message"), [
     ("1BAD=3", "'1BAD' is not a macro name (a letter or _, then letters, digits or _)"),
     ("=3", "'=3' has no macro name (use NAME or NAME=VALUE)"),

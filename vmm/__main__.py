@@ -16,7 +16,7 @@ from vmm import launch
 from vmm.errors import CpuCountError, VmmError
 from vmm.gdb import option
 from vmm.memory import parse_size
-from vmm.terminal import Reporter
+from vmm.terminal import Reporter, settle_stdout
 from vmm.vocabulary import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -29,9 +29,11 @@ from vmm.vocabulary import (
     ExitCode,
 )
 
-app = typer.Typer(add_completion=False,
+app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Run a guest image in a virtual machine (KVM or the unicorn emulator).")
 REPORTER = Reporter("vmm")
+_command_started = False  # from here on an OSError is the command's, not typer's help output
 
 
 def _usage(message: str) -> typer.Exit:
@@ -48,7 +50,8 @@ def _int(text: str, option: str) -> int:
 
 @app.command()
 def main(
-    image: Annotated[Path, typer.Argument(help="flat binary, or ELF (detected by its magic)")],
+    image: Annotated[Path, typer.Argument(metavar="IMAGE",
+                                          help="flat binary, or ELF (detected by its magic)")],
     base: Annotated[str, typer.Option(help="load address of a flat binary")] = hex(DEFAULT_BASE),
     entry: Annotated[str | None, typer.Option(help="entry point (default: base / ELF)")] = None,
     mode: Annotated[
@@ -64,7 +67,8 @@ def main(
     stats: Annotated[bool, typer.Option(help="print exit statistics to stderr")] = False,
     stats_json: Annotated[Path | None, typer.Option(help="write exit statistics as JSON")] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="print the register dump "
-                                          "whenever the run ends abnormally")] = False,
+                                          "at every end, and the registers changed last")
+                       ] = False,
     backend: Annotated[str, typer.Option(help="kvm, emu (unicorn) or auto (KVM where "
                                          "/dev/kvm works, else emu)")] = DEFAULT_BACKEND,
     gdb: Annotated[str | None, typer.Option(
@@ -72,6 +76,8 @@ def main(
         "alone; 0: any free port) before the first instruction, and serve it; no timeout")
     ] = None,
 ) -> None:
+    global _command_started
+    _command_started = True
     try:
         boot_mode = BootMode(mode.lower()) if mode else None
     except ValueError:
@@ -112,5 +118,18 @@ def main(
     raise typer.Exit(code)
 
 
+def cli() -> None:
+    """The app, with one more way out: help or usage text that cannot be written (a full disk)
+    is one line on stderr and exit code 1, not a traceback."""
+    try:
+        app(args=option.with_default_port(sys.argv[1:]), prog_name="python -m vmm")
+    except OSError as e:
+        if _command_started:
+            raise
+        settle_stdout()
+        REPORTER.error(f"cannot write to stdout: {e.strerror or e}")
+        sys.exit(ExitCode.BUILD_ERROR)
+
+
 if __name__ == "__main__":
-    sys.exit(app(args=option.with_default_port(sys.argv[1:])))
+    cli()

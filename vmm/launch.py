@@ -14,7 +14,7 @@ import sys
 from vmm.machine import Machine
 from vmm.outcome import RunResult
 from vmm.terminal import GuestOutput, Reporter, Signalled, settle_stdout, terminal_for_guest
-from vmm.vocabulary import DEFAULT_BACKEND, DEFAULT_BASE, DEFAULT_MEM_SIZE, BootMode
+from vmm.vocabulary import DEFAULT_BACKEND, DEFAULT_BASE, DEFAULT_MEM_SIZE, BootMode, ExitCode
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -83,15 +83,16 @@ def boot(
     finally:
         settle_stdout()
     note = finish() if finish is not None else ""
-    report(result, output, reporter, stats=stats, stats_json=stats_json, verbose=verbose,
-           note=note)
-    return result.exit_code
+    written = report(result, output, reporter, stats=stats, stats_json=stats_json,
+                     verbose=verbose, note=note)
+    return result.exit_code or (0 if written else ExitCode.VMM_ERROR)
 
 
 def report(result: RunResult, output: GuestOutput, reporter: Reporter, *, stats: bool,
-           stats_json: str | None, verbose: bool, note: str = "") -> None:
+           stats_json: str | None, verbose: bool, note: str = "") -> bool:
     """The messages after a run, on lines of their own (the guest's output may end mid-line):
-    with `verbose`, the registers at every end, and `note` (what changed last)."""
+    with `verbose`, the registers at every end, and `note` (what changed last). False when the
+    statistics file asked for could not be written."""
     lines = []
     if result.fault:
         text = result.report() if (verbose or result.is_fault) else result.fault
@@ -117,6 +118,8 @@ def report(result: RunResult, output: GuestOutput, reporter: Reporter, *, stats:
                 f.write(json.dumps(result.stats.to_dict(), indent=2) + "\n")
         except OSError as e:
             reporter.error(f"cannot write {stats_json}: {e.strerror}")
+            return False
+    return True
 
 
 def default_input() -> BinaryIO | None:

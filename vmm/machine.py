@@ -174,6 +174,8 @@ class Machine:
                    ) -> tuple[int, BootMode | None]:
         """An ELF (told by its magic) at its own addresses, else a flat image at `address`.
         Returns (entry, the ELF's mode or None for a flat image)."""
+        if not data:  # it would run zeroed memory into a fault that says nothing of the cause
+            raise ImageError(f"{name}: an empty image: nothing to run")
         if data[:4] == ELF_MAGIC:
             return self.load_elf(data, name)
         self.load_flat(data, address)
