@@ -7,7 +7,8 @@ uses interrupts, a hook at the start of every translated block (~0.25 us a block
 engine instead, at an instruction boundary, when a kick is pending or when an interrupt window
 was asked for and IF is set outside an interrupt shadow. QEMU ends a block after `sti`, `popf`
 and `iret`, and gives the instruction after `sti` a block of its own, so the window opens
-exactly where a CPU would take the interrupt.
+exactly where a CPU would take the interrupt. With several vCPUs (vmm.emu.turns) the hook is
+there from the start and also ends each vCPU's slice, counting blocks.
 """
 
 from __future__ import annotations
