@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ROWS = {"build_small", "exit_cost", "smp", "e2e_cold", "e2e_warm", "help", "scale_growth",
-        "scale_vs_gnu", "qemu_warm", "qemu_cold", "emu_exit_cost", "emu_sieve", "emu_e2e",
-        "trace_kvm", "trace_emu", "irq_ticks_kvm", "irq_ticks_emu", "irq_idle"}
+ROWS = {"build_small", "exit_cost", "smp", "emu_smp", "e2e_cold", "e2e_warm", "help",
+        "scale_growth", "scale_vs_gnu", "qemu_warm", "qemu_cold", "emu_exit_cost", "emu_sieve",
+        "emu_e2e", "trace_kvm", "trace_emu", "irq_ticks_kvm", "irq_ticks_emu", "irq_idle"}
 
 
 def test_bench_smoke_writes_every_row(tmp_path: Path, kvm_device: str, binutils: None,

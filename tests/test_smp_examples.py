@@ -1,8 +1,10 @@
 """The examples for several vCPUs and `--cpus`, end to end through `python -m kasm run` on real
-KVM: output exact for any scheduling, exit codes, statistics per vCPU and in total."""
+KVM: output exact for any scheduling, exit codes, statistics per vCPU and in total; and the same
+examples on the emulator, where the vCPUs take turns, give exactly what they give on KVM."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -59,6 +61,56 @@ def test_smp_example_prints_exactly_and_counts_each_vcpu(name, cpus, kvm_device,
     assert [v["id"] for v in stats["vcpus"]] == list(range(cpus))
     assert {v["end"] for v in stats["vcpus"]} == {"hlt"}
     assert sum(v["total_exits"] for v in stats["vcpus"]) == stats["total_exits"]
+
+
+
+def run_in_process(name: str, cpus: int, backend: str) -> tuple[bytes, int, dict]:
+    import vmm
+    from kasm.build import build_source
+
+    path = EXAMPLES / "smp" / name
+    image = build_source(path.read_text(), str(path)).image
+    out = io.BytesIO()
+    r = vmm.run_flat(image.flat(), base=0x1000, entry=image.entry, mode=image.mode,
+                     output=out, backend=backend, cpus=cpus, timeout=30)
+    stats = r.stats.to_dict()
+    for varies in ("guest_wall_s", "us_per_exit", "backend"):
+        del stats[varies]
+    return out.getvalue(), r.exit_code, stats
+
+
+@pytest.mark.parametrize("cpus", (2, 4))
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_smp_example_gives_the_same_on_the_emulator_as_on_kvm(name, cpus, kvm_device):
+    """Output, exit code, end and every exit count, in total and per vCPU: these examples
+    exit only for hypercalls and HLT, so how the vCPUs interleave changes no count."""
+    pytest.importorskip("unicorn")
+    kvm = run_in_process(name, cpus, "kvm")
+    emu = run_in_process(name, cpus, "emu")
+    stdout, _, any_order = EXPECTED[name]
+    if any_order:  # hello.S: the lines in whatever order the vCPUs printed them
+        kvm, emu = [(b"".join(sorted(out.splitlines(keepends=True))), *rest)
+                    for out, *rest in (kvm, emu)]
+    assert emu == kvm
+    assert emu[:2] == (b"".join(sorted(stdout(cpus).splitlines(keepends=True)))
+                       if any_order else stdout(cpus), 0)
+
+
+@pytest.mark.parametrize("cpus", ("17", "100000"))
+def test_cpus_beyond_what_the_emulator_runs_is_a_one_line_usage_error(cpus):
+    pytest.importorskip("unicorn")
+    r = kasm("run", "--backend", "emu", "--cpus", cpus, "examples/smp/hello.S")
+    assert r.returncode == 2 and r.stdout == b""
+    (error,) = [line for line in r.stderr.decode().splitlines() if "Error" in line]
+    assert error.startswith(f"Error: Invalid value for '--cpus': {cpus}: the emu backend runs "
+                            "at most 16 vCPUs")
+
+
+def test_sixteen_emulated_vcpus_say_hello_without_a_warning():
+    pytest.importorskip("unicorn")
+    r = kasm("run", "--backend", "emu", "--cpus", "16", "examples/smp/hello.S")
+    assert (r.returncode, r.stderr) == (0, b"")
+    assert sorted(r.stdout.splitlines(keepends=True)) == sorted(hello(16))
 
 
 def test_one_vcpu_table_is_the_plain_table():

@@ -139,6 +139,27 @@ def test_timer_ticks_reach_the_guests_handler(backend: str, asm, mode: BootMode,
         assert iret == 0
 
 
+# REAL_TICKS on vCPU 0 while vCPU 1 spins: vCPU 0 takes the interrupts (and sleeps in HLT
+# between them); on the emulator it must get its turn back from the spinning vCPU
+SPIN_BESIDE_TICKS = REAL_TICKS.replace(""".code16
+    cli
+""", """.code16
+    hc 7
+    test ax, ax
+    jz 0f
+9:  jmp 9b
+0:  cli
+""", 1)
+
+
+def test_timer_ticks_reach_vcpu_0_while_another_vcpu_spins(backend: str, asm) -> None:
+    out = io.BytesIO()
+    r = run_flat(asm(SPIN_BESIDE_TICKS), cpus=2, output=out, timeout=10)
+    assert (r.end, out.getvalue()) == (RunEnd.HC_EXIT, str(TICKS).encode()), r.report()
+    assert r.stats.interrupts_by_irq == {0: TICKS}
+    assert [v.end for v in r.stats.vcpus] == ["hc_exit", "stopped"]
+
+
 CLI_HLT = HC + PIC_PIT + f"""
 .code16
     cli

@@ -263,14 +263,3 @@ def test_one_vcpu_runs_on_the_calling_thread_and_reports_as_before() -> None:
     d = r.stats.to_dict()
     assert d["cpus"] == 1 and d["vcpus"] == [{"id": 0, "total_exits": 1, "exits_by_reason":
                                               {"hlt": 1}, "exits_by_port": {}, "end": "hlt"}]
-
-
-def test_the_emulator_refuses_several_vcpus_until_they_can_take_turns(runs_guests) -> None:
-    """unicorn engines on threads of their own would race on `lock` instructions."""
-    import pytest
-
-    from vmm import CpuCountError, Machine
-
-    pytest.importorskip("unicorn")
-    with pytest.raises(CpuCountError, match="the emu backend runs one vCPU only"):
-        Machine(cpus=2, backend="emu")

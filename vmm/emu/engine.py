@@ -83,6 +83,9 @@ INTR_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_vo
 CODE_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
                              ctypes.c_void_p)
 BLOCK_HOOK = CODE_HOOK  # (engine, address, size, user data), as a code hook
+# A block hook that takes none of its arguments (the C caller's extra ones are ignored, as in
+# any cdecl call): ctypes then converts none, which halves the cost of each call
+BARE_BLOCK_HOOK = ctypes.CFUNCTYPE(None)
 MEM_HOOK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
                             ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
 

@@ -7,7 +7,8 @@ uses interrupts, a hook at the start of every translated block (~0.25 us a block
 engine instead, at an instruction boundary, when a kick is pending or when an interrupt window
 was asked for and IF is set outside an interrupt shadow. QEMU ends a block after `sti`, `popf`
 and `iret`, and gives the instruction after `sti` a block of its own, so the window opens
-exactly where a CPU would take the interrupt.
+exactly where a CPU would take the interrupt. With several vCPUs (vmm.emu.turns) the hook is
+there from the start and also ends each vCPU's slice, counting blocks.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from vmm.emu import state as st
 EFLAGS_WORD, HFLAGS_WORD = st.EFLAGS // 8, e.HFLAGS // 8
 EFLAGS_IF = 1 << 9
 HF_INHIBIT_IRQ = 1 << 3  # the instruction after sti / mov ss: no interrupt before it
-KICKED, WINDOW = 1, 2  # why the block hook stopped the engine
+KICKED, WINDOW, SLICE_END = 1, 2, 3  # why the block hook stopped the engine
 
 
 class IrqGate:
@@ -39,14 +40,21 @@ class IrqGate:
         self.pending_vector: int | None = None
         self.want_window = False
         self.kick_pending = False
-        self.stopped_for = 0  # KICKED or WINDOW, set by the hook for the current run
+        self.stopped_for = 0  # KICKED, WINDOW or SLICE_END: set by the hook for this run
         self._thunk: object = None
+        self._slice = 0
+        self.left = 0  # blocks left in this slice
 
-    def install(self) -> None:
-        """Hook every translated block from now on (once)."""
+    def install(self, slice_blocks: int = 0) -> None:
+        """Hook every translated block from now on (once); with `slice_blocks`, also stop the
+        engine after every that many blocks (vmm.emu.turns)."""
         if self.hooked:
             return
-        self._thunk = e.BLOCK_HOOK(self._on_block)
+        self._slice = self.left = slice_blocks
+        if slice_blocks:
+            self._thunk = e.BARE_BLOCK_HOOK(self._on_sliced_block)
+        else:
+            self._thunk = e.BLOCK_HOOK(self._on_block)
         self._engine.hook(e.UC_HOOK_BLOCK, self._thunk)
         self._engine.flush_translations()  # blocks translated before the hook would skip it
         self.hooked = True
@@ -72,6 +80,17 @@ class IrqGate:
                     self._stop()
         except BaseException as exc:  # noqa: BLE001 - reported by the vCPU's run()
             self._failed(exc)
+
+    def _on_sliced_block(self) -> None:
+        left = self.left
+        if left:  # this block is in the slice
+            self.left = left - 1
+            if self.kick_pending or self.want_window:
+                self._on_block(0, 0, 0, 0)
+            return
+        self.left = self._slice  # the next slice starts with this block
+        self.stopped_for = SLICE_END
+        self._stop()
 
     def take_stop(self, other_event: bool) -> int:
         """After a run: why the hook stopped it (0: it did not). A kick that lost the race to

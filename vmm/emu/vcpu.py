@@ -24,10 +24,10 @@ from vmm import exits as ex
 from vmm.backend import CpuState, VcpuBackend
 from vmm.cpu import Registers, SpecialRegisters
 from vmm.emu import engine as e
-from vmm.emu import signals
+from vmm.emu import signals, turns
 from vmm.emu import state as st
 from vmm.emu.interrupts import deliver
-from vmm.emu.irq_gate import KICKED, WINDOW, IrqGate
+from vmm.emu.irq_gate import KICKED, SLICE_END, WINDOW, IrqGate
 from vmm.emu.string_io import StringIn, StringIo
 from vmm.errors import VmmError
 from vmm.memory import GuestMemory
@@ -36,6 +36,7 @@ from vmm.vocabulary import CpuMode
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from vmm.emu.debug import EmuDebug
+    from vmm.emu.turns import Turns
 
 # I/O breakpoints: DR0 covers the UART's 8 ports, DR1 the hypercall port, DR2 is set to any
 # other port by the hook. Type 10b (I/O) for all three, enabled (L0-L2), DR0 8 bytes long.
@@ -121,6 +122,7 @@ class EmuVcpu(VcpuBackend):
                             self._hook_failed)
         self._stop_lock = threading.Lock()
         self._debug: EmuDebug | None = None
+        self._turns: Turns | None = None
         self._thunks = (e.OUT_HOOK(self._on_out), e.IN_HOOK(self._on_in),
                         e.INTR_HOOK(self._on_intr), e.MEM_HOOK(self._on_unmapped))
         engine.hook(e.UC_HOOK_INSN, self._thunks[0], e.UC_X86_INS_OUT)
@@ -180,6 +182,13 @@ class EmuVcpu(VcpuBackend):
     def stop_engine_now(self) -> None:
         """uc_emu_stop from a hook of this vCPU's own run."""
         self._stop_engine()
+
+    def take_turns(self, shared: Turns) -> None:
+        """Run guest code only in this vCPU's turns from now on (vmm.emu.turns): a run of
+        several vCPUs. The one-vCPU `run` stays as it is."""
+        self._turns = shared
+        self._irq.install(turns.SLICE_BLOCKS)
+        self.run = functools.partial(shared.run, self, self.run)  # type: ignore[method-assign]
 
     def set_guest_debug(self, single_step: bool = False, breakpoints: tuple[int, ...] = ()
                         ) -> None:
@@ -244,6 +253,8 @@ class EmuVcpu(VcpuBackend):
                 return ex.IRQ_WINDOW_OPEN
             if stopped_for == KICKED:
                 return ex.INTERRUPTED
+            if stopped_for == SLICE_END:
+                return turns.SLICE_OVER
             if self._stop or self._kicked:
                 self._kicked = False
                 return ex.INTERRUPTED
@@ -411,6 +422,8 @@ class EmuVcpu(VcpuBackend):
             self._stop_engine()
         if self._in_emu:
             threading.Thread(target=self._repeat_stop, daemon=True).start()
+        if self._turns is not None:
+            self._turns.wake()
 
     def _repeat_stop(self) -> None:
         for _ in range(2000):
@@ -437,6 +450,8 @@ class EmuVcpu(VcpuBackend):
         signals.unwatch(self)
         self._stop = False
         self._kicked = self._irq.kick_pending = False
+        if self._turns is not None:
+            self._turns.release(self.index)
 
     def close(self) -> None:
         signals.unwatch(self)

@@ -1,5 +1,5 @@
-"""Several vCPUs on real KVM: HC_CPU_ID and the stacks in every mode, and runs ended by one vCPU,
-by the watchdog and by Ctrl-C while every vCPU spins."""
+"""Several vCPUs on each backend (real KVM, the emulator): HC_CPU_ID and the stacks in every mode,
+and runs ended by one vCPU, by the watchdog and by Ctrl-C while every vCPU spins."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ SPIN_BUT_VCPU0 = HC + """
 
 
 @pytest.mark.parametrize("mode", [BootMode.REAL, BootMode.PROTECTED, BootMode.LONG])
-def test_each_vcpu_learns_its_id_and_the_count_and_has_its_own_stack(kvm: str, asm, mode):
+def test_each_vcpu_learns_its_id_and_the_count_and_has_its_own_stack(backend: str, asm, mode):
     with Machine(cpus=3, output=io.BytesIO()) as m:
         m.load_flat(asm(HC + RECORD.format(bits=mode.bits, r=PREFIX[mode.bits])))
         r = m.run(0x1000, mode, timeout=20)
@@ -58,7 +58,7 @@ def test_each_vcpu_learns_its_id_and_the_count_and_has_its_own_stack(kvm: str, a
     assert words == [[i, 3, stacks[i]] for i in range(3)]
 
 
-def test_hc_exit_on_one_vcpu_stops_a_spinning_one_at_once(kvm: str, asm):
+def test_hc_exit_on_one_vcpu_stops_a_spinning_one_at_once(backend: str, asm):
     out = io.BytesIO()
     t0 = time.perf_counter()
     r = run_flat(asm(SPIN_BUT_VCPU0.format(vcpu0="    mov bl, 'x'\n    hc 1\n    mov bx, 7\n"
@@ -71,7 +71,7 @@ def test_hc_exit_on_one_vcpu_stops_a_spinning_one_at_once(kvm: str, asm):
     assert r.stats.vcpus[1].total_exits <= 2
 
 
-def test_a_fault_on_one_vcpu_stops_the_others_and_is_reported_as_its_own(kvm: str, asm):
+def test_a_fault_on_one_vcpu_stops_the_others_and_is_reported_as_its_own(backend: str, asm):
     src = HC + """
 .code32
     hc 7
@@ -87,7 +87,7 @@ def test_a_fault_on_one_vcpu_stops_the_others_and_is_reported_as_its_own(kvm: st
     assert [v.end for v in r.stats.vcpus] == ["stopped", "exception"]
 
 
-def test_the_watchdog_stops_every_spinning_vcpu(kvm: str, asm):
+def test_the_watchdog_stops_every_spinning_vcpu(backend: str, asm):
     t0 = time.perf_counter()
     r = run_flat(asm(SPIN_BUT_VCPU0.format(vcpu0="")), cpus=2, timeout=0.5,
                  output=io.BytesIO())
@@ -97,13 +97,13 @@ def test_the_watchdog_stops_every_spinning_vcpu(kvm: str, asm):
     assert [v.end for v in r.stats.vcpus] == ["timeout", "timeout"]
 
 
-def test_ctrl_c_stops_a_run_whose_every_vcpu_spins(kvm: str, tmp_path):
+def test_ctrl_c_stops_a_run_whose_every_vcpu_spins(backend: str, tmp_path):
     spin = tmp_path / "spin.S"
     spin.write_text(".code16\n_start:\n    jmp _start\n")
     proc = subprocess.Popen([sys.executable, "-m", "kasm", "run", "--cpus", "2", "--stats",
-                             "--timeout", "60", str(spin)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=ROOT, env={"PATH": "/usr/bin:/bin",
-                                                                   "KASM_NO_CACHE": "1"})
+                             "--backend", backend, "--timeout", "60", str(spin)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                            env={"PATH": "/usr/bin:/bin", "KASM_NO_CACHE": "1"})
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=15)
