@@ -3,6 +3,9 @@
 #   "primes below 1000000: 78498\n"
 # The sieve is a byte per number at 1 MiB (guest RAM starts zeroed: 0 = maybe prime), which
 # fits below the VMM's system area in the default 2 MiB. A smaller run: kasm run -D LIMIT=1000
+# Where KVM emulates ring-0 code (its PVM flavour, ~1 us an instruction) the million takes ~14 s,
+# past kasm run's default 10 s timeout: use --backend emu (~0.1 s), --timeout 30 or a smaller
+# LIMIT there. On a host that runs guests natively it takes a few milliseconds.
 # PUTS, PUTNUM, PUTS, PUTNUM, NEWLINE, EXIT = 6 VM exits.
 #include <hypercall.h>
 
