@@ -1,10 +1,13 @@
-"""Ctrl-C while the main thread is inside the emulator.
+"""Signals while the main thread is inside the emulator: Ctrl-C, and the stopping signals
+(SIGTERM, SIGHUP, SIGQUIT) the terminal guard handles.
 
 Python runs a signal handler only between bytecodes of the main thread, and a guest that never
 does I/O never brings that thread back from the engine. With `signal.set_wakeup_fd`, the
 interpreter's C-level handler also writes the signal's number to a pipe; a relay thread reads it
 and stops the engine the main thread runs (as the KVM backend's kick signal interrupts KVM_RUN),
-so the run loop sees an interrupted run and the handler (RunControl's) runs at once.
+so the run loop sees an interrupted run and the Python handler runs at once. Any signal with a
+Python handler is relayed: a handler that does not stop the run costs one extra turn of the
+run loop.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def _relay(read_end: int) -> None:
             data = os.read(read_end, 64)
         except OSError:
             return
-        if signal.SIGINT in data:
+        if data:
             with _lock:
                 target = _target
             if target is not None:
@@ -37,7 +40,7 @@ def _relay(read_end: int) -> None:
 
 
 def watch(vcpu: EmuVcpu) -> None:
-    """Relay SIGINT to `vcpu` while it runs on the main thread (no-op elsewhere, or when the
+    """Relay signals to `vcpu` while it runs on the main thread (no-op elsewhere, or when the
     program already uses a wakeup fd of its own)."""
     global _pipe, _target, _installed
     if _target is vcpu or threading.current_thread() is not threading.main_thread():
