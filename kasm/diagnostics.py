@@ -33,6 +33,21 @@ class Location(Record):
         return Location(self.file, self.line, col, self.text, self.macro, self.parent)
 
 
+def _escaped(text: str) -> str:
+    """A byte that was not UTF-8 (read as a lone surrogate) as GNU shows it: \\xff."""
+    if not any("\udc80" <= c <= "\udcff" for c in text):
+        return text
+    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else c
+                   for c in text)
+
+
+def _one_column_each(text: str) -> str:
+    """The source line shown above a caret: such a byte as `?`, one column as in the file."""
+    if not any("\udc80" <= c <= "\udcff" for c in text):
+        return text
+    return "".join("?" if "\udc80" <= c <= "\udcff" else c for c in text)
+
+
 class Diagnostic(Value):
     __slots__ = ("severity", "message", "loc")
 
@@ -42,14 +57,16 @@ class Diagnostic(Value):
         self.loc = loc
 
     def format(self) -> str:
+        message = _escaped(self.message)
         if self.loc is None:
-            return f"kasm: {self.severity}: {self.message}"
+            return f"kasm: {self.severity}: {message}"
         loc = self.loc
         if loc.line <= 0:  # about the whole file
-            return f"{loc.file}: {self.severity}: {self.message}"
-        lines = [f"{loc.file}:{loc.line}:{loc.col}: {self.severity}: {self.message}"]
+            return f"{loc.file}: {self.severity}: {message}"
+        lines = [f"{loc.file}:{loc.line}:{loc.col}: {self.severity}: {message}"]
         if loc.text:
-            shown = loc.text.expandtabs(8) if "\t" not in loc.text[: loc.col] else loc.text
+            text = _one_column_each(loc.text)
+            shown = text.expandtabs(8) if "\t" not in text[: loc.col] else text
             lines.append(f" {shown.rstrip()}")
             lines.append(" " + " " * max(loc.col - 1, 0) + "^")
         notes = []  # (where, what)

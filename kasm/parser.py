@@ -171,6 +171,9 @@ class Parser:
         name = _file_name(strings(parts[0][1], parts[0][0])[0])
         path = self.find_include(name, os.path.dirname(loc.file) or ".")
         if path is None:
+            here = os.path.join(os.path.dirname(loc.file) or ".", name)
+            if name and "\0" not in name and os.path.isdir(here):
+                raise AsmError(f"'{name}' is a directory, not a file to include", parts[0][0])
             raise AsmError(f"file '{name}' not found", parts[0][0])
         self.included.append(path)
         try:

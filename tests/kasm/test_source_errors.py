@@ -368,6 +368,25 @@ def test_diagnostic_shows_the_source_line_and_a_caret(monkeypatch):
     ]
 
 
+def test_bytes_that_are_not_utf8_are_shown_as_hex_escapes_under_the_caret(tmp_path):
+    src = tmp_path / "latin.S"
+    src.write_bytes(b".code16\n    mov \xff\xfe, %ax\n")
+    with pytest.raises(SourceError) as info:
+        build_file(src)
+    assert str(info.value).splitlines() == [
+        f"{src}:2:9: error: unexpected character '\\xff' in expression",
+        "     mov ??, %ax",
+        "         ^"]
+
+
+def test_incbin_of_a_directory_says_it_is_a_directory(tmp_path):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(SourceError) as info:
+        build_source('.code16\n.incbin "data"\n', str(tmp_path / "d.s"))
+    [error] = info.value.diagnostics
+    assert error.message == "'data' is a directory, not a file to include"
+
+
 def test_data_values_warn_only_where_gnu_as_does():
     # GNU's emit_expr: a value fits a byte silently from -255 to 255 (-129 is 0x7f)
     result = build_source(".code16\n    hlt\n    .byte -129, -255, -256, 255, 256\n"
