@@ -35,5 +35,9 @@ class Monitor:
         """A Debug exit. Return None to let the guest go on, or how the run ends."""
         return None
 
+    def on_fault(self, end: VcpuEnd) -> None:
+        """The run ends as a guest fault (`end`); the vCPU is as the fault left it. A debugger
+        shows the guest here before the run ends."""
+
     def detach(self, end: VcpuEnd) -> None:
         """The loop has ended (how, in `end`); called on the vCPU's thread."""
