@@ -76,6 +76,32 @@ def test_falling_into_data_is_not_a_clean_hypercall(backend: str, tmp_path: Path
         "(mov $0x500, %dx): a missing hlt or hc_exit?\n")
 
 
+@pytest.mark.parametrize(("code", "options", "end"), [
+    ("0x0b0f", (), "kasm: guest fault: invalid opcode (#UD) at RIP 0x100a\n"
+                   "the faulting instruction (0x100a): ud2 (0f 0b)\n"),
+    ("0xfeeb", ("--timeout", "0.5"), "kasm: timeout: the guest ran past 0.5 s; it was at RIP "
+                                     "0x100a\nwhere it was stopped (0x100a): jmp 0x100a "
+                                     "(eb fe)\n")])
+def test_a_guest_that_ran_past_its_code_is_told_so_whatever_the_end(
+        backend: str, tmp_path: Path, code: str, options: tuple[str, ...], end: str):
+    """Past the program, in bytes that are not zeros (here the guest's own)."""
+    r = kasm_run(tmp_path, f".code32\n_start:\n    movw ${code}, after\n    nop\nafter:\n",
+                 "--backend", backend, *options)
+    assert r.stderr.startswith(end + "the guest ran past the end of its program; its code ends "
+                               "at t.S:4 (nop): a missing hlt or hc_exit?\n")
+
+
+def test_hello_without_its_hlt_is_told_it_ran_past_its_code(backend: str, tmp_path: Path):
+    """KVM stops at bytes the guest wrote past its data (an x87 instruction it cannot
+    emulate); the emulator runs on into zeroed memory: both say where the code ends."""
+    hello = (Path(__file__).parent.parent / "examples" / "hello.S").read_text()
+    r = kasm_run(tmp_path, hello.replace("    hlt\n", ""), "--backend", backend,
+                 "--timeout", "0.5")
+    assert r.returncode in (120, 124)
+    assert "\nthe guest ran past the end of its program" in r.stderr
+    assert "its code ends at t.S:13 (jmp print_loop): a missing hlt or hc_exit?\n" in r.stderr
+
+
 @pytest.mark.parametrize(("instruction", "what"), [
     ("outw %ax, (%dx)", "outw %ax, (%dx)"), ("outl %eax, (%dx)", "outl %eax, (%dx)"),
     ("outsb", "outsb"), ("outsl", "outsl")])

@@ -108,4 +108,6 @@ def _lost(address: int, code: bytes, snapshot: tuple[int, ...], symbolizer: Symb
         label = symbolizer.label(address)
         data = f"{section}" + (f" ({label})" if label else "")
         return f"the guest is running data in {data}, not code" + (end if past else "")
+    if past:  # bytes of its own making, or of a device's (an `ins`): not zeros, not the image
+        return "the guest ran past the end of its program" + end
     return ""
