@@ -261,3 +261,14 @@ def test_a_step_onto_a_faulting_instruction_stops_there_with_its_signal(
     assert "$1 = 0x1001" in out and "[Inferior 1 (Remote target) killed]" in out
     assert s.returncode == 120  # kill after a fault: the run ends as the fault
     assert s.stderr.splitlines()[0] == "kasm: guest fault: invalid opcode (#UD) at RIP 0x1001"
+
+
+def test_stepi_over_an_iret_the_vmm_completes_lands_where_it_returns(debuggable: str) -> None:
+    """KVM here gives up on a protected-mode iret and the VMM completes it: one step."""
+    s = Session(["--backend", debuggable, "examples/irq/tasks.S"], [
+        "break tasks.S:113", "continue", "delete", "print/x *(int *)$esp", "stepi",
+        "print/x $pc", "detach"])
+    out = s.gdb_output
+    returns_to = re.search(r"^\$1 = (0x[0-9a-f]+)$", out, re.M)
+    assert returns_to and f"\n$2 = {returns_to[1]}\n" in out, out
+    assert "SIGSEGV" not in out and s.returncode == 0

@@ -31,6 +31,10 @@ class Monitor:
         """The bytes the VMM answered the last IoIn exit with (the guest sees them when it
         resumes)."""
 
+    def on_completed(self, instruction: str) -> None:
+        """The VMM completed the instruction the last InternalError exit gave up on
+        (vmm.completion; `instruction` names it): the vCPU is past it now."""
+
     def on_debug(self, exit: ex.Debug) -> VcpuEnd | None:
         """A Debug exit. Return None to let the guest go on, or how the run ends."""
         return None

@@ -200,6 +200,8 @@ def _loop(
                 if completed is not None:
                     done = stats.completed_by_vmm
                     done[completed] = done.get(completed, 0) + 1
+                    if monitor is not None:
+                        monitor.on_completed(completed)
                     continue
             end, message = exit_fault(exit, vcpu, memory)
             return VcpuEnd(end, 0, message)

@@ -158,11 +158,19 @@ class GdbStub(Monitor):
         if (kind is ex.IoOut or kind is ex.IoIn) and self._single_step:
             # An instruction that exits has no Debug exit of its own: this one is its step.
             # Stop once the device has done its part (the run loop acts after this hook).
-            pc = registers.linear_pc(self.vcpu.get_regs(), self.vcpu.get_sregs())
-            self._step_stop = self._after_instruction(pc, False)
-            if self._step_stop is not None:
-                self._kick()
+            self._stepped_by_exit()
         return None
+
+    def on_completed(self, instruction: str) -> None:
+        if self._session is not None and self._single_step:
+            self._stepped_by_exit()  # the VMM did this step (an iret KVM gave up on)
+
+    def _stepped_by_exit(self) -> None:
+        """A step that ended in an exit the run loop carries out: stop once it has."""
+        pc = registers.linear_pc(self.vcpu.get_regs(), self.vcpu.get_sregs())
+        self._step_stop = self._after_instruction(pc, False)
+        if self._step_stop is not None:
+            self._kick()
 
     def on_fault(self, end: VcpuEnd) -> None:
         if self._session is None:
