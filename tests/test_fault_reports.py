@@ -102,6 +102,31 @@ def test_hello_without_its_hlt_is_told_it_ran_past_its_code(backend: str, tmp_pa
     assert "its code ends at t.S:13 (jmp print_loop): a missing hlt or hc_exit?\n" in r.stderr
 
 
+def test_code_at_an_unmapped_address_is_said_to_be_unmapped(backend: str, tmp_path: Path):
+    from vmm.modes import SystemLayout
+
+    pd = SystemLayout.for_memory(2 << 20).pd  # the boot tables' first PD: 2 MiB pages
+    r = kasm_run(tmp_path, f".code64\n_start:\n    movq $0, {pd + 2 * 8:#x}\n"
+                 "    mov %cr3, %rax\n    mov %rax, %cr3\n    mov $0x400000, %rax\n"
+                 "    jmp *%rax\n", "--backend", backend)
+    assert r.returncode == 120
+    assert r.stderr.startswith("kasm: guest fault: page fault (#PF), error code 0x0 (page not "
+                               "present, read) at RIP 0x400000\nthe faulting instruction "
+                               "(0x400000): (no instruction: its address 0x400000 is not mapped "
+                               "by the guest's page tables)\nmode long ")
+
+
+@pytest.mark.parametrize("backend", ["emu"], indirect=True)
+def test_paging_without_page_tables_is_not_called_outside_ram(backend: str, tmp_path: Path):
+    """The emulator's triple fault at the `hlt` after CR0.PG is set over zeroed tables (KVM
+    here refuses paging outside long mode: a #GP at the mov to CR0)."""
+    r = kasm_run(tmp_path, ".code32\n_start:\n    mov %cr0, %eax\n    or $0x80000000, %eax\n"
+                 "    mov %eax, %cr0\n    hlt\n", "--backend", "emu")
+    assert r.stderr.splitlines()[1] == ("t.S:6:5: the faulting instruction: (no instruction: "
+                                        "its address 0x100b is not mapped by the guest's page "
+                                        "tables)")
+
+
 @pytest.mark.parametrize(("instruction", "what"), [
     ("outw %ax, (%dx)", "outw %ax, (%dx)"), ("outl %eax, (%dx)", "outl %eax, (%dx)"),
     ("outsb", "outsb"), ("outsl", "outsl")])
