@@ -272,3 +272,25 @@ def test_stepi_over_an_iret_the_vmm_completes_lands_where_it_returns(debuggable:
     returns_to = re.search(r"^\$1 = (0x[0-9a-f]+)$", out, re.M)
     assert returns_to and f"\n$2 = {returns_to[1]}\n" in out, out
     assert "SIGSEGV" not in out and s.returncode == 0
+
+
+def _readme_gdb_transcript() -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("$ gdb -q -ex 'target remote :1234' -ex 'set architecture i8086'\n")
+    return readme[start:readme.index("```", start)]
+
+
+def test_the_readmes_gdb_transcript_is_what_gdb_prints(debuggable: str) -> None:
+    """Batch mode prints no prompts, no 'Remote debugging using' and no 'Continuing.': the
+    README's interactive transcript is compared without them."""
+    transcript = _readme_gdb_transcript().splitlines()[1:]
+    commands = [ln.removeprefix("(gdb) ") for ln in transcript if ln.startswith("(gdb) ")]
+    s = Session(["--backend", debuggable, "examples/hello.S"], ["set architecture i8086",
+                                                                 *commands])
+
+    def printed(lines: list[str]) -> list[str]:
+        return [re.sub(r"/tmp/vmm-gdb-[^/]+/", "/tmp/vmm-gdb-X/", ln) for ln in lines
+                if ln and not ln.startswith(("(gdb) ", "Remote debugging using", "Continuing."))]
+
+    assert printed(s.gdb_output.splitlines()) == printed(transcript)
+    assert s.stdout == "Jello, KVM!\n" and s.returncode == 0
