@@ -91,14 +91,16 @@ def test_a_guest_that_ran_past_its_code_is_told_so_whatever_the_end(
                                "at t.S:4 (nop): a missing hlt or hc_exit?\n")
 
 
+@pytest.mark.parametrize("backend", ["kvm"], indirect=True)
 def test_hello_without_its_hlt_is_told_it_ran_past_its_code(backend: str, tmp_path: Path):
-    """KVM stops at bytes the guest wrote past its data (an x87 instruction it cannot
-    emulate); the emulator runs on into zeroed memory: both say where the code ends."""
+    """KVM here stops at bytes the guest wrote past its data (an x87 instruction its emulator
+    lacks). (The emulator runs those and on into zeroed memory, where it is when the timeout
+    comes depends on the machine's speed: the IP wraps to 0000:0000.)"""
     hello = (Path(__file__).parent.parent / "examples" / "hello.S").read_text()
     r = kasm_run(tmp_path, hello.replace("    hlt\n", ""), "--backend", backend,
-                 "--timeout", "0.5")
-    assert r.returncode in (120, 124)
-    assert "\nthe guest ran past the end of its program" in r.stderr
+                 "--timeout", "5")
+    assert r.returncode == 120
+    assert "\nthe guest ran past the end of its program; " in r.stderr
     assert "its code ends at t.S:13 (jmp print_loop): a missing hlt or hc_exit?\n" in r.stderr
 
 

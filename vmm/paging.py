@@ -11,13 +11,12 @@ from vmm.errors import GuestMemoryError
 from vmm.memory import GuestMemory
 
 _P = 0x1
+_PS = 0x80
+_ADDR = 0x000F_FFFF_FFFF_F000
 
 
 class NotMapped(GuestMemoryError):
     """A linear address whose walk reached a not-present entry of the guest's page tables."""
-
-_PS = 0x80
-_ADDR = 0x000F_FFFF_FFFF_F000
 
 
 def _entry(memory: GuestMemory, table: int, index: int, size: int, linear: int) -> int:

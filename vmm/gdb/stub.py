@@ -5,8 +5,9 @@ continue, step one instruction, or step while the pc stays in a range (gdb's `st
 over a source line). Breakpoints are VcpuBackend.set_guest_debug breakpoints, so guest memory
 is never patched. Ctrl-C in gdb asks the running vCPU to stop. A guest fault of any kind stops
 it first, at the fault, with the signal Linux would send a process for it (SIGFPE for a divide
-error, SIGILL for an invalid opcode, SIGSEGV for the rest), so gdb can look before the run
-ends; whatever gdb does next (continue, step, kill, detach), the run then ends as that fault.
+error, SIGILL for an invalid opcode, SIGTRAP for int3, SIGSEGV for the rest), so gdb can look
+before the run ends; whatever gdb does next (continue, step, kill, detach), the run then ends
+as that fault.
 
 How a run ends with gdb: the guest's own end (gdb hears W or X), `kill` or quitting gdb, a
 lost connection or a bad packet (RunEnd.KILLED), or a stop from outside (the watchdog, kasm's
