@@ -230,3 +230,67 @@ def test_source_lines_break_step_and_next(tmp_path: Path, debuggable: str) -> No
     assert re.search(r"^9\t    jnz again$", out, re.M)
     assert re.search(r'Line 9 of "\S*lines.S"', out)
     assert s.stdout == "xxxHello\n" and s.returncode == 5
+
+
+DIVIDE = ".code32\n_start:\n    mov $7, %eax\n    xor %edx, %edx\n    xor %ecx, %ecx\n" \
+         "    divl %ecx\n    hlt\n"
+
+
+def test_an_exception_stops_gdb_at_the_faulting_instruction_first(tmp_path: Path,
+                                                                   debuggable: str) -> None:
+    src = tmp_path / "div.S"
+    src.write_text(DIVIDE)
+    s = Session(["--backend", debuggable, str(src)], [
+        "continue", "print/x $pc", "print/x $eax", "continue"])
+    out = s.gdb_output
+    assert re.search(r"Program received signal SIGFPE, Arithmetic exception\.\n"
+                     r"_start \(\) at \S*div.S:6\n6\t    divl %ecx\n\$1 = 0x1009\n\$2 = 0x7\n",
+                     out), out
+    assert "Program terminated with signal SIGFPE, Arithmetic exception." in out
+    assert s.returncode == 120
+    assert s.stderr.splitlines()[0] == "kasm: guest fault: divide error (#DE) at RIP 0x1009"
+
+
+def test_a_step_onto_a_faulting_instruction_stops_there_with_its_signal(
+        tmp_path: Path, debuggable: str) -> None:
+    src = tmp_path / "ud.S"
+    src.write_text(".code64\n_start:\n    nop\n    ud2\n")
+    s = Session(["--backend", debuggable, str(src)], ["stepi", "stepi", "print/x $pc", "kill"])
+    out = s.gdb_output
+    assert "Program received signal SIGILL, Illegal instruction." in out
+    assert "$1 = 0x1001" in out and "[Inferior 1 (Remote target) killed]" in out
+    assert s.returncode == 120  # kill after a fault: the run ends as the fault
+    assert s.stderr.splitlines()[0] == "kasm: guest fault: invalid opcode (#UD) at RIP 0x1001"
+
+
+def test_stepi_over_an_iret_the_vmm_completes_lands_where_it_returns(debuggable: str) -> None:
+    """KVM here gives up on a protected-mode iret and the VMM completes it: one step."""
+    s = Session(["--backend", debuggable, "examples/irq/tasks.S"], [
+        "break tasks.S:113", "continue", "delete", "print/x *(int *)$esp", "stepi",
+        "print/x $pc", "detach"])
+    out = s.gdb_output
+    returns_to = re.search(r"^\$1 = (0x[0-9a-f]+)$", out, re.M)
+    assert returns_to and f"\n$2 = {returns_to[1]}\n" in out, out
+    assert "SIGSEGV" not in out and s.returncode == 0
+
+
+def _readme_gdb_transcript() -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("$ gdb -q -ex 'target remote :1234' -ex 'set architecture i8086'\n")
+    return readme[start:readme.index("```", start)]
+
+
+def test_the_readmes_gdb_transcript_is_what_gdb_prints(debuggable: str) -> None:
+    """Batch mode prints no prompts, no 'Remote debugging using' and no 'Continuing.': the
+    README's interactive transcript is compared without them."""
+    transcript = _readme_gdb_transcript().splitlines()[1:]
+    commands = [ln.removeprefix("(gdb) ") for ln in transcript if ln.startswith("(gdb) ")]
+    s = Session(["--backend", debuggable, "examples/hello.S"], ["set architecture i8086",
+                                                                 *commands])
+
+    def printed(lines: list[str]) -> list[str]:
+        return [re.sub(r"/tmp/vmm-gdb-[^/]+/", "/tmp/vmm-gdb-X/", ln) for ln in lines
+                if ln and not ln.startswith(("(gdb) ", "Remote debugging using", "Continuing."))]
+
+    assert printed(s.gdb_output.splitlines()) == printed(transcript)
+    assert s.stdout == "Jello, KVM!\n" and s.returncode == 0

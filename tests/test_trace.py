@@ -58,6 +58,19 @@ def test_trace_lines_name_address_bytes_disassembly_changes_and_source(backend: 
     assert len(lines) == 1 + 12 * 6 + 4  # mov, lodsb..jmp for 12 bytes, the last round
 
 
+def test_an_iret_the_vmm_completes_is_traced_once_with_its_changes(backend: str):
+    """KVM here gives up on a protected-mode iret and the VMM completes it (vmm.completion):
+    its line comes once, with what it changed, followed by the instruction it returned to."""
+    r = kasm("run", "--backend", backend, "--trace", "--trace-exits", "irq/tasks.S")
+    assert r.returncode == 0
+    lines = [ln for ln in r.stderr.decode().splitlines() if not ln.startswith("exit ")]
+    irets = [i for i, ln in enumerate(lines) if ln.startswith("00001109  cf ")]
+    assert len(irets) >= 2  # a timer interrupt for each task at least
+    for i in irets:
+        assert re.search(r"iretl +esp=[0-9a-f]{8} eflags=[0-9a-f]{8} ", lines[i]), lines[i]
+        assert not lines[i + 1].startswith("00001109"), lines[i + 1]
+
+
 def test_trace_follows_the_guests_own_mode_switches(backend: str):
     r = kasm("run", "--backend", backend, "--trace", "switch/real_to_long.S")
     text = r.stderr.decode()

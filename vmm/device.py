@@ -33,13 +33,14 @@ OUTPUT_CLOSED = Stop(RunEnd.OUTPUT_CLOSED)
 
 class Fault(Value):
     """End the run as a guest fault: `end` is the fault's kind, `message` says what the guest
-    did (the run loop adds where)."""
+    did (the run loop adds where), `vector` the exception it raised when there was one."""
 
-    __slots__ = ("end", "message")
+    __slots__ = ("end", "message", "vector")
 
-    def __init__(self, end: RunEnd, message: str) -> None:
+    def __init__(self, end: RunEnd, message: str, vector: int | None = None) -> None:
         self.end = end
         self.message = message
+        self.vector = vector
 
 
 Action = Stop | Fault

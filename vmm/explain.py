@@ -10,9 +10,10 @@ from __future__ import annotations
 from vmm import registers as rg
 from vmm.backend import VcpuBackend
 from vmm.disasm import MAX_INSTRUCTION
+from vmm.errors import GuestMemoryError
 from vmm.memory import GuestMemory
 from vmm.outcome import RunResult
-from vmm.paging import read_linear
+from vmm.paging import NotMapped, read_linear, translate
 from vmm.symbolizer import Symbolizer
 from vmm.vocabulary import RunEnd
 
@@ -56,7 +57,10 @@ def _explanation(result: RunResult, vcpu: VcpuBackend, memory: GuestMemory,
             return []
         address = before
     code = read(address, MAX_INSTRUCTION)
-    instruction = _instruction(code, address, rg.mode(snapshot).width)
+    if code:
+        instruction = _instruction(code, address, rg.mode(snapshot).width)
+    else:
+        instruction = f"(no instruction: {_unreadable(address, snapshot, memory)})"
     fault = result.is_fault
     what = "the faulting instruction" if fault else "where it was stopped"
     source = symbolizer.source(address)
@@ -72,11 +76,26 @@ def _explanation(result: RunResult, vcpu: VcpuBackend, memory: GuestMemory,
 def _instruction(code: bytes, address: int, width: int) -> str:
     from vmm.disasm import disassembler  # capstone: only a report that gets here pays it
 
-    decoded = disassembler().one(code, address, width) if code else None
+    decoded = disassembler().one(code, address, width)
     if decoded is None:
-        return f"(no instruction: {code[:4].hex(' ') or 'outside RAM'})"
+        return f"(no instruction: {code[:4].hex(' ')})"
     size, text = decoded
     return f"{text} ({code[:size].hex(' ')})"
+
+
+def _unreadable(address: int, snapshot: tuple[int, ...], memory: GuestMemory) -> str:
+    """Why the guest's code at linear `address` cannot be read."""
+    s = snapshot
+    try:
+        physical = translate(memory, s[rg.CR0], s[rg.CR0 + 2], s[rg.CR0 + 3], s[rg.EFER],
+                             address)
+    except NotMapped:
+        return f"its address {address:#x} is not mapped by the guest's page tables"
+    except GuestMemoryError as e:
+        return f"its address {address:#x} cannot be translated: {e}"
+    if physical == address:
+        return f"its address {address:#x} is outside RAM"
+    return f"its address {address:#x} is at guest-physical {physical:#x}, outside RAM"
 
 
 def _place(address: int, symbolizer: Symbolizer) -> str:
@@ -108,4 +127,6 @@ def _lost(address: int, code: bytes, snapshot: tuple[int, ...], symbolizer: Symb
         label = symbolizer.label(address)
         data = f"{section}" + (f" ({label})" if label else "")
         return f"the guest is running data in {data}, not code" + (end if past else "")
+    if past and code:  # bytes of the guest's own making (or a device's): not the image
+        return "the guest ran past the end of its program" + end
     return ""

@@ -106,6 +106,10 @@ class SystemLayout(Value):
     def exception_stubs(self) -> int:
         return self.base + 0x400
 
+    def in_exception_stubs(self, address: int) -> bool:
+        """Whether `address` is in the default IDT's stubs: the VMM's code, not the guest's."""
+        return 0 <= address - self.exception_stubs < EXCEPTION_VECTORS * len(EXCEPTION_STUB)
+
     def stub_vector(self, rip: int) -> int | None:
         """The vector whose stub's `out` leaves RIP at `rip`, or None."""
         offset = rip - 2 - self.exception_stubs

@@ -31,9 +31,17 @@ class Monitor:
         """The bytes the VMM answered the last IoIn exit with (the guest sees them when it
         resumes)."""
 
+    def on_completed(self, instruction: str) -> None:
+        """The VMM completed the instruction the last InternalError exit gave up on
+        (vmm.completion; `instruction` names it): the vCPU is past it now."""
+
     def on_debug(self, exit: ex.Debug) -> VcpuEnd | None:
         """A Debug exit. Return None to let the guest go on, or how the run ends."""
         return None
+
+    def on_fault(self, end: VcpuEnd) -> None:
+        """The run ends as a guest fault (`end`); the vCPU is as the fault left it. A debugger
+        shows the guest here before the run ends."""
 
     def detach(self, end: VcpuEnd) -> None:
         """The loop has ended (how, in `end`); called on the vCPU's thread."""

@@ -15,6 +15,10 @@ _PS = 0x80
 _ADDR = 0x000F_FFFF_FFFF_F000
 
 
+class NotMapped(GuestMemoryError):
+    """A linear address whose walk reached a not-present entry of the guest's page tables."""
+
+
 def _entry(memory: GuestMemory, table: int, index: int, size: int, linear: int) -> int:
     address = table + index * size
     if not memory.contains(address, size):
@@ -23,7 +27,7 @@ def _entry(memory: GuestMemory, table: int, index: int, size: int, linear: int) 
         )
     e = int.from_bytes(memory.read(address, size), "little")
     if not e & _P:
-        raise GuestMemoryError(f"guest linear address {linear:#x} is not mapped", linear)
+        raise NotMapped(f"guest linear address {linear:#x} is not mapped", linear)
     return e
 
 

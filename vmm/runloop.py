@@ -31,12 +31,14 @@ if TYPE_CHECKING:
 
 
 class VcpuEnd:
-    """How one vCPU's loop ended: the end, the guest's status, and for a fault what happened."""
+    """How one vCPU's loop ended: the end, the guest's status, and for a fault what happened
+    (and the exception's vector, when the guest raised one)."""
 
-    __slots__ = ("end", "status", "fault")
+    __slots__ = ("end", "status", "fault", "vector")
 
-    def __init__(self, end: RunEnd, status: int = 0, fault: str | None = None) -> None:
-        self.end, self.status, self.fault = end, status, fault
+    def __init__(self, end: RunEnd, status: int = 0, fault: str | None = None,
+                 vector: int | None = None) -> None:
+        self.end, self.status, self.fault, self.vector = end, status, fault, vector
 
 
 def run(
@@ -108,6 +110,8 @@ def run_vcpu(
         end = VcpuEnd(RunEnd.INTERRUPTED)
         try:
             end = _loop(vcpu, bus, memory, stats, control, strict, monitor, interrupts)
+            if end.end.is_fault:
+                monitor.on_fault(end)
             return end
         finally:
             monitor.detach(end)
@@ -175,7 +179,8 @@ def _loop(
                     return VcpuEnd(action.end, action.status)
                 assert type(action) is Fault
                 return VcpuEnd(action.end, 0,
-                               f"guest fault: {action.message} at {where(vcpu)[0]}")
+                               f"guest fault: {action.message} at {where(vcpu)[0]}",
+                               action.vector)
             name = ex.exit_name(exit)
             reasons[name] = reasons.get(name, 0) + 1
             if t is ex.Hlt:
@@ -195,6 +200,8 @@ def _loop(
                 if completed is not None:
                     done = stats.completed_by_vmm
                     done[completed] = done.get(completed, 0) + 1
+                    if monitor is not None:
+                        monitor.on_completed(completed)
                     continue
             end, message = exit_fault(exit, vcpu, memory)
             return VcpuEnd(end, 0, message)

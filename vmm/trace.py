@@ -63,6 +63,8 @@ class Tracer(Monitor):
         self._pending_in: tuple[str, tuple[int, ...], int] | None = None
         self._exit_before: tuple[int, ...] | None = None  # registers at the exit before
         self._pending_exit = ""  # an IN's exit line, until its value is known
+        # an instruction the backend gave up on (its exit's line, if any): written once done
+        self._pending_failed: str | None = None
 
     # --- Monitor ----------------------------------------------------------------------------
     def attach(self, vcpu: VcpuBackend, memory: GuestMemory) -> None:
@@ -95,6 +97,9 @@ class Tracer(Monitor):
             after = self._vcpu.snapshot()
             if t is ex.IoIn:  # written once the value is in (on_io_in)
                 self._pending_in = (self._line(after), after, rg.mode(self._before).width)
+            elif t is ex.InternalError:  # written once the VMM has completed it, or at the end
+                self._pending_failed = self._exit_line(exit, at) if self.options.exits else ""
+                return
             else:
                 self._instruction(after)
             self._before, self._pc = after, rg.linear_pc(after)
@@ -106,6 +111,14 @@ class Tracer(Monitor):
                 self._pending_exit = line
             else:
                 self._write(line)
+
+    def on_completed(self, instruction: str) -> None:
+        if self._pending_failed is not None:
+            after = self._vcpu.snapshot()
+            self._instruction(after)
+            self._before, self._pc = after, rg.linear_pc(after)
+            self._write(self._pending_failed)
+            self._pending_failed = None
 
     def on_io_in(self, data: bytes) -> None:
         pending, self._pending_in = self._pending_in, None
@@ -121,6 +134,9 @@ class Tracer(Monitor):
     def detach(self, end: VcpuEnd) -> None:
         if not self.written and self._exit_before is not None:  # no instruction traced
             self.last_change = since_exit_before(self._exit_before, self._before)
+        if self._pending_failed is not None:  # it ended the run, undone
+            self._instruction(self._before)
+            self._write(self._pending_failed)
         if self._pending_in is not None:
             self._write(self._pending_in[0])
         self._write(self._pending_exit)

@@ -289,6 +289,16 @@ def test_a_guest_fault_stops_as_sigsegv_before_the_run_ends() -> None:
     assert result.end is RunEnd.INTERNAL_ERROR
 
 
+@pytest.mark.parametrize("packet", [b"k", b"D"])
+def test_kill_or_detach_after_a_fault_stop_ends_the_run_as_the_fault(packet: bytes) -> None:
+    run = StubRun(CRASH)
+    gdb = run.connect()
+    assert gdb.ask(b"c") == b"T0bthread:1;"
+    gdb.send_raw(frame(packet))
+    result = run.finished()
+    assert result.end is RunEnd.INTERNAL_ERROR and result.fault.startswith("guest fault: ")
+
+
 def test_detach_lets_the_guest_run_on_without_the_stub(hello: StubRun) -> None:
     gdb = hello.connect()
     assert gdb.ask(b"Z0,100c,1") == b"OK"
@@ -379,3 +389,12 @@ def test_the_checksum_helper_matches_gdbs() -> None:
 ])
 def test_gdb_hears_how_the_run_ended(end: RunEnd, status: int, packet: bytes) -> None:
     assert exit_packet(VcpuEnd(end, status)) == packet
+
+
+@pytest.mark.parametrize(("vector", "packet"), [
+    (0, b"X08"), (6, b"X04"), (3, b"X05"), (1, b"X05"), (13, b"X0b"), (14, b"X0b"),
+    (16, b"X08"), (None, b"X0b"),
+])
+def test_an_exception_ends_with_the_signal_that_fits_it(vector: int | None,
+                                                        packet: bytes) -> None:
+    assert exit_packet(VcpuEnd(RunEnd.EXCEPTION, 0, "guest fault", vector)) == packet

@@ -34,7 +34,8 @@ class ExceptionReporter(Device):
         try:
             frame = cpu.read(cpu.linear(rsp, "ss") if not long else rsp, word * 6)
         except GuestMemoryError:
-            return Fault(RunEnd.EXCEPTION, f"{vector_name(vector)} (its frame is unreadable)")
+            return Fault(RunEnd.EXCEPTION, f"{vector_name(vector)} (its frame is unreadable)",
+                         vector)
         values = [int.from_bytes(frame[i:i + word], "little") for i in range(0, 6 * word, word)]
         code = values.pop(0) if has_code else None
         rip, _cs, rflags = values[0], values[1], values[2]
@@ -44,7 +45,7 @@ class ExceptionReporter(Device):
         message = vector_name(vector)
         if code is not None:
             message += ", " + error_code_text(vector, code)
-        return Fault(RunEnd.EXCEPTION, message)
+        return Fault(RunEnd.EXCEPTION, message, vector)
 
     def io_read(self, offset: int, size: int) -> bytes:
         return bytes(size)

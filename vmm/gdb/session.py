@@ -17,7 +17,8 @@ from vmm.values import Value
 
 PACKET_SIZE = 0x4000  # what we tell gdb (qSupported); a memory read fits in half of it
 THREAD = b"1"  # the one thread gdb sees (the vCPU)
-SIGINT, SIGTRAP, SIGSEGV, SIGPIPE, SIGALRM = 2, 5, 11, 13, 14  # gdb's numbers (Linux's)
+# gdb's signal numbers (Linux's)
+SIGINT, SIGILL, SIGTRAP, SIGFPE, SIGSEGV, SIGPIPE, SIGALRM = 2, 4, 5, 8, 11, 13, 14
 _E_ARGUMENTS, _E_REGISTER, _E_MEMORY = b"E01", b"E16", b"E14"
 
 

@@ -3,8 +3,11 @@
 It waits for gdb before the first instruction (`attach`), then runs the guest as gdb says:
 continue, step one instruction, or step while the pc stays in a range (gdb's `step`/`next`
 over a source line). Breakpoints are VcpuBackend.set_guest_debug breakpoints, so guest memory
-is never patched. Ctrl-C in gdb asks the running vCPU to stop; an exception the guest cannot
-survive stops it first as SIGSEGV, so gdb can look before the run ends.
+is never patched. Ctrl-C in gdb asks the running vCPU to stop. A guest fault of any kind stops
+it first, at the fault, with the signal Linux would send a process for it (SIGFPE for a divide
+error, SIGILL for an invalid opcode, SIGTRAP for int3, SIGSEGV for the rest), so gdb can look
+before the run ends; whatever gdb does next (continue, step, kill, detach), the run then ends
+as that fault.
 
 How a run ends with gdb: the guest's own end (gdb hears W or X), `kill` or quitting gdb, a
 lost connection or a bad packet (RunEnd.KILLED), or a stop from outside (the watchdog, kasm's
@@ -26,6 +29,8 @@ from vmm.gdb.connection import LOCALHOST, Closed, Connection, GdbError, GdbServe
 from vmm.gdb.packets import Interrupt, Malformed, Packet
 from vmm.gdb.session import (
     SIGALRM,
+    SIGFPE,
+    SIGILL,
     SIGINT,
     SIGPIPE,
     SIGSEGV,
@@ -38,21 +43,29 @@ from vmm.gdb.session import (
 )
 from vmm.gdb.target import REAL, Description, description_for
 from vmm.memory import GuestMemory
+from vmm.modes import SystemLayout
 from vmm.monitor import Monitor
 from vmm.runloop import VcpuEnd
 from vmm.vocabulary import RunEnd
 
-# Exits that end the run as a guest fault: gdb sees them as SIGSEGV before the run ends.
-_FAULTS = (ex.Shutdown, ex.InternalError, ex.FailEntry, ex.Mmio, ex.Unknown)
 _SIGNAL_OF_END = {RunEnd.INTERRUPTED: SIGINT, RunEnd.TIMEOUT: SIGALRM,
                   RunEnd.OUTPUT_CLOSED: SIGPIPE}
+# Exceptions as Linux signals them to a process (#DE, #DB, #BP, #UD, #MF, #XM); others SIGSEGV.
+_SIGNAL_OF_VECTOR = {0: SIGFPE, 1: SIGTRAP, 3: SIGTRAP, 6: SIGILL, 16: SIGFPE, 19: SIGFPE}
+
+
+def fault_signal(end: VcpuEnd) -> int:
+    """The signal gdb is given for a guest fault: the exception's, else SIGSEGV."""
+    if end.vector is None:
+        return SIGSEGV
+    return _SIGNAL_OF_VECTOR.get(end.vector, SIGSEGV)
 
 
 def exit_packet(end: VcpuEnd) -> bytes:
-    """How gdb hears the run ended: W and an exit code, or X and a signal (a guest fault is
-    SIGSEGV, the watchdog SIGALRM, Ctrl-C SIGINT, stdout's reader gone SIGPIPE)."""
+    """How gdb hears the run ended: W and an exit code, or X and a signal (a guest fault's
+    signal, the watchdog SIGALRM, Ctrl-C SIGINT, stdout's reader gone SIGPIPE)."""
     if end.end.is_fault:
-        return b"X%02x" % SIGSEGV
+        return b"X%02x" % fault_signal(end)
     signal = _SIGNAL_OF_END.get(end.end)
     if signal is not None:
         return b"X%02x" % signal
@@ -87,6 +100,7 @@ class GdbStub(Monitor):
         self._single_step = False  # Debug exits after every instruction are on
         self._stepping_over = False  # the first of them leaves a breakpoint's address
         self._step_stop: str | None = None  # a step ended by an I/O exit: stop, for this
+        self._faulted = False  # the run ends as a guest fault, once gdb has looked
         self._noted: set[str] = set()
 
     @classmethod
@@ -116,6 +130,7 @@ class GdbStub(Monitor):
             return  # stopped before gdb came: the run loop ends the run
         self._conn = conn
         self._session = Session(vcpu, memory, description, self.exec_file)
+        self._layout = SystemLayout.for_memory(memory.size)
         conn.start(self._wake)
         end = self._serve()
         if end is not None:  # killed before the first instruction: end at the first run
@@ -125,6 +140,8 @@ class GdbStub(Monitor):
     def on_debug(self, exit: ex.Debug) -> VcpuEnd | None:
         if self._session is None:
             return None
+        if self._layout.in_exception_stubs(exit.pc):
+            return None  # a step into the default IDT: its report of the fault stops gdb next
         reason = self._after_instruction(exit.pc, exit.breakpoint)
         if reason is None:
             return None
@@ -142,14 +159,26 @@ class GdbStub(Monitor):
         if (kind is ex.IoOut or kind is ex.IoIn) and self._single_step:
             # An instruction that exits has no Debug exit of its own: this one is its step.
             # Stop once the device has done its part (the run loop acts after this hook).
-            pc = registers.linear_pc(self.vcpu.get_regs(), self.vcpu.get_sregs())
-            self._step_stop = self._after_instruction(pc, False)
-            if self._step_stop is not None:
-                self._kick()
-            return None
-        if isinstance(exit, _FAULTS):
-            return self._stop(SIGSEGV)
+            self._stepped_by_exit()
         return None
+
+    def on_completed(self, instruction: str) -> None:
+        if self._session is not None and self._single_step:
+            self._stepped_by_exit()  # the VMM did this step (an iret KVM gave up on)
+
+    def _stepped_by_exit(self) -> None:
+        """A step that ended in an exit the run loop carries out: stop once it has."""
+        pc = registers.linear_pc(self.vcpu.get_regs(), self.vcpu.get_sregs())
+        self._step_stop = self._after_instruction(pc, False)
+        if self._step_stop is not None:
+            self._kick()
+
+    def on_fault(self, end: VcpuEnd) -> None:
+        if self._session is None:
+            return
+        self._faulted = True
+        self._step_stop = None  # the fault is this step's stop
+        self._stop(fault_signal(end))  # gdb's kill or detach ends the run as the fault too
 
     def _after_instruction(self, pc: int, at_breakpoint: bool) -> str | None:
         """The guest is at `pc` after an instruction (or before one at a breakpoint): None to
@@ -259,7 +288,8 @@ class GdbStub(Monitor):
                 assert type(outcome) is Detach
                 conn.send(b"OK")
                 self._disconnect()
-                self._log("gdb detached: the guest runs on to its end")
+                self._log("gdb detached" if self._faulted
+                          else "gdb detached: the guest runs on to its end")
                 return None
 
     def _resume(self, action: Resume) -> None:
