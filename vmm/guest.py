@@ -36,6 +36,10 @@ class GuestCpu(CpuView):
         return self._state.reg("rbx")
 
     @property
+    def rip(self) -> int:  # read at every hypercall (HypercallDevice checks the instruction)
+        return self._state.reg("rip")
+
+    @property
     def mode(self) -> CpuMode:
         return self._state.mode
 
