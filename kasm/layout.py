@@ -19,6 +19,7 @@ from .fragments import (
     Fixup,
     Fragment,
     SectionFragments,
+    Space,
     check_size,
 )
 from .objfile import ObjectFile, ObjectSection, ObjectSymbol, Relocation
@@ -50,39 +51,114 @@ def layout(assembly: Assembly, log: DiagnosticLog) -> ObjectFile:
 
 
 def _relax(sec: SectionFragments, env: _LayoutEnv) -> None:
+    """GNU's relax_segment, pass for pass, so that its fixed point is reached, not merely a
+    fixed point: addresses are updated frag by frag as a pass goes (a later branch sees the
+    growth of an earlier one at once, and an alignment may absorb it), a forward target not
+    reached yet this pass is assumed to move with the growth so far unless an alignment or
+    `.org` lies between (GNU's regions), and nothing ever shrinks."""
+    frags = sec.frags
+    regions = _first_guess(frags, env)
     for _ in range(1000):
-        addr = 0
-        for frag in sec.frags:
-            frag.address = addr
-            addr += len(frag.data)
-            frag.var_size = _var_size(frag, addr, env)
-            addr += frag.var_size
-            if addr > MAX_SECTION_SIZE:
-                check_size(addr, frag.var.loc if frag.var is not None else None)
-        grew = False
-        for frag in sec.frags:
+        stretch = 0
+        stretched = False
+        for frag in frags:
+            was = frag.address
+            frag.address = was + stretch
             var = frag.var
-            if isinstance(var, Branch) and not var.long:
-                disp = _branch_disp(frag, var, env)
-                if disp is None or not -128 <= disp <= 127:
+            if var is None:
+                continue
+            old = frag.var_size
+            if isinstance(var, Branch):
+                if not var.long and not _short_reaches(frag, var, stretch, regions, env):
                     var.long = True
-                    grew = True
-        if not grew:
+                    frag.var_size = var.size()
+            elif isinstance(var, Align):
+                frag.var_size = _pad(var, frag.address + len(frag.data))
+            else:
+                frag.var_size = _space_size(frag, var, env, final=False)
+            if frag.var_size != old:
+                stretch += frag.var_size - old
+                stretched = True
+            if frag.address + len(frag.data) + frag.var_size > MAX_SECTION_SIZE:
+                check_size(frag.address + len(frag.data) + frag.var_size, var.loc)
+        if not stretched:
+            for frag in frags:  # what GNU reports once the addresses are final
+                if isinstance(frag.var, Space):
+                    _space_size(frag, frag.var, env, final=True)
             return
     raise AsmError(f"layout of section {sec.name} does not settle", None)
 
 
-def _var_size(frag: Fragment, addr: int, env: _LayoutEnv) -> int:
-    var = frag.var
-    if var is None:
-        return 0
-    if isinstance(var, Branch):
-        return var.size()
-    if isinstance(var, Align):
-        pad = -addr % var.alignment
-        if var.max_skip is not None and pad > var.max_skip:
-            return 0
-        return pad
+def _first_guess(frags: list[Fragment], env: _LayoutEnv) -> dict[int, int]:
+    """Addresses before relaxing, as GNU guesses them: branches short (long if the target is
+    in another section), alignments padded, `.org`/`.space` of unknown size empty. Returns
+    each frag's region (by frag index): a new one starts after each alignment and `.org`."""
+    regions: dict[int, int] = {}
+    region = 0
+    addr = 0
+    for frag in frags:
+        regions[frag.index] = region
+        frag.address = addr
+        addr += len(frag.data)
+        var = frag.var
+        size = 0
+        if isinstance(var, Branch):
+            if not var.long and _target_frag(var, frag, env) is None:
+                var.long = True
+            size = var.size()
+        elif isinstance(var, Align):
+            size = _pad(var, addr)
+            region += 1
+        elif isinstance(var, Space) and var.is_org:
+            region += 1
+        frag.var_size = size
+        addr += size
+    return regions
+
+
+def _pad(var: Align, addr: int) -> int:
+    pad = -addr % var.alignment
+    return 0 if var.max_skip is not None and pad > var.max_skip else pad
+
+
+def _target_frag(br: Branch, frag: Fragment, env: _LayoutEnv) -> Fragment | None:
+    """The fragment of the label a branch targets (`L`, `L+n`, `L-n`) in the branch's own
+    section; None when it is elsewhere, undefined or not a label."""
+    node = br.target
+    if node[0] == "bin" and node[1] in ("+", "-") and node[3][0] == "num":
+        node = node[2]
+    if node[0] != "sym":
+        return None
+    sym = env.symbols.get(node[1])
+    if sym is None or not sym.defined:
+        return None
+    if sym.frag is None:  # a symbol defined by an expression: where it evaluates
+        return frag if _branch_disp(frag, br, env) is not None else None
+    return sym.frag if sym.frag.section == frag.section else None
+
+
+def _short_reaches(frag: Fragment, br: Branch, stretch: int, regions: dict[int, int],
+                   env: _LayoutEnv) -> bool:
+    """Whether the rel8 form still reaches its target, judged as GNU's relax_frag does."""
+    assert br.form.short is not None
+    disp = _branch_disp(frag, br, env, short=True)
+    if disp is None:
+        return False
+    target_frag = _target_frag(br, frag, env)
+    if stretch and target_frag is not None and target_frag.index > frag.index:
+        # not reached yet this pass: GNU assumes it moves by the stretch so far, unless an
+        # alignment (which may absorb it) lies between; a target that would then seem to be
+        # behind the branch is taken as in reach
+        if regions[target_frag.index] == regions[frag.index]:
+            disp += stretch
+        elif disp < -1:
+            return True
+    return -128 <= disp <= 127
+
+
+def _space_size(frag: Fragment, var: Space, env: _LayoutEnv, final: bool) -> int:
+    """The size of a `.org`/`.space` whose size depends on labels, at the addresses now."""
+    addr = frag.address + len(frag.data)
     try:
         v = expr.evaluate(var.count, env, var.loc)
     except Unknown:
@@ -93,17 +169,21 @@ def _var_size(frag: Fragment, addr: int, env: _LayoutEnv) -> int:
             raise AsmError(".org target must be in the current section", var.loc)
         target = v.const
         if target < addr:
-            raise AsmError(f".org 0x{target:x} moves the location counter backwards "
-                           f"(already at 0x{addr:x})", var.loc)
+            if final:
+                raise AsmError(f".org 0x{target:x} moves the location counter backwards "
+                               f"(already at 0x{addr:x})", var.loc)
+            return frag.var_size  # GNU waits for the final addresses to judge
         return check_size(target - addr, var.loc)
     if not v.is_const:
         raise AsmError("space size must be an absolute expression", var.loc)
     return check_size(max(v.const, 0), var.loc)
 
 
-def _branch_disp(frag: Fragment, br: Branch, env: _LayoutEnv) -> int | None:
-    """Displacement to the target if it is in this section, else None."""
-    end = frag.address + len(frag.data) + br.size()
+def _branch_disp(frag: Fragment, br: Branch, env: _LayoutEnv, short: bool = False
+                 ) -> int | None:
+    """Displacement to the target if it is in this section, else None (of the short form
+    when `short`, else of the branch's form now)."""
+    end = frag.address + len(frag.data) + (len(br.form.short or b"") + 1 if short else br.size())
     target = br.target
     if target[0] == "sym":  # the common case, a label: what evaluate would find, directly
         sym = env.symbols.get(target[1])
