@@ -18,6 +18,7 @@ PREFIXES = {
     "lock": 0xF0, "rep": 0xF3, "repe": 0xF3, "repz": 0xF3, "repne": 0xF2, "repnz": 0xF2,
     "cs": 0x2E, "ds": 0x3E, "es": 0x26, "fs": 0x64, "gs": 0x65, "ss": 0x36,
     "data16": -16, "data32": -32, "addr16": -116, "addr32": -132, "wait": 0x9B,
+    "xacquire": 0xF2, "xrelease": 0xF3, "bnd": 0xF2,
 }
 
 SEGMENT_REGISTERS = {"%cs", "%ds", "%es", "%fs", "%gs", "%ss"}
