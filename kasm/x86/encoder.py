@@ -18,6 +18,7 @@ from .encoding import NO_SYMBOLS, Constants, Encoding, EncodingError
 from .keystone import Keystone
 from .memo import EncodingMemo
 from .prefixes import merge_prefixes, prefix_bytes
+from .special import RENAMED, encode_fixed, nop_as_test, with_nop_opcode
 from .strings import encode_string_instruction
 from .via_keystone import encode_via_keystone
 
@@ -59,6 +60,11 @@ class Encoder:
         if not insn.mnemonic:
             return Encoding(pre)
         check_instruction(insn, bits)
+        fixed = encode_fixed(insn, pre)
+        if fixed is not None:
+            return fixed
+        if insn.mnemonic in RENAMED:
+            insn = insn.replace(mnemonic=RENAMED[insn.mnemonic])
         if is_relative_branch(insn):
             return encode_branch(insn, bits, pre)
         if is_direct_far(insn):
@@ -70,5 +76,9 @@ class Encoder:
             moffs = encode_moffs(insn, bits, pre, constants, warnings)
             if moffs is not None:
                 return moffs
+        test = nop_as_test(insn, bits)
+        if test is not None:
+            return with_nop_opcode(
+                encode_via_keystone(test, bits, pre, constants, self.keystone, warnings), bits)
         return encode_via_keystone(insn, bits, pre, constants, self.keystone, warnings)
 
