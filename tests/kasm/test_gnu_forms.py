@@ -69,6 +69,10 @@ GNU_BYTES = [
     (32, "bnd jne .", "f2 75 fd"),
     (32, "bnd call *%eax", "f2 ff d0"),
     (32, "bnd ret", "f2 c3"),
+    # macro arguments: no substitution inside a character constant; one empty last argument
+    (32, ".irpc c, kasm\n.byte '\\c' - 32\n.endr", "43 43 43 43"),
+    (32, ".macro q x\n.ascii \"[\\x]\"\n.byte '\\x'\n.endm\nq 7", "5b 37 5d 78"),
+    (32, ".macro m a\n.byte \\a\n.endm\nm 1,", "01"),
 ]
 
 # (mode, source lines, kasm's message): GNU refuses each (with the same words)
@@ -82,6 +86,11 @@ GNU_REFUSES = [
      "'xrelease'"),
     (32, "xacquire movl $1,(%ebx)", "instruction 'mov' after 'xacquire' not allowed"),
     (32, "bnd nop", "expecting valid branch instruction after 'bnd'"),
+]
+# (mode, source lines, the line of the error, kasm's message)
+GNU_REFUSES_LATER = [
+    (32, ".macro m a\n.byte \\a\n.endm\nm 1,,", 5, "macro 'm' takes 1 argument(s), got 3"),
+    (32, ".macro m\n.endm\nm ,", 4, "macro 'm' takes 0 argument(s), got 2"),
 ]
 
 
@@ -103,6 +112,14 @@ def test_kasm_refuses_what_gnu_refuses(bits: int, lines: str, message: str) -> N
     assert f"t.S:2:1: error: {message}" in str(caught.value)
 
 
+@pytest.mark.parametrize(("bits", "lines", "line", "message"), GNU_REFUSES_LATER)
+def test_kasm_refuses_what_gnu_refuses_in_macros(bits: int, lines: str, line: int,
+                                                 message: str) -> None:
+    with pytest.raises(SourceError) as caught:
+        build_source(_source(bits, lines), "t.S")
+    assert f"t.S:{line}:1: error: {message}" in str(caught.value)
+
+
 @pytest.mark.parametrize(("bits", "lines", "gnu_hex"), GNU_BYTES,
                          ids=[f"{b}:{s}" for b, s, _ in GNU_BYTES])
 def test_held_bytes_are_gnus(bits: int, lines: str, gnu_hex: str, binutils: None) -> None:
@@ -112,5 +129,12 @@ def test_held_bytes_are_gnus(bits: int, lines: str, gnu_hex: str, binutils: None
 @pytest.mark.parametrize(("bits", "lines", "message"), GNU_REFUSES,
                          ids=[f"{b}:{s}" for b, s, _ in GNU_REFUSES])
 def test_gnu_refuses_them_too(bits: int, lines: str, message: str, binutils: None) -> None:
+    with pytest.raises(GnuRejected):
+        gnu_image(_source(bits, lines))
+
+
+@pytest.mark.parametrize(("bits", "lines", "line", "message"), GNU_REFUSES_LATER)
+def test_gnu_refuses_those_macro_calls_too(bits: int, lines: str, line: int, message: str,
+                                           binutils: None) -> None:
     with pytest.raises(GnuRejected):
         gnu_image(_source(bits, lines))
