@@ -15,6 +15,7 @@ from vmm.values import Record
 
 from . import expr
 from .diagnostics import AsmError, Location
+from .symbols import plain_section_name
 from .x86 import BranchForm
 
 MAX_SECTION_SIZE = 1 << 30  # no guest this tool boots needs more; beyond it, a typo
@@ -110,13 +111,15 @@ class Fragment(Record):
 class SectionFragments(Record):
     """A section as the streamer builds it: fragments in order."""
 
-    __slots__ = ("name", "frags", "align", "is_code", "nobits")
+    __slots__ = ("name", "frags", "align", "is_code", "nobits", "merge")
 
     def __init__(self, name: str, frags: list[Fragment], align: int = 1) -> None:
         self.name, self.frags, self.align = name, frags, align
         # fixed by the name; asked for every statement
-        self.is_code = name == ".text" or name.startswith(".text.")
-        self.nobits = name == ".bss" or name.startswith(".bss.")
+        plain = plain_section_name(name)
+        self.is_code = plain == ".text" or plain.startswith(".text.")
+        self.nobits = plain == ".bss" or plain.startswith(".bss.")
+        self.merge: tuple[int, bool, Location] | None = None  # M flag: (entsize, strings, where)
 
 
 class SymbolDef(Record):

@@ -12,14 +12,15 @@ from .diagnostics import NESTED_TOO_DEEPLY, AsmError, DiagnosticLog, Location
 from .expr import Unknown, Value, evaluate
 from .image import Image, Section, Symbol
 from .objfile import ObjectFile, ObjectSection, ObjectSymbol, Relocation
-from .symbols import SymbolEnv, is_private_name, shown_name
+from .symbols import SymbolEnv, is_private_name, plain_section_name, shown_name
+from .x86 import linker_fill
 
 OUTPUT_SECTIONS = (".text", ".rodata", ".data", ".bss")
 
 
 def link(obj: ObjectFile, base: int, log: DiagnosticLog) -> Image:
     """The object file placed at `base` as `ld -N` would, every relocation filled in."""
-    sections, input_address = _place(obj.sections, base)
+    sections, input_address = _place(obj.sections, base, obj.final_bits)
     env = _LinkEnv(obj.symbols, input_address)
     _relocate(obj.sections, sections, input_address, env, log)
     symbols = _symbols(obj.symbols, env, log)
@@ -38,6 +39,7 @@ def link(obj: ObjectFile, base: int, log: DiagnosticLog) -> Image:
 
 
 def _output_of(name: str) -> str:
+    name = plain_section_name(name)
     return next(o for o in OUTPUT_SECTIONS if name == o or name.startswith(o + "."))
 
 
@@ -45,13 +47,16 @@ def _align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
-def _place(inputs: list[ObjectSection], base: int) -> tuple[list[Section], dict[str, int]]:
-    """The output sections from `base` on, and the address of every input section."""
+def _place(inputs: list[ObjectSection], base: int, final_bits: int
+           ) -> tuple[list[Section], dict[str, int]]:
+    """The output sections from `base` on, and the address of every input section. Gaps
+    between input sections of .text are NOPs, as ld's fill for code (its emulation follows
+    the mode at the end of the file, as GNU as's NOPs do), zeros elsewhere."""
     grouped: dict[str, list[ObjectSection]] = {o: [] for o in OUTPUT_SECTIONS}
     for obj in inputs:
         grouped[_output_of(obj.name)].append(obj)
     for out in grouped.values():  # ld's `*(.text) *(.text.*)`: the plain name first
-        out.sort(key=lambda o: o.name != _output_of(o.name))
+        out.sort(key=lambda o: plain_section_name(o.name) != _output_of(o.name))
     input_address: dict[str, int] = {}
     sections: list[Section] = []
     addr = base
@@ -65,7 +70,8 @@ def _place(inputs: list[ObjectSection], base: int) -> tuple[list[Section], dict[
         data = bytearray()
         for obj in placed:
             addr = _align(addr, obj.align)
-            data += bytes(addr - start - len(data))
+            gap = addr - start - len(data)
+            data += linker_fill(gap, final_bits) if out_name == ".text" else bytes(gap)
             input_address[obj.name] = addr
             data += obj.data if not obj.nobits else bytes(obj.size)
             addr += obj.size

@@ -93,6 +93,10 @@ class Streamer:
             self._previous = self._current.name
         self._current = self._section(name)
 
+    def mark_mergeable(self, entity_size: int, strings: bool, loc: Location) -> None:
+        """The current section has the M flag: ld merges equal entities in it."""
+        self._current.merge = (entity_size, strings, loc)
+
     def push_section(self, name: str | None) -> None:
         """Remember the section (for pop_section), then switch to `name` (None: stay)."""
         self._section_stack.append((self._current.name, self._previous))

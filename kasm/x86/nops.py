@@ -44,3 +44,13 @@ def nop_fill(count: int, final_bits: int) -> bytes:
         nop = patt[last - 1]
         out += nop if nop is not None else patt[last - 2] + patt[0]
     return bytes(out)
+
+
+def linker_fill(count: int, final_bits: int) -> bytes:
+    """ld's fill of a gap between input sections of code (bfd's i386/x86-64 fill): the 2-byte
+    NOP (elf_i386) or the 10-byte one (elf_x86_64) over and over, then one NOP for the rest."""
+    if count <= 0:
+        return b""
+    size = 10 if final_bits == 64 else 2
+    rest = count % size
+    return _NOPS64[size - 1] * (count // size) + (_NOPS64[rest - 1] if rest else b"")
