@@ -23,7 +23,7 @@ from .fragments import (
     check_size,
 )
 from .objfile import ObjectFile, ObjectSection, ObjectSymbol, Relocation
-from .symbols import SymbolEnv
+from .symbols import SymbolEnv, plain_section_name
 from .x86 import nop_fill
 
 
@@ -47,7 +47,8 @@ def layout(assembly: Assembly, log: DiagnosticLog) -> ObjectFile:
                            sym.frag.address + sym.offset if sym.frag else 0, sym.node,
                            sym.is_global)
         for name, sym in assembly.symbols.items() if sym.defined}
-    return ObjectFile(sections, symbols, assembly.globals, assembly.first_code_bits or 16)
+    return ObjectFile(sections, symbols, assembly.globals, assembly.first_code_bits or 16,
+                      assembly.final_bits)
 
 
 def _relax(sec: SectionFragments, env: _LayoutEnv) -> None:
@@ -222,7 +223,33 @@ def _write(sec: SectionFragments, env: _LayoutEnv, final_bits: int, log: Diagnos
             data += _padding(frag, var, final_bits)
         else:
             data += (var.fill * (frag.var_size // len(var.fill) + 1))[:frag.var_size]
+    if sec.merge is not None:
+        _check_nothing_to_merge(sec, bytes(data))
     return ObjectSection(sec.name, bytes(data), sec.align, False, len(data), relocations)
+
+
+def _check_nothing_to_merge(sec: SectionFragments, data: bytes) -> None:
+    """ld merges equal constants (and strings that end another string) in a section with the
+    M flag, which moves every later one; kasm links it only when there is nothing to merge."""
+    assert sec.merge is not None
+    size, strings, loc = sec.merge
+    if strings and size == 1:
+        items = data.split(b"\0")[:-1] if data.endswith(b"\0") else data.split(b"\0")
+        for i, item in enumerate(items):
+            if any(j != i and other.endswith(item) for j, other in enumerate(items)):
+                raise AsmError(f"kasm cannot link section {plain_section_name(sec.name)} as ld "
+                               f"does: ld merges the string {item.decode('latin-1')!r} into "
+                               "an equal or longer one (mergeable sections with duplicates "
+                               "are not supported)", loc)
+        return
+    seen: set[bytes] = set()
+    for at in range(0, len(data) - size + 1, max(size, 1)):
+        item = data[at:at + size]
+        if item in seen:
+            raise AsmError(f"kasm cannot link section {plain_section_name(sec.name)} as ld "
+                           f"does: ld merges the duplicate constant 0x{item[::-1].hex()} "
+                           "(mergeable sections with duplicates are not supported)", loc)
+        seen.add(item)
 
 
 def _padding(frag: Fragment, var: Align, final_bits: int) -> bytes:

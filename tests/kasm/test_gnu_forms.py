@@ -94,6 +94,21 @@ GNU_REFUSES_LATER = [
 ]
 
 
+# (mode, source lines, line:col, kasm's message): GNU accepts each, and kasm cannot write
+# GNU's bytes, so it refuses with a located error instead of writing others
+KASM_REFUSES = [
+    (32, ".type f, %gnu_indirect_function\nf: nop\ncall f", "2:10",
+     "'f' as a %gnu_indirect_function is not supported: GNU reaches it through a PLT that "
+     "kasm does not make"),
+    (32, '.section .rodata.str1.1,"aMS",@progbits,1\n.asciz "xy"\n.asciz "y"', "2:1",
+     "kasm cannot link section .rodata.str1.1 as ld does: ld merges the string 'y' into an "
+     "equal or longer one (mergeable sections with duplicates are not supported)"),
+    (32, '.section .rodata.cst4,"aM",@progbits,4\n.long 1, 2, 1', "2:1",
+     "kasm cannot link section .rodata.cst4 as ld does: ld merges the duplicate constant "
+     "0x00000001 (mergeable sections with duplicates are not supported)"),
+]
+
+
 def _source(bits: int, lines: str) -> str:
     return f".code{bits}\n{lines}\n"
 
@@ -110,6 +125,20 @@ def test_kasm_refuses_what_gnu_refuses(bits: int, lines: str, message: str) -> N
     with pytest.raises(SourceError) as caught:
         build_source(_source(bits, lines), "t.S")
     assert f"t.S:2:1: error: {message}" in str(caught.value)
+
+
+@pytest.mark.parametrize(("bits", "lines", "where", "message"), KASM_REFUSES)
+def test_kasm_refuses_what_it_cannot_write_as_gnu_does(bits: int, lines: str, where: str,
+                                                       message: str) -> None:
+    with pytest.raises(SourceError) as caught:
+        build_source(_source(bits, lines), "t.S")
+    assert f"t.S:{where}: error: {message}" in str(caught.value)
+
+
+@pytest.mark.parametrize(("bits", "lines", "where", "message"), KASM_REFUSES)
+def test_gnu_accepts_what_kasm_refuses(bits: int, lines: str, where: str, message: str,
+                                       binutils: None) -> None:
+    gnu_image(_source(bits, lines))
 
 
 @pytest.mark.parametrize(("bits", "lines", "line", "message"), GNU_REFUSES_LATER)
