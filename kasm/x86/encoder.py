@@ -14,6 +14,7 @@ from ..instruction import Instruction
 from .absolute import encode_far, encode_moffs, is_direct_far
 from .branches import encode_branch, is_relative_branch
 from .checks import check_instruction, check_size_prefixes
+from .disassembler import Disassembler
 from .encoding import NO_SYMBOLS, Constants, Encoding, EncodingError
 from .keystone import Keystone
 from .memo import EncodingMemo
@@ -28,6 +29,7 @@ class Encoder:
 
     def __init__(self, keystone: Keystone | None = None) -> None:
         self.keystone = keystone or Keystone()
+        self.disassembler = Disassembler()
         self.memo = EncodingMemo()
 
     def encode(self, insn: Instruction, bits: int, constants: Constants = NO_SYMBOLS
@@ -79,6 +81,8 @@ class Encoder:
         test = nop_as_test(insn, bits)
         if test is not None:
             return with_nop_opcode(
-                encode_via_keystone(test, bits, pre, constants, self.keystone, warnings), bits)
-        return encode_via_keystone(insn, bits, pre, constants, self.keystone, warnings)
+                encode_via_keystone(test, bits, pre, constants, self.keystone, warnings,
+                                    self.disassembler), bits)
+        return encode_via_keystone(insn, bits, pre, constants, self.keystone, warnings,
+                                   self.disassembler)
 

@@ -69,6 +69,21 @@ GNU_BYTES = [
     (32, "bnd jne .", "f2 75 fd"),
     (32, "bnd call *%eax", "f2 ff d0"),
     (32, "bnd ret", "f2 c3"),
+    # AVX-512: GNU compresses an EVEX disp8 (disp8*N); keystone wrote it uncompressed or cut
+    (64, "vmovaps 0x40(%rax),%zmm0", "62 f1 7c 48 28 40 01"),
+    (64, "vmovaps 0x1000(%rax),%zmm0", "62 f1 7c 48 28 40 40"),
+    (64, "vmovaps 0x44(%rax),%zmm0", "62 f1 7c 48 28 80 44 00 00 00"),
+    (64, "vmovaps -0x2000(%rax),%zmm0", "62 f1 7c 48 28 40 80"),
+    (64, "vaddsd 8(%rax),%xmm17,%xmm2", "62 f1 f7 00 58 50 01"),
+    (64, "vaddsd 0x400(%rax),%xmm17,%xmm2", "62 f1 f7 00 58 90 00 04 00 00"),
+    (64, "vpternlogd $1,0x80(%rax),%zmm2,%zmm3", "62 f3 6d 48 25 58 02 01"),
+    (64, "vmovaps L(%rax),%zmm0\nL:", "62 f1 7c 48 28 80 0a 10 00 00"),
+    # VEX where keystone wrote EVEX (#UD without AVX-512); W as the VEX form has it
+    (32, "vaddsd (%ecx),%xmm6,%xmm2", "c5 cb 58 11"),
+    (32, "vmulss 4(%ecx),%xmm1,%xmm2", "c5 f2 59 51 04"),
+    (32, "vsqrtsd 0x100(%ecx),%xmm1,%xmm2", "c5 f3 51 91 00 01 00 00"),
+    (32, "vfmadd231sd 0x7f(%ecx),%xmm1,%xmm2", "c4 e2 f1 b9 51 7f"),
+    (64, "vaddsd 0x10(%r9,%r10,8),%xmm6,%xmm2", "c4 81 4b 58 54 d1 10"),
     # macro arguments: no substitution inside a character constant; one empty last argument
     (32, ".irpc c, kasm\n.byte '\\c' - 32\n.endr", "43 43 43 43"),
     (32, ".macro q x\n.ascii \"[\\x]\"\n.byte '\\x'\n.endm\nq 7", "5b 37 5d 78"),
