@@ -14,6 +14,7 @@ from ..instruction import Instruction
 from .absolute import encode_far, encode_moffs, is_direct_far
 from .branches import encode_branch, is_relative_branch
 from .checks import check_instruction, check_size_prefixes
+from .crosscheck import check_decoding
 from .disassembler import Disassembler
 from .encoding import NO_SYMBOLS, Constants, Encoding, EncodingError
 from .keystone import Keystone
@@ -80,9 +81,11 @@ class Encoder:
                 return moffs
         test = nop_as_test(insn, bits)
         if test is not None:
-            return with_nop_opcode(
-                encode_via_keystone(test, bits, pre, constants, self.keystone, warnings,
-                                    self.disassembler), bits)
-        return encode_via_keystone(insn, bits, pre, constants, self.keystone, warnings,
-                                   self.disassembler)
+            encoding = with_nop_opcode(encode_via_keystone(
+                test, bits, pre, constants, self.keystone, warnings, self.disassembler), bits)
+        else:
+            encoding = encode_via_keystone(insn, bits, pre, constants, self.keystone, warnings,
+                                           self.disassembler)
+        check_decoding(insn, encoding, bits, constants, self.disassembler)
+        return encoding
 
