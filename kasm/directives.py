@@ -53,7 +53,8 @@ class Directives:
             ".popsection": lambda name, args, loc, args_loc: self.out.pop_section(loc),
             ".previous": lambda name, args, loc, args_loc: self.out.switch_to_previous(loc),
             ".fill": self._fill, ".org": self._org, ".warning": self._warning,
-            ".intel_syntax": _intel_syntax, ".type": self._type,
+            ".intel_syntax": _intel_syntax, ".type": self._type, ".nops": self._nops,
+            ".uleb128": self._leb128, ".sleb128": self._leb128, ".allow_index_reg": _ignore,
         })
         return table
 
@@ -140,6 +141,35 @@ class Directives:
             raise AsmError(f".fill of {repeat * size} bytes is too large", parts[0][0])
         self.out.emit_bytes(unit * repeat, args_loc)
 
+    def _leb128(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
+        """LEB128 of values known now (GNU's of a label difference is sized by relaxation,
+        which kasm does not do for these)."""
+        for col, part in arguments(args, args_loc, allow_empty=False):
+            value = self.out.const(expr.parse(part, col), col, f"{name} value")
+            if name == ".uleb128":
+                value &= (1 << 64) - 1
+            out = bytearray()
+            while True:
+                byte = value & 0x7F
+                value >>= 7
+                done = value == 0 and not byte & 0x40 if name == ".sleb128" and value >= 0 \
+                    else value == -1 and byte & 0x40 if name == ".sleb128" else value == 0
+                out.append(byte | (0 if done else 0x80))
+                if done:
+                    break
+            self.out.emit_bytes(bytes(out), col)
+
+    def _nops(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
+        """`.nops size[, limit]`: GNU's NOP fill of `size` bytes, no NOP longer than limit."""
+        parts = arguments(args, args_loc)
+        if not 1 <= len(parts) <= 2:
+            raise AsmError(".nops takes 'size[, limit]'", args_loc)
+        size = self._value(parts[0], ".nops size")
+        limit = self._value(parts[1], ".nops limit") if len(parts) > 1 else 0
+        if size < 0 or limit < 0:
+            raise AsmError(".nops size and limit must not be negative", parts[0][0])
+        self.out.emit_nops(size, limit, parts[0][0])
+
     def _align(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
         parts = arguments(args, args_loc)
         if not parts:
@@ -211,7 +241,7 @@ def _mergeable(parts: list[tuple[Location, str]]) -> tuple[int, bool] | None:
         size = int(words[3], 0) if len(words) > 3 else 1
     except ValueError:
         size = 1
-    return size, "S" in flags
+    return max(size, 1), "S" in flags
 
 
 def _group_and_unique(parts: list[tuple[Location, str]]) -> tuple[str, str]:

@@ -76,6 +76,16 @@ class Align(Record):
         self.max_skip, self.code, self.fill_size, self.loc = max_skip, code, fill_size, loc
 
 
+class Nops(Record):
+    """`.nops`: `size` bytes of NOPs (none longer than `limit`, 0: no limit), written once
+    the file's final mode picks GNU's NOP table."""
+
+    __slots__ = ("size", "limit", "loc")
+
+    def __init__(self, size: int, limit: int, loc: Location) -> None:
+        self.size, self.limit, self.loc = size, limit, loc
+
+
 class Space(Record):
     """`.space`/`.fill`/`.org` whose size is known only once layout places labels."""
 
@@ -99,7 +109,7 @@ class Fragment(Record):
         self.index = index  # unique id, the parse-time base of labels inside it
         self.data = bytearray()
         self.fixups: list[Fixup] = []
-        self.var: Branch | Align | Space | None = None
+        self.var: Branch | Align | Space | Nops | None = None
         self.address = 0  # section-relative, set by layout
         self.var_size = 0
 

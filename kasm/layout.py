@@ -18,13 +18,14 @@ from .fragments import (
     Branch,
     Fixup,
     Fragment,
+    Nops,
     SectionFragments,
     Space,
     check_size,
 )
 from .objfile import ObjectFile, ObjectSection, ObjectSymbol, Relocation
 from .symbols import SymbolEnv, plain_section_name
-from .x86 import nop_fill
+from .x86 import longest_nop, nop_fill
 
 
 class _LayoutEnv(SymbolEnv):
@@ -75,7 +76,7 @@ def _relax(sec: SectionFragments, env: _LayoutEnv) -> None:
                     frag.var_size = var.size()
             elif isinstance(var, Align):
                 frag.var_size = _pad(var, frag.address + len(frag.data))
-            else:
+            elif isinstance(var, Space):
                 frag.var_size = _space_size(frag, var, env, final=False)
             if frag.var_size != old:
                 stretch += frag.var_size - old
@@ -112,6 +113,8 @@ def _first_guess(frags: list[Fragment], env: _LayoutEnv) -> dict[int, int]:
             region += 1
         elif isinstance(var, Space) and var.is_org:
             region += 1
+        elif isinstance(var, Nops):
+            size = var.size
         frag.var_size = size
         addr += size
     return regions
@@ -221,6 +224,11 @@ def _write(sec: SectionFragments, env: _LayoutEnv, final_bits: int, log: Diagnos
             data += _branch_bytes(frag, var, env, relocations, len(data), log)
         elif isinstance(var, Align):
             data += _padding(frag, var, final_bits)
+        elif isinstance(var, Nops):
+            if var.limit > longest_nop(final_bits):
+                raise AsmError(f"invalid single nop size: {var.limit} (expect within "
+                               f"[0, {longest_nop(final_bits)}])", var.loc)
+            data += nop_fill(var.size, final_bits, var.limit)
         else:
             data += (var.fill * (frag.var_size // len(var.fill) + 1))[:frag.var_size]
     if sec.merge is not None:
@@ -243,7 +251,7 @@ def _check_nothing_to_merge(sec: SectionFragments, data: bytes) -> None:
                                "are not supported)", loc)
         return
     seen: set[bytes] = set()
-    for at in range(0, len(data) - size + 1, max(size, 1)):
+    for at in range(0, len(data) - size + 1, size):
         item = data[at:at + size]
         if item in seen:
             raise AsmError(f"kasm cannot link section {plain_section_name(sec.name)} as ld "

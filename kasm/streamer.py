@@ -18,6 +18,7 @@ from .fragments import (
     Branch,
     Fixup,
     Fragment,
+    Nops,
     SectionFragments,
     Space,
     SymbolDef,
@@ -84,7 +85,7 @@ class Streamer:
         """The fragment being filled: the current section's last."""
         return self._current.frags[-1]
 
-    def _close_frag(self, var: Branch | Align | Space) -> None:
+    def _close_frag(self, var: Branch | Align | Space | Nops) -> None:
         self._frag.var = var
         self._current.frags.append(self._new_frag(self._current.name))
 
@@ -262,6 +263,12 @@ class Streamer:
             self._check_nobits(any(pattern), loc)
             # .bss is a size, never bytes: a 512 MiB buffer costs nothing to assemble
         self._close_frag(Space(self._bind(count, loc), pattern, loc))
+
+    def emit_nops(self, size: int, limit: int, loc: Location) -> None:
+        """`.nops`: NOPs of the table layout picks at the end of the file, as for alignment."""
+        check_size(size, loc)
+        self._check_nobits(True, loc)
+        self._close_frag(Nops(size, limit, loc))
 
     def emit_org(self, target: expr.Node, fill: int, loc: Location) -> None:
         self._close_frag(Space(self._bind(target, loc), bytes([fill & 0xFF]), loc, is_org=True))

@@ -51,14 +51,11 @@ def check_decoding(insn: Instruction, encoding: Encoding, bits: int, constants: 
         raise refusal(insn, "the disassembler reads other bytes")
     text = decoded[1]
     found_regs = {_SAME.get(r, r) for r in _REGISTER.findall(text)}
-    want_regs = set()
     for op in insn.operands:
         for reg in (op.reg, op.base, op.index):
-            if reg and reg not in ("%rip", "%eip"):
-                want_regs.add(_SAME.get(reg, reg))
-    missing = want_regs - found_regs
-    if missing:
-        raise refusal(insn, f"{sorted(missing)[0]} would not be encoded")
+            if reg and reg not in ("%rip", "%eip", "%eiz", "%riz") and \
+                    _SAME.get(reg, reg) not in found_regs:
+                raise refusal(insn, f"{reg} would not be encoded")
     fielded = {f.operand for f in encoding.fields}
     found_imms = [int(n, 0) for n in _IMMEDIATE.findall(text)]
     found_disps = [int(n, 0) for n in _DISPLACEMENT.findall(_IMMEDIATE.sub("", text))]
@@ -73,7 +70,10 @@ def check_decoding(insn: Instruction, encoding: Encoding, bits: int, constants: 
             mask = (1 << width) - 1
             implicit = value & mask == 1 and base_mnemonic(insn.mnemonic) in SHIFTS or \
                 value & mask == 3 and insn.mnemonic == "int"  # d1 /n, int3: no imm byte
-            if not implicit and not any((v - value) & mask == 0 for v in found_imms):
+            # an imm8 that capstone shows unsigned (shld's count, pshufd's order)
+            byte = -128 <= value <= 0xFF
+            if not implicit and not any((v - value) & mask == 0 or byte and 0 <= v <= 0xFF and
+                                        (v - value) & 0xFF == 0 for v in found_imms):
                 raise refusal(insn, f"the immediate {value} would not be encoded")
         else:
             regs = [r for r in (op.base, op.index) if r]

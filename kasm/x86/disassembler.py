@@ -12,6 +12,8 @@ import ctypes
 import importlib.util
 import os
 
+from ..diagnostics import AsmError
+
 _ARCH_X86 = 3
 _MODES = {16: 1 << 1, 32: 1 << 2, 64: 1 << 3}
 _OPT_SYNTAX, _SYNTAX_ATT = 1, 2
@@ -23,8 +25,9 @@ class _Insn(ctypes.Structure):
                 ("op_str", ctypes.c_char * 160), ("detail", ctypes.c_void_p))
 
 
-class DisassemblerMissing(Exception):
-    """The capstone wheel (a dependency of kasm) is not installed."""
+class DisassemblerMissing(AsmError):
+    """The capstone wheel (a dependency of kasm) is not installed: kasm cannot check
+    keystone's bytes, so it encodes nothing through keystone."""
 
 
 def _library() -> ctypes.CDLL:

@@ -33,8 +33,8 @@ def encode_via_keystone(insn: Instruction, bits: int, pre: bytes, constants: Con
     at = evex_at(encoding.data, bits)
     if at is None:
         return encoding
-    scaled = [i for i, op in enumerate(insn.operands)
-              if op.kind == "mem" and op.uses_registers and not op.rip_relative
+    scaled = [i for i, op in enumerate(insn.operands)  # (without a base it is a disp32)
+              if op.kind == "mem" and op.base and not op.rip_relative
               and op.disp is not None and constants.value(op.disp, insn.loc)]
     field = None
     if scaled:
