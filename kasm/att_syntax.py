@@ -10,7 +10,7 @@ import re
 
 from . import expr
 from .diagnostics import AsmError, Location
-from .instruction import PREFIXES, REGISTERS, Instruction, Operand
+from .instruction import PREFIXES, PSEUDO_PREFIXES, REGISTERS, Instruction, Operand
 from .lexer import split_arguments
 
 _MNEMONIC = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:\.[sd])?")
@@ -82,7 +82,8 @@ def parse_instruction(text: str, loc: Location) -> Instruction:
         raise AsmError("instruction expected", loc)
     prefixes: list[str] = []
     col = 0
-    while words and words[0].lower() in PREFIXES and len(words) > 1:
+    while words and (words[0].lower() in PREFIXES or words[0].lower() in PSEUDO_PREFIXES) \
+            and len(words) > 1:
         prefixes.append(words[0].lower())
         col = text.index(words[1], col)
         words = words[1].split(None, 1)
@@ -90,6 +91,8 @@ def parse_instruction(text: str, loc: Location) -> Instruction:
     if not _MNEMONIC.fullmatch(mnemonic):
         if mnemonic.lower() in PREFIXES:
             return Instruction((*prefixes, mnemonic.lower()), "", (), loc)
+        if mnemonic.lower() in PSEUDO_PREFIXES:
+            raise AsmError(f"'{mnemonic}' needs an instruction after it", loc)
         raise AsmError(f"invalid instruction '{mnemonic}'", loc)
     operands: list[Operand] = []
     if text.count("(") != text.count(")"):
@@ -109,6 +112,10 @@ def parse_operand(text: str, loc: Location, col: int | None = None) -> Operand:
     text = text.strip()
     if not text:
         raise AsmError("missing operand", loc.with_col(col))
+    if "{" in text:  # named, so that the refusal says what kasm lacks
+        raise AsmError(f"AVX-512 operand decoration '{text[text.index('{'):]}' (masking, "
+                       "zeroing, broadcast, rounding) is not supported",
+                       loc.with_col(col + text.index("{")))
     if text in REGISTERS:  # the common case, as written (lower case, no blanks)
         return Operand("reg", raw, reg=text)
     star = text.startswith("*")

@@ -12,6 +12,7 @@ from . import expr
 from .arguments import NAME, arguments, strings
 from .diagnostics import AsmError, DiagnosticLog, Location
 from .streamer import Streamer
+from .symbols import section_variant_name
 
 # a handler: (directive name, its arguments, where the directive is, where its arguments are)
 Handler = Callable[[str, str, Location, Location], None]
@@ -22,7 +23,7 @@ DATA_WIDTHS = {
     ".4byte": 4, ".long": 4, ".int": 4, ".8byte": 8, ".quad": 8,
     ".dc": 2, ".dc.b": 1, ".dc.w": 2, ".dc.l": 4, ".dc.a": 4,  # .dc.a: an ELF32 address
 }
-_IGNORED = (".file", ".ident", ".type", ".size", ".hidden", ".protected", ".internal",
+_IGNORED = (".file", ".ident", ".size", ".hidden", ".protected", ".internal",
             ".att_syntax", ".loc", ".cfi_startproc", ".cfi_endproc", ".arch", ".sect",
             ".list", ".nolist", ".psize", ".title", ".sbttl", ".eject", ".version",
             ".local", ".weak", ".print")
@@ -52,7 +53,8 @@ class Directives:
             ".popsection": lambda name, args, loc, args_loc: self.out.pop_section(loc),
             ".previous": lambda name, args, loc, args_loc: self.out.switch_to_previous(loc),
             ".fill": self._fill, ".org": self._org, ".warning": self._warning,
-            ".intel_syntax": _intel_syntax,
+            ".intel_syntax": _intel_syntax, ".type": self._type, ".nops": self._nops,
+            ".uleb128": self._leb128, ".sleb128": self._leb128, ".allow_index_reg": _ignore,
         })
         return table
 
@@ -81,7 +83,20 @@ class Directives:
             raise AsmError(
                 f"unknown section '{section}': kasm links .text, .rodata, .data and .bss "
                 "(and .text.*, .rodata.*, .data.*, .bss.*)", col)
-        self.out.switch_section(section)
+        self.out.switch_section(section_variant_name(section, *_group_and_unique(parts)))
+        merge = _mergeable(parts)
+        if merge is not None:
+            self.out.mark_mergeable(*merge, loc)
+
+    def _type(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
+        """`.type sym, @function` is accepted and ignored; an IFUNC is refused: GNU calls it
+        through a PLT that ld makes, and kasm's linker makes none."""
+        parts = arguments(args, args_loc)
+        if len(parts) > 1 and parts[1][1].strip().lstrip("%@#").lower() in (
+                "gnu_indirect_function", "stt_gnu_ifunc"):
+            raise AsmError(f"'{parts[0][1].strip()}' as a %gnu_indirect_function is not "
+                           "supported: GNU reaches it through a PLT that kasm does not make",
+                           parts[1][0])
 
     def _data(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
         for col, part in arguments(args, args_loc, allow_empty=False):
@@ -125,6 +140,35 @@ class Directives:
         if repeat * size > 1 << 30:
             raise AsmError(f".fill of {repeat * size} bytes is too large", parts[0][0])
         self.out.emit_space(("num", repeat * size), unit, args_loc)
+
+    def _leb128(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
+        """LEB128 of values known now (GNU's of a label difference is sized by relaxation,
+        which kasm does not do for these)."""
+        for col, part in arguments(args, args_loc, allow_empty=False):
+            value = self.out.const(expr.parse(part, col), col, f"{name} value")
+            if name == ".uleb128":
+                value &= (1 << 64) - 1
+            out = bytearray()
+            while True:
+                byte = value & 0x7F
+                value >>= 7
+                done = value == 0 and not byte & 0x40 if name == ".sleb128" and value >= 0 \
+                    else value == -1 and byte & 0x40 if name == ".sleb128" else value == 0
+                out.append(byte | (0 if done else 0x80))
+                if done:
+                    break
+            self.out.emit_bytes(bytes(out), col)
+
+    def _nops(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
+        """`.nops size[, limit]`: GNU's NOP fill of `size` bytes, no NOP longer than limit."""
+        parts = arguments(args, args_loc)
+        if not 1 <= len(parts) <= 2:
+            raise AsmError(".nops takes 'size[, limit]'", args_loc)
+        size = self._value(parts[0], ".nops size")
+        limit = self._value(parts[1], ".nops limit") if len(parts) > 1 else 0
+        if size < 0 or limit < 0:
+            raise AsmError(".nops size and limit must not be negative", parts[0][0])
+        self.out.emit_nops(size, limit, parts[0][0])
 
     def _align(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
         parts = arguments(args, args_loc)
@@ -185,6 +229,37 @@ class Directives:
     def _warning(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
         message = (_message(strings(args, args_loc)[0]) if args else "") or ".warning"
         self.log.warning(message, loc)
+
+
+def _mergeable(parts: list[tuple[Location, str]]) -> tuple[int, bool] | None:
+    """(entity size, strings?) of a section with the M flag (ld merges its duplicates)."""
+    words = [p[1].strip() for p in parts]
+    flags = words[1].strip('"') if len(words) > 1 else ""
+    if "M" not in flags:
+        return None
+    try:
+        size = int(words[3], 0) if len(words) > 3 else 1
+    except ValueError:
+        size = 1
+    return max(size, 1), "S" in flags
+
+
+def _group_and_unique(parts: list[tuple[Location, str]]) -> tuple[str, str]:
+    """The comdat group and the `unique,N` id of `.section name, "flags", @type, ...`: each
+    makes a section of its own although the name is the same."""
+    words = [p[1].strip() for p in parts]
+    group = unique = ""
+    flags = words[1].strip('"') if len(words) > 1 else ""
+    rest = words[3:]  # after the type
+    if "M" in flags and rest:
+        rest = rest[1:]  # the entity size
+    if "G" in flags and rest:
+        group = rest[0]
+        rest = rest[1:]
+    if "unique" in rest:
+        at = rest.index("unique")
+        unique = rest[at + 1] if at + 1 < len(rest) else ""
+    return group, unique
 
 
 def _ignore(name: str, args: str, loc: Location, args_loc: Location) -> None:

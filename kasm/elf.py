@@ -53,6 +53,7 @@ class _Layout:
                            align)
 
     def symbol(self, name: int, value: int, info: int, shndx: int) -> bytes:
+        value &= (1 << (8 * self.word)) - 1  # `.set neg, -1` is 0xffffffff, as in GNU's
         if self.is64:
             return struct.pack(self.sym, name, info, 0, shndx, value, 0)
         return struct.pack(self.sym, name, value, 0, info, 0, shndx)

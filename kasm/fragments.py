@@ -15,6 +15,7 @@ from vmm.values import Record
 
 from . import expr
 from .diagnostics import AsmError, Location
+from .symbols import plain_section_name
 from .x86 import BranchForm
 
 MAX_SECTION_SIZE = 1 << 30  # no guest this tool boots needs more; beyond it, a typo
@@ -75,6 +76,16 @@ class Align(Record):
         self.max_skip, self.code, self.fill_size, self.loc = max_skip, code, fill_size, loc
 
 
+class Nops(Record):
+    """`.nops`: `size` bytes of NOPs (none longer than `limit`, 0: no limit), written once
+    the file's final mode picks GNU's NOP table."""
+
+    __slots__ = ("size", "limit", "loc")
+
+    def __init__(self, size: int, limit: int, loc: Location) -> None:
+        self.size, self.limit, self.loc = size, limit, loc
+
+
 class Space(Record):
     """`.space`/`.fill`/`.org` whose size is known only once layout places labels."""
 
@@ -106,7 +117,7 @@ class Fragment(Record):
         self.start = start  # where its bytes start in the run
         self.data = bytearray()
         self.fixups: list[Fixup] = []
-        self.var: Branch | Align | Space | None = None
+        self.var: Branch | Align | Space | Nops | None = None
         self.address = 0  # section-relative, set by layout
         self.var_size = 0
 
@@ -120,14 +131,16 @@ class SectionFragments(Record):
     starts (`lines`: fragment, offset in it, size or None for a branch layout sizes, and the
     instruction's Location), for the line table."""
 
-    __slots__ = ("name", "frags", "align", "is_code", "nobits", "lines")
+    __slots__ = ("name", "frags", "align", "is_code", "nobits", "lines", "merge")
 
     def __init__(self, name: str, frags: list[Fragment], align: int = 1) -> None:
         self.name, self.frags, self.align = name, frags, align
         self.lines: list[tuple[Fragment, int, int | None, Location]] = []
         # fixed by the name; asked for every statement
-        self.is_code = name == ".text" or name.startswith(".text.")
-        self.nobits = name == ".bss" or name.startswith(".bss.")
+        plain = plain_section_name(name)
+        self.is_code = plain == ".text" or plain.startswith(".text.")
+        self.nobits = plain == ".bss" or plain.startswith(".bss.")
+        self.merge: tuple[int, bool, Location] | None = None  # M flag: (entsize, strings, where)
 
 
 class SymbolDef(Record):

@@ -18,6 +18,12 @@ PREFIXES = {
     "lock": 0xF0, "rep": 0xF3, "repe": 0xF3, "repz": 0xF3, "repne": 0xF2, "repnz": 0xF2,
     "cs": 0x2E, "ds": 0x3E, "es": 0x26, "fs": 0x64, "gs": 0x65, "ss": 0x36,
     "data16": -16, "data32": -32, "addr16": -116, "addr32": -132, "wait": 0x9B,
+    "xacquire": 0xF2, "xrelease": 0xF3, "bnd": 0xF2,
+}
+# GNU's pseudo-prefixes (x86.pseudo says what each does, or that kasm refuses it)
+PSEUDO_PREFIXES = {
+    "{load}", "{store}", "{vex}", "{vex2}", "{vex3}", "{evex}", "{disp8}", "{disp16}",
+    "{disp32}", "{rex}", "{nooptimize}",
 }
 
 SEGMENT_REGISTERS = {"%cs", "%ds", "%es", "%fs", "%gs", "%ss"}
@@ -29,6 +35,7 @@ _GPR = {
     64: "rax rcx rdx rbx rsp rbp rsi rdi rip " + " ".join(f"r{i}" for i in range(8, 16)),
 }
 REGISTER_WIDTH = {f"%{name}": bits for bits, names in _GPR.items() for name in names.split()}
+REGISTER_WIDTH.update({"%eiz": 32, "%riz": 64})  # GNU's pseudo index registers: "no index"
 ACCUMULATORS = {"%al": 8, "%ax": 16, "%eax": 32, "%rax": 64}  # register → width
 REGISTERS = set(REGISTER_WIDTH) | SEGMENT_REGISTERS | {
     f"%{p}{i}" for p, n in (("cr", 16), ("dr", 8), ("tr", 8), ("mm", 8), ("xmm", 32),

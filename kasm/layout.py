@@ -20,12 +20,14 @@ from .fragments import (
     Branch,
     Fixup,
     Fragment,
+    Nops,
     SectionFragments,
+    Space,
     check_size,
 )
 from .objfile import ObjectFile, ObjectSection, ObjectSymbol, Relocation
-from .symbols import SymbolEnv
-from .x86 import nop_fill
+from .symbols import SymbolEnv, plain_section_name
+from .x86 import longest_nop, nop_fill
 
 
 class _LayoutEnv(SymbolEnv):
@@ -48,50 +50,134 @@ def layout(assembly: Assembly, log: DiagnosticLog) -> ObjectFile:
                            sym.frag.address + sym.offset if sym.frag else 0, sym.node,
                            sym.is_global)
         for name, sym in assembly.symbols.items() if sym.defined}
-    return ObjectFile(sections, symbols, assembly.globals, assembly.first_code_bits or 16)
+    return ObjectFile(sections, symbols, assembly.globals, assembly.first_code_bits or 16,
+                      assembly.final_bits)
 
 
 def _relax(sec: SectionFragments, env: _LayoutEnv, log: DiagnosticLog) -> None:
+    """GNU's relax_segment, pass for pass, so that its fixed point is reached, not merely a
+    fixed point: addresses are updated frag by frag as a pass goes (a later branch sees the
+    growth of an earlier one at once, and an alignment may absorb it), a forward target not
+    reached yet this pass is assumed to move with the growth so far unless an alignment or
+    `.org` lies between (GNU's regions), and nothing ever shrinks. A size in error counts
+    as 0; the errors of the last pass are logged, each once."""
+    frags = sec.frags
+    regions = _first_guess(frags, env)
     for _ in range(1000):
-        addr = 0
-        errors: list[AsmError] = []  # this pass's: a size in error counts as 0
-        for frag in sec.frags:
-            frag.address = addr
-            addr += len(frag.data)
-            try:
-                frag.var_size = _var_size(frag, addr, env)
-            except AsmError as e:
-                frag.var_size = 0
-                errors.append(e)
-            addr += frag.var_size
-            if addr > MAX_SECTION_SIZE:
-                check_size(addr, frag.var.loc if frag.var is not None else None)
-        grew = False
-        for frag in sec.frags:
+        stretch = 0
+        stretched = False
+        errors: dict[int, AsmError] = {}  # this pass's, by frag index
+        for frag in frags:
+            was = frag.address
+            frag.address = was + stretch
             var = frag.var
-            if isinstance(var, Branch) and not var.long:
-                disp = _branch_disp(frag, var, env)
-                if disp is None or not -128 <= disp <= 127:
+            if var is None:
+                continue
+            old = frag.var_size
+            if isinstance(var, Branch):
+                if not var.long and not _short_reaches(frag, var, stretch, regions, env):
                     var.long = True
-                    grew = True
-        if not grew:
-            for e in errors:
+                    frag.var_size = var.size()
+            elif isinstance(var, Align):
+                frag.var_size = _pad(var, frag.address + len(frag.data))
+            elif isinstance(var, Space):
+                try:
+                    frag.var_size = _space_size(frag, var, env, final=False)
+                except AsmError as e:
+                    frag.var_size = 0
+                    errors[frag.index] = e
+            if frag.var_size != old:
+                stretch += frag.var_size - old
+                stretched = True
+            if frag.address + len(frag.data) + frag.var_size > MAX_SECTION_SIZE:
+                check_size(frag.address + len(frag.data) + frag.var_size, var.loc)
+        if not stretched:
+            for frag in frags:  # what GNU reports once the addresses are final
+                if isinstance(frag.var, Space) and frag.index not in errors:
+                    try:
+                        _space_size(frag, frag.var, env, final=True)
+                    except AsmError as e:
+                        errors[frag.index] = e
+            for e in errors.values():
                 log.error(e.message, e.loc)
             return
     raise AsmError(f"layout of section {sec.name} does not settle", None)
 
 
-def _var_size(frag: Fragment, addr: int, env: _LayoutEnv) -> int:
-    var = frag.var
-    if var is None:
-        return 0
-    if isinstance(var, Branch):
-        return var.size()
-    if isinstance(var, Align):
-        pad = -addr % var.alignment
-        if var.max_skip is not None and pad > var.max_skip:
-            return 0
-        return pad
+def _first_guess(frags: list[Fragment], env: _LayoutEnv) -> dict[int, int]:
+    """Addresses before relaxing, as GNU guesses them: branches short (long if the target is
+    in another section), alignments padded, `.org`/`.space` of unknown size empty. Returns
+    each frag's region (by frag index): a new one starts after each alignment and `.org`."""
+    regions: dict[int, int] = {}
+    region = 0
+    addr = 0
+    for frag in frags:
+        regions[frag.index] = region
+        frag.address = addr
+        addr += len(frag.data)
+        var = frag.var
+        size = 0
+        if isinstance(var, Branch):
+            if not var.long and _target_frag(var, frag, env) is None:
+                var.long = True
+            size = var.size()
+        elif isinstance(var, Align):
+            size = _pad(var, addr)
+            region += 1
+        elif isinstance(var, Space) and var.is_org:
+            region += 1
+        elif isinstance(var, Space) and var.count[0] == "num":  # zeros kept as a size
+            size = max(var.count[1], 0)
+        elif isinstance(var, Nops):
+            size = var.size
+        frag.var_size = size
+        addr += size
+    return regions
+
+
+def _pad(var: Align, addr: int) -> int:
+    pad = -addr % var.alignment
+    return 0 if var.max_skip is not None and pad > var.max_skip else pad
+
+
+def _target_frag(br: Branch, frag: Fragment, env: _LayoutEnv) -> Fragment | None:
+    """The fragment of the label a branch targets (`L`, `L+n`, `L-n`) in the branch's own
+    section; None when it is elsewhere, undefined or not a label."""
+    node = br.target
+    if node[0] == "bin" and node[1] in ("+", "-") and node[3][0] == "num":
+        node = node[2]
+    if node[0] != "sym":
+        return None
+    sym = env.symbols.get(node[1])
+    if sym is None or not sym.defined:
+        return None
+    if sym.frag is None:  # a symbol defined by an expression: where it evaluates
+        return frag if _branch_disp(frag, br, env) is not None else None
+    return sym.frag if sym.frag.section == frag.section else None
+
+
+def _short_reaches(frag: Fragment, br: Branch, stretch: int, regions: dict[int, int],
+                   env: _LayoutEnv) -> bool:
+    """Whether the rel8 form still reaches its target, judged as GNU's relax_frag does."""
+    assert br.form.short is not None
+    disp = _branch_disp(frag, br, env, short=True)
+    if disp is None:
+        return False
+    target_frag = _target_frag(br, frag, env)
+    if stretch and target_frag is not None and target_frag.index > frag.index:
+        # not reached yet this pass: GNU assumes it moves by the stretch so far, unless an
+        # alignment (which may absorb it) lies between; a target that would then seem to be
+        # behind the branch is taken as in reach
+        if regions[target_frag.index] == regions[frag.index]:
+            disp += stretch
+        elif disp < -1:
+            return True
+    return -128 <= disp <= 127
+
+
+def _space_size(frag: Fragment, var: Space, env: _LayoutEnv, final: bool) -> int:
+    """The size of a `.org`/`.space` whose size depends on labels, at the addresses now."""
+    addr = frag.address + len(frag.data)
     try:
         v = expr.evaluate(var.count, env, var.loc)
     except Unknown:
@@ -102,18 +188,22 @@ def _var_size(frag: Fragment, addr: int, env: _LayoutEnv) -> int:
             raise AsmError(".org target must be in the current section", var.loc)
         target = v.const
         if target < addr:
-            where = (f"-0x{-target:x}, before the start of the section" if target < 0
-                     else f"0x{target:x}, already at 0x{addr:x}")
-            raise AsmError(f"attempt to move .org backwards (to {where})", var.loc)
+            if final:
+                where = (f"-0x{-target:x}, before the start of the section" if target < 0
+                         else f"0x{target:x}, already at 0x{addr:x}")
+                raise AsmError(f"attempt to move .org backwards (to {where})", var.loc)
+            return frag.var_size  # GNU waits for the final addresses to judge
         return check_size(target - addr, var.loc)
     if not v.is_const:
         raise AsmError("space size must be an absolute expression", var.loc)
     return check_size(max(v.const, 0), var.loc)
 
 
-def _branch_disp(frag: Fragment, br: Branch, env: _LayoutEnv) -> int | None:
-    """Displacement to the target if it is in this section, else None."""
-    end = frag.address + len(frag.data) + br.size()
+def _branch_disp(frag: Fragment, br: Branch, env: _LayoutEnv, short: bool = False
+                 ) -> int | None:
+    """Displacement to the target if it is in this section, else None (of the short form
+    when `short`, else of the branch's form now)."""
+    end = frag.address + len(frag.data) + (len(br.form.short or b"") + 1 if short else br.size())
     target = br.target
     if target[0] == "sym":  # the common case, a label: what evaluate would find, directly
         sym = env.symbols.get(target[1])
@@ -150,12 +240,48 @@ def _write(sec: SectionFragments, env: _LayoutEnv, final_bits: int, log: Diagnos
             data.append(_branch_bytes(frag, var, env, relocations, len(data), log))
         elif isinstance(var, Align) and (var.fill is not None or var.code):
             data.append(_padding(frag, var, final_bits, log))
+        elif isinstance(var, Nops):
+            if var.limit > longest_nop(final_bits):
+                log.error(f"invalid single nop size: {var.limit} (expect within "
+                          f"[0, {longest_nop(final_bits)}])", var.loc)
+                data.append_zeros(var.size)
+            else:
+                data.append(nop_fill(var.size, final_bits, var.limit))
         elif isinstance(var, Align) or not any(var.fill):
             data.append_zeros(frag.var_size)  # a long run stays a size
         else:
             data.append((var.fill * (frag.var_size // len(var.fill) + 1))[:frag.var_size])
+    if sec.merge is not None:
+        try:
+            _check_nothing_to_merge(sec, bytes(data))
+        except AsmError as e:
+            log.error(e.message, e.loc)
     return ObjectSection(sec.name, data, sec.align, False, len(data), relocations,
                          _lines(sec))
+
+
+def _check_nothing_to_merge(sec: SectionFragments, data: bytes) -> None:
+    """ld merges equal constants (and strings that end another string) in a section with the
+    M flag, which moves every later one; kasm links it only when there is nothing to merge."""
+    assert sec.merge is not None
+    size, strings, loc = sec.merge
+    if strings and size == 1:
+        items = data.split(b"\0")[:-1] if data.endswith(b"\0") else data.split(b"\0")
+        for i, item in enumerate(items):
+            if any(j != i and other.endswith(item) for j, other in enumerate(items)):
+                raise AsmError(f"kasm cannot link section {plain_section_name(sec.name)} as ld "
+                               f"does: ld merges the string {item.decode('latin-1')!r} into "
+                               "an equal or longer one (mergeable sections with duplicates "
+                               "are not supported)", loc)
+        return
+    seen: set[bytes] = set()
+    for at in range(0, len(data) - size + 1, size):
+        item = data[at:at + size]
+        if item in seen:
+            raise AsmError(f"kasm cannot link section {plain_section_name(sec.name)} as ld "
+                           f"does: ld merges the duplicate constant 0x{item[::-1].hex()} "
+                           "(mergeable sections with duplicates are not supported)", loc)
+        seen.add(item)
 
 
 def _lines(sec: SectionFragments) -> list[tuple[int, int, Location]]:

@@ -14,7 +14,8 @@ from .expr import Unknown, Value, evaluate
 from .image import Image, Section, Symbol
 from .lines import LineTable
 from .objfile import ObjectFile, ObjectSection, ObjectSymbol, Relocation
-from .symbols import SymbolEnv, is_private_name, shown_name
+from .symbols import SymbolEnv, is_private_name, plain_section_name, shown_name
+from .x86 import linker_fill
 
 OUTPUT_SECTIONS = (".text", ".rodata", ".data", ".bss")
 
@@ -23,7 +24,7 @@ def link(obj: ObjectFile, base: int, log: DiagnosticLog, comp_dir: str = "",
          source_name: str = "") -> Image:
     """The object file placed at `base` as `ld -N` would, every relocation filled in, with
     the line table of its instructions (file names relative to `comp_dir`)."""
-    sections, input_address = _place(obj.sections, base)
+    sections, input_address = _place(obj.sections, base, obj.final_bits)
     env = _LinkEnv(obj.symbols, input_address)
     _relocate(obj.sections, sections, input_address, env, log)
     symbols = _symbols(obj.symbols, env, log)
@@ -44,6 +45,7 @@ def link(obj: ObjectFile, base: int, log: DiagnosticLog, comp_dir: str = "",
 
 
 def _output_of(name: str) -> str:
+    name = plain_section_name(name)
     return next(o for o in OUTPUT_SECTIONS if name == o or name.startswith(o + "."))
 
 
@@ -51,13 +53,16 @@ def _align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
-def _place(inputs: list[ObjectSection], base: int) -> tuple[list[Section], dict[str, int]]:
-    """The output sections from `base` on, and the address of every input section."""
+def _place(inputs: list[ObjectSection], base: int, final_bits: int
+           ) -> tuple[list[Section], dict[str, int]]:
+    """The output sections from `base` on, and the address of every input section. Gaps
+    between input sections of .text are NOPs, as ld's fill for code (its emulation follows
+    the mode at the end of the file, as GNU as's NOPs do), zeros elsewhere."""
     grouped: dict[str, list[ObjectSection]] = {o: [] for o in OUTPUT_SECTIONS}
     for obj in inputs:
         grouped[_output_of(obj.name)].append(obj)
     for out in grouped.values():  # ld's `*(.text) *(.text.*)`: the plain name first
-        out.sort(key=lambda o: o.name != _output_of(o.name))
+        out.sort(key=lambda o: plain_section_name(o.name) != _output_of(o.name))
     input_address: dict[str, int] = {}
     sections: list[Section] = []
     addr = base
@@ -76,7 +81,11 @@ def _place(inputs: list[ObjectSection], base: int) -> tuple[list[Section], dict[
         data = Contents()
         if not nobits:
             for obj in placed:
-                data.append_zeros(input_address[obj.name] - start - len(data))
+                gap = input_address[obj.name] - start - len(data)
+                if out_name == ".text" and gap:
+                    data.append(linker_fill(gap, final_bits))
+                else:
+                    data.append_zeros(gap)
                 if obj.nobits:
                     data.append_zeros(obj.size)
                 else:

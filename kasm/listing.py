@@ -15,7 +15,8 @@ def format_map(image: Image) -> str:
     for sym in sorted(image.symbols, key=lambda s: (s.value, s.name)):
         where = sym.section or "*ABS*"
         bind = "global" if sym.is_global else "local"
-        lines.append(f"  0x{sym.value:08x}  {where:<8} {bind:<6} {sym.name}")
+        value = sym.value & ((1 << 64) - 1 if image.mode.bits == 64 else 0xFFFFFFFF)
+        lines.append(f"  0x{value:08x}  {where:<8} {bind:<6} {sym.name}")
     lines.append(f"Entry: 0x{image.entry:x}  Mode: {image.mode.value}")
     return "\n".join(lines)
 

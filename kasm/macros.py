@@ -273,6 +273,8 @@ class Expander:
                                f"'{pname}'", loc)
             else:
                 values[pname] = default or ""
+        if len(positional) > len(macro.params) and positional[-1] == "":
+            positional.pop()  # `m 1,`: GNU takes one empty last argument as none
         if len(positional) > len(macro.params) or keywords:
             raise AsmError(f"macro '{macro.name}' takes {len(macro.params)} argument(s), "
                            f"got {len(given)}", loc)
@@ -298,6 +300,9 @@ class Expander:
 
         def repl(m: re.Match[str]) -> str:
             key = m.group(1)
+            at = m.start()
+            if at and text[at - 1] == "'" and text.count('"', 0, at) % 2 == 0:
+                return m.group(0)  # `'\c'` is a character constant, as GNU reads it
             if key == "()":
                 return ""
             if key == "@":

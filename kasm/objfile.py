@@ -58,12 +58,13 @@ class ObjectSymbol(Value):
 class ObjectFile(Record):
     """Everything the linker needs of an assembled program."""
 
-    __slots__ = ("sections", "symbols", "globals", "mode_bits")
+    __slots__ = ("sections", "symbols", "globals", "mode_bits", "final_bits")
 
     def __init__(
         self, sections: list[ObjectSection], symbols: dict[str, ObjectSymbol],
-        globals: dict[str, Location], mode_bits: int,
+        globals: dict[str, Location], mode_bits: int, final_bits: int = 32,
     ) -> None:  # fmt: skip
         self.sections, self.symbols = sections, symbols  # in source order
         self.globals = globals  # every .globl, for "never defined"
         self.mode_bits = mode_bits  # the first .code mode: the image boots in it
+        self.final_bits = final_bits  # the mode at the end: ld's fill for code follows it

@@ -19,6 +19,7 @@ from .fragments import (
     Branch,
     Fixup,
     Fragment,
+    Nops,
     SectionFragments,
     Space,
     SymbolDef,
@@ -85,7 +86,7 @@ class Streamer:
         """The fragment being filled: the current section's last."""
         return self._current.frags[-1]
 
-    def _close_frag(self, var: Branch | Align | Space, size: int | None = None) -> None:
+    def _close_frag(self, var: Branch | Align | Space | Nops, size: int | None = None) -> None:
         """End the fragment with `var`; of a known `size`, the next continues its run."""
         frag = self._frag
         frag.var = var
@@ -97,6 +98,10 @@ class Streamer:
         if name != self._current.name:
             self._previous = self._current.name
         self._current = self._section(name)
+
+    def mark_mergeable(self, entity_size: int, strings: bool, loc: Location) -> None:
+        """The current section has the M flag: ld merges equal entities in it."""
+        self._current.merge = (entity_size, strings, loc)
 
     def push_section(self, name: str | None) -> None:
         """Remember the section (for pop_section), then switch to `name` (None: stay)."""
@@ -266,6 +271,12 @@ class Streamer:
         # zeros (.bss is only zeros): a size, never bytes, so that a 512 MiB buffer costs
         # nothing to assemble, link or cache
         self._close_frag(Space(("num", n), b"\0", loc), n)
+
+    def emit_nops(self, size: int, limit: int, loc: Location) -> None:
+        """`.nops`: NOPs of the table layout picks at the end of the file, as for alignment."""
+        check_size(size, loc)
+        self._check_nobits(True, loc)
+        self._close_frag(Nops(size, limit, loc))
 
     def emit_org(self, target: expr.Node, fill: int, loc: Location) -> None:
         self._close_frag(Space(self._bind(target, loc), bytes([fill & 0xFF]), loc, is_org=True))

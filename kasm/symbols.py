@@ -28,6 +28,17 @@ def location_name(ordinal: int) -> str:
     return f"\x04{ordinal}"
 
 
+def section_variant_name(name: str, group: str, unique: str) -> str:
+    """The private name of a section that shares its name with others (a comdat group's, or
+    `unique,N`): GNU keeps each one a section of its own, placed where ld places it."""
+    return f"{name}\x05{group}\x05{unique}" if group or unique else name
+
+
+def plain_section_name(key: str) -> str:
+    """A section's name as written (without what section_variant_name added)."""
+    return key.split("\x05", 1)[0]
+
+
 def is_private_name(name: str) -> bool:
     return "\x02" in name or "\x03" in name or "\x04" in name
 

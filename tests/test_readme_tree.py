@@ -1,5 +1,5 @@
 """The README's Architecture tree is how a newcomer finds a module: it names every module of
-kasm and vmm, and no module that is gone."""
+kasm, vmm and tools, and no module that is gone."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def tree_block() -> str:
 
 
 def modules() -> set[str]:
-    return {p.name for package in ("kasm", "vmm") for p in (ROOT / package).rglob("*.py")
+    return {p.name for package in ("kasm", "vmm", "tools") for p in (ROOT / package).rglob("*.py")
             if p.name not in ("__init__.py", "__main__.py")}
 
 

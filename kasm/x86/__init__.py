@@ -2,7 +2,8 @@
 
 from .encoder import Encoder
 from .encoding import NO_SYMBOLS, BranchForm, Constants, Encoding, EncodingError, Field
-from .nops import nop_fill
+from .nops import linker_fill, longest_nop, nop_fill
 
 __all__ = ["NO_SYMBOLS", "BranchForm", "Constants", "Encoder", "Encoding", "EncodingError",
-           "Field", "nop_fill"]
+           "Field", "linker_fill", "longest_nop",
+           "nop_fill"]

@@ -34,7 +34,7 @@ def is_relative_branch(insn: Instruction) -> bool:
     if ops[0].uses_registers or ops[0].segment:
         return False
     name = insn.mnemonic
-    return (name in JCC or name in LOOPS or name in ("jmp", "call")
+    return (name in JCC or name in LOOPS or name in ("jmp", "call", "xbegin")
             or (name[:-1] in ("jmp", "call") and name[-1] in _WIDTH_SUFFIX))
 
 
@@ -43,6 +43,8 @@ def branch_form(mnemonic: str, bits: int, loc: Location) -> BranchForm | None:
     name = mnemonic
     width = 32 if bits == 64 else bits
     prefix = b""
+    if name == "xbegin":  # a pc-relative rel16/rel32, like call's
+        return BranchForm(None, b"\xc7\xf8", 2 if bits == 16 else 4)
     if name not in JCC and name not in LOOPS and name not in ("jmp", "call"):
         if name[:-1] in ("jmp", "call") and name[-1] in _WIDTH_SUFFIX:
             want = _WIDTH_SUFFIX[name[-1]]
@@ -77,7 +79,12 @@ def encode_branch(insn: Instruction, bits: int, pre: bytes) -> Encoding:
     warnings: tuple[str, ...] = ()
     kept = pre
     if pre:
-        kept = bytes(b for b in pre if b in _BRANCH_PREFIXES)
+        keep = _BRANCH_PREFIXES
+        if form.long is None:  # loop/jcxz: addr16/addr32 picks the counter (cx or ecx)
+            keep += (0x67,)
+        if "bnd" in insn.prefixes:
+            keep += (0xF2,)
+        kept = bytes(b for b in pre if b in keep)
         if kept != pre:
             warnings = (f"skipping prefixes on '{insn.mnemonic}'",)
         if 0x66 in kept and bits != 64 and form.long is not None:
@@ -90,5 +97,7 @@ def encode_branch(insn: Instruction, bits: int, pre: bytes) -> Encoding:
     # whether a label difference across them is a constant)
     opcode, width = (form.short, 1) if form.long is None else (form.long, form.long_width)
     assert opcode is not None
+    if 0x67 in kept and opcode[:1] == b"\x67":  # `addr32 jecxz`: one prefix
+        opcode = opcode[1:]
     field = Field(len(kept) + len(opcode), width, 0, pcrel=True, short_branch=width == 1)
     return Encoding(kept + opcode + bytes(width), (field,), warnings)

@@ -18,6 +18,7 @@ def check_instruction(insn: Instruction, bits: int) -> None:
     if insn.prefixes:
         check_lock(insn)
         check_rep(insn)
+        check_hle_bnd(insn)
 
 
 _HIGH_BYTE = ("%ah", "%bh", "%ch", "%dh")
@@ -140,6 +141,37 @@ def check_rep(insn: Instruction) -> None:
     if _REP_OK.fullmatch(insn.mnemonic) or insn.mnemonic == "nop" and not insn.operands:
         return
     raise AsmError(f"invalid instruction '{insn.mnemonic}' after '{reps[0]}'", insn.loc)
+
+
+def check_hle_bnd(insn: Instruction) -> None:
+    """xacquire/xrelease (HLE hints) only where GNU takes them: a locked instruction, xchg
+    with memory, and (xrelease) a store by mov; bnd only before a branch."""
+    name, ops = insn.mnemonic, insn.operands
+    base = name[:-1] if name[-1:] in "bwlq" and name[:-1] in _LOCKABLE | {"mov"} else name
+    for hint in ("xacquire", "xrelease"):
+        if hint not in insn.prefixes:
+            continue
+        memory = any(op.kind == "mem" for op in ops)
+        if base == "xchg" and memory:
+            continue
+        if base == "mov":
+            if hint == "xacquire":
+                raise AsmError(f"instruction 'mov' after '{hint}' not allowed", insn.loc)
+            if not ops or ops[-1].kind != "mem":
+                raise AsmError(f"memory destination needed for instruction 'mov' after "
+                               f"'{hint}'", insn.loc)
+            continue
+        if base not in _LOCKABLE:
+            raise AsmError(f"invalid instruction '{name}' after '{hint}'", insn.loc)
+        if "lock" not in insn.prefixes:
+            raise AsmError(f"missing 'lock' with '{hint}'", insn.loc)
+    if "bnd" in insn.prefixes and not _BND_OK.fullmatch(name):
+        raise AsmError("expecting valid branch instruction after 'bnd'", insn.loc)
+
+
+_BND_OK = re.compile(r"(?:jmp|call|ret)[wlq]?|j(?:" + "|".join(
+    "o no b c nae nb nc ae e z ne nz be na a nbe s ns p pe np po l nge ge nl le ng g nle"
+    .split()) + ")")
 
 
 def check_prefix_operands(insn: Instruction) -> None:

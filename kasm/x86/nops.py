@@ -19,8 +19,9 @@ _NOPS64 = [bytes.fromhex(h) for h in (
 _NOP_TABLES = {16: (_NOPS16, 4, 2), 32: (_NOPS32, 7, 2), 64: (_NOPS64, 11, 7)}
 
 
-def nop_fill(count: int, final_bits: int) -> bytes:
-    """Padding of `count` bytes exactly as GNU as 2.40 writes it into code sections."""
+def nop_fill(count: int, final_bits: int, limit: int = 0) -> bytes:
+    """Padding of `count` bytes exactly as GNU as 2.40 writes it into code sections (no NOP
+    longer than `limit` bytes, for `.nops`)."""
     if count <= 0:
         return b""
     patt, size, max_nops = _NOP_TABLES[final_bits]
@@ -36,6 +37,10 @@ def nop_fill(count: int, final_bits: int) -> bytes:
         else:
             count -= 5
             out += b"\xe9" + count.to_bytes(4, "little")
+    if limit:
+        size = min(size, limit)
+        while patt[size - 1] is None:
+            size -= 1
     longest = patt[size - 1]
     assert longest is not None
     last = count % size
@@ -44,3 +49,18 @@ def nop_fill(count: int, final_bits: int) -> bytes:
         nop = patt[last - 1]
         out += nop if nop is not None else patt[last - 2] + patt[0]
     return bytes(out)
+
+
+def longest_nop(final_bits: int) -> int:
+    """The longest single NOP GNU writes in code of the file's final mode."""
+    return _NOP_TABLES[final_bits][1]
+
+
+def linker_fill(count: int, final_bits: int) -> bytes:
+    """ld's fill of a gap between input sections of code (bfd's i386/x86-64 fill): the 2-byte
+    NOP (elf_i386) or the 10-byte one (elf_x86_64) over and over, then one NOP for the rest."""
+    if count <= 0:
+        return b""
+    size = 10 if final_bits == 64 else 2
+    rest = count % size
+    return _NOPS64[size - 1] * (count // size) + (_NOPS64[rest - 1] if rest else b"")

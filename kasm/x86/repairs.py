@@ -74,6 +74,8 @@ def gnu_bytes(encoding: bytes, insn: Instruction, bits: int) -> bytes:
     prefixes in GNU's order, no size prefix on segment register moves."""
     if insn.mnemonic == "int" and encoding == b"\xcd\x03":
         return b"\xcc"
+    if encoding == b"\x48\x90" and insn.mnemonic in ("xchg", "xchgq"):
+        return b"\x90"  # `xchg %rax, %rax`: GNU drops the needless REX.W
     encoding = in_gnu_order(encoding)
     if insn.mnemonic in ("mov", "movw", "movl", "movq") and len(insn.operands) == 2 and any(
             op.kind == "reg" and op.reg in SEGMENT_REGISTERS for op in insn.operands):

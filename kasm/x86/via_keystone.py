@@ -12,7 +12,9 @@ from ..diagnostics import AsmError
 from ..expr import field_bytes
 from ..instruction import Instruction, Operand
 from .checks import check_base_index
+from .disassembler import Disassembler
 from .encoding import Constants, Encoding, Field
+from .evex import as_vex, disp8_scale, evex_at, needs_evex
 from .keystone import Keystone
 from .memory import address_bits, displacement_value, gnu_memory_operands, rip_to_absolute
 from .numbers import immediate_value
@@ -24,9 +26,69 @@ PLACEHOLDERS = {4: (0x12345678, 0x6DCBA987), 2: (0x1234, 0x6DCB), 1: (0x12, 0x6D
 
 
 def encode_via_keystone(insn: Instruction, bits: int, pre: bytes, constants: Constants,
-                        ks: Keystone, warnings: list[str]) -> Encoding:
+                        ks: Keystone, warnings: list[str], disasm: Disassembler) -> Encoding:
     """The encoding of `insn` (with the prefix bytes `pre` written as mnemonics): its
-    operands as GNU reads them, keystone's bytes for them, repaired to GNU's."""
+    operands as GNU reads them, keystone's bytes for them, repaired to GNU's (evex.py)."""
+    encoding, _ = _encode(insn, bits, pre, constants, ks, warnings, frozenset())
+    at = evex_at(encoding.data, bits)
+    if at is None:
+        return encoding
+    scaled = [i for i, op in enumerate(insn.operands)  # (without a base it is a disp32)
+              if op.kind == "mem" and op.base and not op.rip_relative
+              and op.disp is not None and constants.value(op.disp, insn.loc)]
+    field = None
+    if scaled:
+        # keystone's EVEX disp8 is wrong (uncompressed, or cut: 0x100 became 0): the
+        # displacement as a disp32 instead, compressed below as GNU does
+        encoding, places = _encode(insn, bits, pre, constants, ks, [], frozenset(scaled))
+        at = evex_at(encoding.data, bits)
+        field, width = places.get(scaled[0], (0, 0))
+        if at is None or width != 4 or encoding.data[at + 5] >> 6 != 2:
+            raise AsmError(f"kasm cannot encode '{insn.mnemonic}' exactly as GNU as does "
+                           "(its EVEX displacement); not supported", insn.loc)
+    if not needs_evex(encoding.data, at):
+        vex = as_vex(encoding.data, at, bits, disasm)
+        if vex is not None:
+            delta = len(vex) - len(encoding.data)
+            encoding = _moved(encoding, vex, at, delta)
+            if field is None:
+                return encoding
+            modrm = at + (2 if vex[at] == 0xC5 else 3) + 1  # after the VEX prefix and opcode
+            return _compressed(encoding, modrm, field + delta, 1, 0x40)
+    if field is None:
+        return encoding
+    scale = disp8_scale(encoding.data, at, field, bits, disasm)
+    if scale is None:
+        raise AsmError(f"kasm cannot encode '{insn.mnemonic}' exactly as GNU as does "
+                       "(its EVEX displacement scale); not supported", insn.loc)
+    return _compressed(encoding, at + 5, field, scale, 0x40)
+
+
+def _compressed(encoding: Encoding, modrm: int, field: int, scale: int, disp8_mod: int
+                ) -> Encoding:
+    """The encoding with the disp32 at `field` a disp8 of disp/scale where that divides and
+    fits (ModRM at `modrm` then says mod 01), as GNU writes it."""
+    data = encoding.data
+    disp = int.from_bytes(data[field:field + 4], "little", signed=True)
+    if disp % scale or not -128 <= disp // scale <= 127:
+        return encoding
+    out = bytearray(data[:field] + bytes([(disp // scale) & 0xFF]) + data[field + 4:])
+    out[modrm] = (out[modrm] & 0x3F) | disp8_mod
+    return _moved(encoding, bytes(out), field, -3)
+
+
+def _moved(encoding: Encoding, data: bytes, at: int, delta: int) -> Encoding:
+    """`encoding` with its bytes now `data`: fields after `at` moved by `delta` bytes."""
+    fields = tuple(f.replace(offset=f.offset + delta) if f.offset > at else f
+                   for f in encoding.fields)
+    return encoding.replace(data=data, fields=fields)
+
+
+def _encode(insn: Instruction, bits: int, pre: bytes, constants: Constants, ks: Keystone,
+            warnings: list[str], forced: frozenset[int]
+            ) -> tuple[Encoding, dict[int, tuple[int, int]]]:
+    """The encoding, and where each operand in `forced` (put in at full width, as if its
+    value were not known) has its field."""
     check_base_index(insn, bits)
     original = insn.operands
     absolute64: set[int] = set()
@@ -47,7 +109,7 @@ def encode_via_keystone(insn: Instruction, bits: int, pre: bytes, constants: Con
             v, full = immediate_value(v, insn, bits, warnings)
         elif v is not None:
             v, full = displacement_value(v, original[i], pre, insn, bits, warnings)
-        if v is None or i in absolute64 or full:
+        if v is None or i in absolute64 or full or i in forced:
             # a known value that keystone would encode in another form than GNU's goes in
             # through a placeholder of the field's full width
             deferred.append(i)
@@ -62,7 +124,7 @@ def encode_via_keystone(insn: Instruction, bits: int, pre: bytes, constants: Con
         code, warning = keystone_bytes(ks, bits, text, insn, mnemonic)
         if warning:
             warnings.append(warning)
-        return Encoding(merge_prefixes(pre, gnu_bytes(code, insn, bits)))
+        return Encoding(merge_prefixes(pre, gnu_bytes(code, insn, bits))), {}
     code, places = _find_fields(ks, insn, bits, mnemonic, values, deferred, pre, warnings)
     for i, (offset, _) in zip(deferred, list(places), strict=True):
         if i in absolute64:
@@ -72,15 +134,17 @@ def encode_via_keystone(insn: Instruction, bits: int, pre: bytes, constants: Con
     start = len(merged) - len(code)  # fields move with the prefixes
     data = bytearray(merged)
     fields = []
+    where: dict[int, tuple[int, int]] = {}
     for i, (offset, width) in zip(deferred, places, strict=True):
         at = start + offset
+        where[i] = (at, width)
         if i in known:
             data[at:at + width] = field_bytes(known[i], width, True, warnings)
             continue
         rip = insn.operands[i].rip_relative  # a 64-bit absolute address is rendered so too
         fields.append(Field(at, width, i, pcrel=rip and i not in absolute64,
                             signed=True if rip else None))
-    return Encoding(bytes(data), tuple(fields))
+    return Encoding(bytes(data), tuple(fields)), where
 
 
 def _find_fields(

@@ -401,3 +401,15 @@ def test_gdb_reads_entry_sections_and_symbols(mode: BootMode, elf_of) -> None:
                              gdb), s.name
     assert f'Symbol "counter" is at {image.base + 0x18:#x}' in gdb
     assert "start + 1 in section .text" in gdb
+
+
+@pytest.mark.parametrize("mode", [BootMode.PROTECTED, BootMode.LONG])
+def test_negative_absolute_symbols_are_written_as_gnu_writes_them(mode: BootMode, elf_of) -> None:
+    """`.set neg, -1` / `.equ X, -42`: the two's complement in the symbol's word, as in GNU's
+    object file (it used to crash the writer after the flat image was written)."""
+    image = text_only(mode)
+    image.symbols += [Symbol("neg", -1, None), Symbol("X", -42, None)]
+    found = symbols(elf_of(image))
+    mask = (1 << 64) - 1 if mode is BootMode.LONG else 0xFFFFFFFF
+    assert found["neg"][0] == mask and found["X"][0] == -42 & mask
+    assert found["neg"][3] == "ABS"

@@ -122,6 +122,11 @@ def test_statement_templates_change_no_byte(bits: int, monkeypatch: pytest.Monke
     lines = [shape.replace("V", _literal(v, rng)) for v in values for shape in STATEMENTS[bits]
              # 64-bit code has no imm64 but in a move to a register
              if bits != 64 or v < 1 << 31 or shape.startswith("mov")]
+    plain = Encoder()  # the lines kasm writes (a form it may not verify is refused, and
+    kept = [ln for ln in lines  # refusing is no template's business)
+            if not isinstance(_result(plain.encode_afresh, bits, ln), str)]
+    assert len(kept) > len(lines) // 2
+    lines = kept
     rng.shuffle(lines)
     source = "\n".join([f".code{bits}", *lines]) + "\n"
 
