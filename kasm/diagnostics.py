@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from vmm.values import Record, Value
 
 # The message for a RecursionError met while evaluating: expressions themselves are limited to
@@ -33,19 +35,12 @@ class Location(Record):
         return Location(self.file, self.line, col, self.text, self.macro, self.parent)
 
 
-def _escaped(text: str) -> str:
-    """A byte that was not UTF-8 (read as a lone surrogate) as GNU shows it: \\xff."""
-    if not any("\udc80" <= c <= "\udcff" for c in text):
-        return text
-    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else c
-                   for c in text)
+# a byte that was not UTF-8, as the source was read (a lone surrogate, "surrogateescape")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
-def _one_column_each(text: str) -> str:
-    """The source line shown above a caret: such a byte as `?`, one column as in the file."""
-    if not any("\udc80" <= c <= "\udcff" for c in text):
-        return text
-    return "".join("?" if "\udc80" <= c <= "\udcff" else c for c in text)
+def _as_hex_escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()) - 0xDC00:02x}"  # as GNU shows it: \xff
 
 
 class Diagnostic(Value):
@@ -57,7 +52,7 @@ class Diagnostic(Value):
         self.loc = loc
 
     def format(self) -> str:
-        message = _escaped(self.message)
+        message = _UNDECODABLE.sub(_as_hex_escape, self.message)
         if self.loc is None:
             return f"kasm: {self.severity}: {message}"
         loc = self.loc
@@ -65,7 +60,7 @@ class Diagnostic(Value):
             return f"{loc.file}: {self.severity}: {message}"
         lines = [f"{loc.file}:{loc.line}:{loc.col}: {self.severity}: {message}"]
         if loc.text:
-            text = _one_column_each(loc.text)
+            text = _UNDECODABLE.sub("?", loc.text)  # one column each, as in the file
             shown = text.expandtabs(8) if "\t" not in text[: loc.col] else text
             lines.append(f" {shown.rstrip()}")
             lines.append(" " + " " * max(loc.col - 1, 0) + "^")
