@@ -1,4 +1,5 @@
-"""vmm.cpu values to and from the engine's CPU state (QEMU's CPUX86State).
+"""vmm.cpu values to and from the engine's CPU state (QEMU's CPUX86State), and the view of
+it devices read at an exit (EmuCpuState).
 
 Control registers go through unicorn's register API, whose writes have QEMU's side effects
 (TLB flush, long mode on and off); segment caches and QEMU's "hflags" (the CPU mode as the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import struct
 
+from vmm.backend import CpuState
 from vmm.cpu import (
     CR0_PE,
     CR0_PG,
@@ -26,6 +28,10 @@ from vmm.cpu import (
 )
 from vmm.emu import engine as e
 from vmm.vocabulary import CpuMode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from vmm.emu.vcpu import EmuVcpu
 
 # QEMU's descriptor flags (the high dword of a descriptor) and hflags bits
 DESC_P = 1 << 15
@@ -156,3 +162,44 @@ def current_mode(engine: e.Engine) -> CpuMode:
     h = engine.u32(e.HFLAGS)
     return mode_of(CR0_PE if h & HF_PE else 0, EFER_LMA if h & HF_LMA else 0, h >> 15 & 1,
                    h >> 4 & 1)
+
+
+class EmuCpuState(CpuState):
+    """The registers at the current exit, from the state copy saved when the engine stopped."""
+
+    __slots__ = ("_vcpu", "_engine")
+
+    def __init__(self, vcpu: EmuVcpu) -> None:  # set_reg goes through the vCPU
+        self._vcpu = vcpu
+        self._engine = vcpu.engine
+
+    def reg(self, name: str) -> int:
+        offset = e.GPR_OFFSET.get(name)
+        if offset is not None:
+            return self._engine.u64(offset)
+        if name == "rip":
+            return self._engine.u64(e.EIP)
+        if name == "rflags":
+            return self._engine.reg(e.REG_RFLAGS)
+        raise AttributeError(name)
+
+    def set_reg(self, name: str, value: int) -> None:
+        self._vcpu.set_live_reg(name, value)
+
+    @property
+    def mode(self) -> CpuMode:
+        return current_mode(self._engine)
+
+    @property
+    def width(self) -> int:
+        h = self._engine.u32(e.HFLAGS)
+        if not h & HF_PE:
+            return 16
+        return 64 if h & HF_CS64 else 32 if h & HF_CS32 else 16
+
+    def control_registers(self) -> tuple[int, int, int, int]:
+        eng = self._engine
+        return eng.u64(e.CR), eng.u64(e.CR + 24), eng.u64(e.CR + 32), eng.u64(e.EFER)
+
+    def segment_base(self, name: str) -> int:
+        return self._engine.segment(SEG_OFFSET[name])[1]

@@ -21,17 +21,17 @@ import threading
 import time
 
 from vmm import exits as ex
-from vmm.backend import CpuState, VcpuBackend
+from vmm.backend import VcpuBackend
 from vmm.cpu import Registers, SpecialRegisters
 from vmm.emu import engine as e
 from vmm.emu import signals, turns
 from vmm.emu import state as st
 from vmm.emu.interrupts import deliver
 from vmm.emu.irq_gate import KICKED, SLICE_END, WINDOW, IrqGate
+from vmm.emu.state import EmuCpuState
 from vmm.emu.string_io import StringIn, StringIo
 from vmm.errors import VmmError
 from vmm.memory import GuestMemory
-from vmm.vocabulary import CpuMode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,47 +47,6 @@ UD = 6
 RSI, RDI, RAX = (e.GPR_OFFSET[n] for n in ("rsi", "rdi", "rax"))
 EIP_WORD, RSI_WORD, RDI_WORD = e.EIP // 8, RSI // 8, RDI // 8
 _OUT_CACHE_MAX = 4096
-
-
-class EmuCpuState(CpuState):
-    """The registers at the current exit, from the state copy saved when the engine stopped."""
-
-    __slots__ = ("_vcpu", "_engine")
-
-    def __init__(self, vcpu: EmuVcpu) -> None:
-        self._vcpu = vcpu
-        self._engine = vcpu.engine
-
-    def reg(self, name: str) -> int:
-        offset = e.GPR_OFFSET.get(name)
-        if offset is not None:
-            return self._engine.u64(offset)
-        if name == "rip":
-            return self._engine.u64(e.EIP)
-        if name == "rflags":
-            return self._engine.reg(e.REG_RFLAGS)
-        raise AttributeError(name)
-
-    def set_reg(self, name: str, value: int) -> None:
-        self._vcpu.set_live_reg(name, value)
-
-    @property
-    def mode(self) -> CpuMode:
-        return st.current_mode(self._engine)
-
-    @property
-    def width(self) -> int:
-        h = self._engine.u32(e.HFLAGS)
-        if not h & st.HF_PE:
-            return 16
-        return 64 if h & st.HF_CS64 else 32 if h & st.HF_CS32 else 16
-
-    def control_registers(self) -> tuple[int, int, int, int]:
-        eng = self._engine
-        return eng.u64(e.CR), eng.u64(e.CR + 24), eng.u64(e.CR + 32), eng.u64(e.EFER)
-
-    def segment_base(self, name: str) -> int:
-        return self._engine.segment(st.SEG_OFFSET[name])[1]
 
 
 class EmuVcpu(VcpuBackend):
