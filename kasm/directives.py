@@ -26,7 +26,7 @@ DATA_WIDTHS = {
 _IGNORED = (".file", ".ident", ".size", ".hidden", ".protected", ".internal",
             ".att_syntax", ".loc", ".cfi_startproc", ".cfi_endproc", ".arch", ".sect",
             ".list", ".nolist", ".psize", ".title", ".sbttl", ".eject", ".version",
-            ".local", ".weak", ".print")
+            ".local", ".print")
 _ALIGNS = (".align", ".balign", ".p2align", ".balignw", ".balignl", ".p2alignw", ".p2alignl")
 
 
@@ -46,6 +46,7 @@ class Directives:
         table.update(dict.fromkeys((".space", ".skip", ".zero"), self._space))
         table.update(dict.fromkeys(_ALIGNS, self._align))
         table.update(dict.fromkeys((".globl", ".global"), self._global))
+        table[".weak"] = self._weak
         table.update(dict.fromkeys((".equ", ".set", ".equiv", ".eqv"), self._assign))
         table.update(dict.fromkeys((".err", ".error"), self._error))
         table.update(dict.fromkeys((".comm", ".lcomm"), self._common))
@@ -205,6 +206,12 @@ class Directives:
                 raise AsmError(f"invalid symbol name '{part}'", col)
             self.out.declare_global(part, col)
 
+    def _weak(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
+        for col, part in arguments(args, args_loc, allow_empty=False):
+            if not NAME.match(part):
+                raise AsmError(f"invalid symbol name '{part}'", col)
+            self.out.declare_weak(part)
+
     def _assign(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
         parts = arguments(args, args_loc)
         if len(parts) != 2 or not NAME.match(parts[0][1]):
@@ -217,10 +224,14 @@ class Directives:
         if len(parts) < 2 or not NAME.match(parts[0][1]):
             raise AsmError(f"{name} takes 'symbol, size[, alignment]'", args_loc)
         size = self._value(parts[1])
-        align = self._value(parts[2]) if len(parts) > 2 else 1
+        if len(parts) > 2:
+            self._value(parts[2])  # an alignment GNU cannot read is its error first
         if size < 0:
             raise AsmError(f"{name} size {size} is negative", parts[1][0])
-        self.out.emit_common(parts[0][1], size, align, args_loc, parts[1][0])
+        # GNU puts .lcomm after all of .bss and aligns it by its size; ld puts .comm symbols
+        # after every .bss input: kasm does not lay them out so, and writes no other bytes
+        raise AsmError(f"{name} is not supported: GNU as and ld place it after the rest of "
+                       ".bss; reserve the space in .bss with a label and .skip", loc)
 
     def _error(self, name: str, args: str, loc: Location, args_loc: Location) -> None:
         message = _message(strings(args, args_loc)[0]) if args else ""

@@ -165,12 +165,14 @@ class SymbolDef(Record):
 class Assembly(Record):
     """Everything the streamer leaves for layout."""
 
-    __slots__ = ("sections", "symbols", "globals", "final_bits", "first_code_bits")
+    __slots__ = ("sections", "symbols", "globals", "final_bits", "first_code_bits", "weak")
 
     def __init__(
         self, sections: list[SectionFragments], symbols: dict[str, SymbolDef],
         globals: dict[str, Location], final_bits: int, first_code_bits: int | None,
+        weak: frozenset[str] = frozenset(),
     ) -> None:  # fmt: skip
         self.sections, self.symbols, self.globals = sections, symbols, globals
+        self.weak = weak  # .weak names: a branch to one is never relaxed (GNU)
         self.final_bits = final_bits  # the mode at the end of the file (GNU's NOP table)
         self.first_code_bits = first_code_bits  # the image's boot mode

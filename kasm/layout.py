@@ -31,7 +31,10 @@ from .x86 import longest_nop, nop_fill
 
 
 class _LayoutEnv(SymbolEnv):
-    """Symbols as section-relative addresses."""
+    """Symbols as section-relative addresses (and the weak names, which branches never
+    reach short)."""
+
+    weak: frozenset[str] = frozenset()
 
     def label(self, sym) -> Value:  # noqa: ANN001 - a fragments.SymbolDef
         return Value(sym.frag.address + sym.offset, ((("sec", sym.frag.section), 1),))
@@ -40,6 +43,7 @@ class _LayoutEnv(SymbolEnv):
 def layout(assembly: Assembly, log: DiagnosticLog) -> ObjectFile:
     """Relax branches, size alignments, resolve in-section fields; the object file."""
     env = _LayoutEnv(assembly.symbols)
+    env.weak = assembly.weak
     sections = []
     for sec in assembly.sections:
         _relax(sec, env, log)
@@ -80,6 +84,8 @@ def _relax(sec: SectionFragments, env: _LayoutEnv, log: DiagnosticLog) -> None:
                     frag.var_size = var.size()
             elif isinstance(var, Align):
                 frag.var_size = _pad(var, frag.address + len(frag.data))
+            elif isinstance(var, Nops):
+                frag.var_size = var.size
             elif isinstance(var, Space):
                 try:
                     frag.var_size = _space_size(frag, var, env, final=False)
@@ -128,9 +134,7 @@ def _first_guess(frags: list[Fragment], env: _LayoutEnv) -> dict[int, int]:
             region += 1
         elif isinstance(var, Space) and var.count[0] == "num":  # zeros kept as a size
             size = max(var.count[1], 0)
-        elif isinstance(var, Nops):
-            size = var.size
-        frag.var_size = size
+        frag.var_size = size  # a .nops starts at 0, as GNU's rs_space_nop, and grows
         addr += size
     return regions
 
@@ -149,7 +153,7 @@ def _target_frag(br: Branch, frag: Fragment, env: _LayoutEnv) -> Fragment | None
     if node[0] != "sym":
         return None
     sym = env.symbols.get(node[1])
-    if sym is None or not sym.defined:
+    if sym is None or not sym.defined or node[1] in env.weak:
         return None
     if sym.frag is None:  # a symbol defined by an expression: where it evaluates
         return frag if _branch_disp(frag, br, env) is not None else None
@@ -196,7 +200,10 @@ def _space_size(frag: Fragment, var: Space, env: _LayoutEnv, final: bool) -> int
         return check_size(target - addr, var.loc)
     if not v.is_const:
         raise AsmError("space size must be an absolute expression", var.loc)
-    return check_size(max(v.const, 0), var.loc)
+    if v.const < 0:  # GNU ignores it with a warning, but its relaxation then sizes it its way
+        raise AsmError(f"a .space/.fill whose size depends on labels came out negative "
+                       f"({v.const}) during layout: kasm cannot size it as GNU does", var.loc)
+    return check_size(v.const, var.loc)
 
 
 def _branch_disp(frag: Fragment, br: Branch, env: _LayoutEnv, short: bool = False

@@ -61,13 +61,14 @@ class Streamer:
         self._symbols: dict[str, SymbolDef] = {}
         self._env = _ParseTimeEnv(self._symbols)
         self._globals: dict[str, Location] = {}
+        self._weak: set[str] = set()
         self._local_counts: dict[int, int] = {}
         self._set_versions: dict[str, int] = {}
         self._locations = 0  # `.` bound so far (symbols.location_name)
 
     def finish(self) -> Assembly:
         return Assembly(list(self._sections.values()), self._symbols, self._globals,
-                        self._bits, self._first_code_bits)
+                        self._bits, self._first_code_bits, frozenset(self._weak))
 
     # ------------------------------------------------------------------ sections and mode
     def _section(self, name: str) -> SectionFragments:
@@ -158,6 +159,10 @@ class Streamer:
             version = self._set_versions.get(name, -1) + 1
             self._set_versions[name] = version
             self._symbols[set_definition_name(name, version)] = sym
+
+    def declare_weak(self, name: str) -> None:
+        """A weak symbol may be replaced at link time: GNU never relaxes a branch to it."""
+        self._weak.add(name)
 
     def declare_global(self, name: str, loc: Location) -> None:
         self._globals.setdefault(name, loc)
@@ -280,17 +285,6 @@ class Streamer:
 
     def emit_org(self, target: expr.Node, fill: int, loc: Location) -> None:
         self._close_frag(Space(self._bind(target, loc), bytes([fill & 0xFF]), loc, is_org=True))
-
-    def emit_common(self, name: str, size: int, align: int, loc: Location,
-                    size_loc: Location) -> None:
-        """`.comm`/`.lcomm`: `size` bytes for `name` in .bss."""
-        current = self._current.name
-        self.switch_section(".bss")
-        if align > 1:
-            self.emit_align(align, None, None, 1, loc)
-        self.define_label(name, loc)
-        self.emit_space(("num", size), 0, size_loc)
-        self.switch_section(current)
 
     def emit_instruction(self, insn: Instruction) -> None:
         """The instruction's bytes from the encoder, at the end of the current fragment."""

@@ -379,6 +379,25 @@ def test_bytes_that_are_not_utf8_are_shown_as_hex_escapes_under_the_caret(tmp_pa
         "         ^"]
 
 
+@pytest.mark.parametrize("directive", [".comm", ".lcomm"])
+def test_common_symbols_are_refused_where_gnu_and_ld_place_them_elsewhere(directive):
+    with pytest.raises(SourceError) as info:
+        build_source(f".code32\n_start: hlt\n.bss\nb0: .byte 0\n{directive} buf, 16\n", "c.s")
+    [error] = info.value.diagnostics
+    assert (error.loc.line, error.message.split(":")[0]) == (
+        5, f"{directive} is not supported")
+
+
+def test_a_label_dependent_space_that_comes_out_negative_is_refused():
+    # GNU warns and ignores it, but its relaxation then places the branches around it its way
+    source = (".code16\n_start:\n    jmp L5\n    .fill 20, 1, 0x90\n"
+              "    .space 1 - (. - _start) % 128\nL5:\n")
+    with pytest.raises(SourceError) as info:
+        build_source(source, "neg.s")
+    [error] = info.value.diagnostics
+    assert error.loc.line == 5 and "came out negative (-" in error.message
+
+
 def test_incbin_of_a_directory_says_it_is_a_directory(tmp_path):
     (tmp_path / "data").mkdir()
     with pytest.raises(SourceError) as info:
