@@ -67,6 +67,7 @@ def _relax(sec: SectionFragments, env: _LayoutEnv, log: DiagnosticLog) -> None:
     as 0; the errors of the last pass are logged, each once."""
     frags = sec.frags
     regions = _first_guess(frags, env)
+    moving = None
     for _ in range(1000):
         stretch = 0
         stretched = False
@@ -95,6 +96,7 @@ def _relax(sec: SectionFragments, env: _LayoutEnv, log: DiagnosticLog) -> None:
             if frag.var_size != old:
                 stretch += frag.var_size - old
                 stretched = True
+                moving = var.loc  # what still changes size when the passes run out
             if frag.address + len(frag.data) + frag.var_size > MAX_SECTION_SIZE:
                 check_size(frag.address + len(frag.data) + frag.var_size, var.loc)
         if not stretched:
@@ -107,7 +109,8 @@ def _relax(sec: SectionFragments, env: _LayoutEnv, log: DiagnosticLog) -> None:
             for e in errors.values():
                 log.error(e.message, e.loc)
             return
-    raise AsmError(f"layout of section {sec.name} does not settle", None)
+    raise AsmError(f"layout of section {sec.name} does not settle: this size keeps changing "
+                   "(does it depend on itself?)", moving)
 
 
 def _first_guess(frags: list[Fragment], env: _LayoutEnv) -> dict[int, int]:

@@ -398,6 +398,14 @@ def test_a_label_dependent_space_that_comes_out_negative_is_refused():
     assert error.loc.line == 5 and "came out negative (-" in error.message
 
 
+def test_a_size_that_depends_on_itself_is_located():
+    # GNU: "Infinite loop encountered whilst attempting to compute the addresses of symbols"
+    with pytest.raises(SourceError) as info:
+        build_source(".code32\n_start:\n    .space x2 - _start + 1\nx2:\n    hlt\n", "s.s")
+    [error] = info.value.diagnostics
+    assert (error.loc.line, error.loc.col) == (3, 12) and "does not settle" in error.message
+
+
 def test_incbin_of_a_directory_says_it_is_a_directory(tmp_path):
     (tmp_path / "data").mkdir()
     with pytest.raises(SourceError) as info:
