@@ -480,16 +480,18 @@ def data_line(draw, bits: int) -> str:
 def align(draw, bits: int) -> str:
     n = draw(st.sampled_from(["2", "4", "8", "16", "32"]))
     skip = draw(st.sampled_from(["1", "3", "7", "10", "15"]))
+    nops = draw(st.sampled_from(["1", "7", "10", "30"]))
     return draw(st.sampled_from([f".align {n}", f".balign {n}", ".p2align 3",
                                  f".balign {n}, 0x90", f".align {n}, 0xcc", f".p2align 4,,{skip}",
-                                 f".balign {n},,{skip}", f".p2align 5, 0x90, {skip}"]))
+                                 f".balign {n},,{skip}", f".p2align 5, 0x90, {skip}",
+                                 f".nops {nops}", f".nops {nops}, 2"]))
 
 
 @st.composite
 def filler(draw, bits: int) -> str:
     """Distance between a branch and its target: rel8 or not."""
     n = draw(st.sampled_from([1, 100, 120, 125, 126, 127, 128, 129, 130, 200, 300]))
-    return f".fill {n}, 1, 0x90" if draw(st.booleans()) else f".skip {n}, 0x90"
+    return draw(st.sampled_from([f".fill {n}, 1, 0x90", f".skip {n}, 0x90", f".org . + {n}"]))
 
 
 GENERATORS = {
@@ -549,7 +551,8 @@ def program(draw) -> tuple[int, str, bool]:
     data = [".section .rodata", "R0: .long L0, 0x12345678", "table: .word L1, L2, L3",
             ".data", "D0: .word 0x1234", draw(data_line(bits)), "D1: .byte 1, 2",
             draw(data_line(bits))]
-    lines = [f".code{bits}", ".text", "_start:", "hlt", *body, *data]
+    weak = [".weak L2"] if draw(st.integers(0, 5)) == 0 else []  # branches to it stay long
+    lines = [f".code{bits}", ".text", *weak, "_start:", "hlt", *body, *data]
     return bits, "".join(f"    {ln}\n" if not ln.endswith(":") else f"{ln}\n" for ln in lines), \
         wide
 
