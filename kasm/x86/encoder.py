@@ -20,7 +20,7 @@ from .checks import check_instruction, check_size_prefixes
 from .crosscheck import check_decoding, refusal
 from .disassembler import Disassembler
 from .encoding import NO_SYMBOLS, Constants, Encoding, EncodingError
-from .forms import VerifiedForms, form_of
+from .forms import VerifiedForms, form_of, other_forms_of
 from .keystone import Keystone
 from .memo import EncodingMemo
 from .prefixes import merge_prefixes, prefix_bytes
@@ -109,7 +109,8 @@ class Encoder:
         if pseudo:
             encoding = apply_pseudo(encoding, pseudo, insn, bits)
         check_decoding(insn, encoding, bits, constants, self.disassembler)
-        if form_of(insn, bits, constants) not in self.forms:
+        if form_of(insn, bits, constants) not in self.forms and not any(
+                form in self.forms for form in other_forms_of(insn, bits, constants)):
             raise refusal(insn)
         return encoding
 

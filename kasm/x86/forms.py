@@ -11,7 +11,9 @@ know that its bytes would be GNU's.
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
 
 from ..instruction import REGISTER_WIDTH, Instruction, Operand
 from .encoding import Constants
@@ -53,17 +55,22 @@ def register_class(reg: str) -> str:
     return reg[1:]  # a segment register
 
 
+_IMMEDIATE_RANGES = (("b", -128, 127), ("B", 0, 255), ("w", -32768, 32767), ("W", 0, 65535),
+                     ("l", -(1 << 31), (1 << 31) - 1), ("L", 0, (1 << 32) - 1))
+
+
 def immediate_class(value: int | None, width: int | None) -> str:
     """The size class of an immediate. A symbol's (None) is that of the widest value its
     operand of `width` bits takes: kasm encodes it through such a placeholder."""
+    return immediate_classes(value, width)[0]
+
+
+def immediate_classes(value: int | None, width: int | None) -> list[str]:
+    """Every size class that holds the immediate, the form's own first: a value in two
+    classes (0 is in $b and $B) is verified when either class was."""
     if value is None:
-        return "$b" if width == 8 else "$w" if width == 16 else "$l"
-    for name, lo, hi in (("b", -128, 127), ("B", 0, 255), ("w", -32768, 32767),
-                         ("W", 0, 65535), ("l", -(1 << 31), (1 << 31) - 1),
-                         ("L", 0, (1 << 32) - 1)):
-        if lo <= value <= hi:
-            return "$" + name
-    return "$q"
+        return ["$b" if width == 8 else "$w" if width == 16 else "$l"]
+    return [f"${name}" for name, lo, hi in _IMMEDIATE_RANGES if lo <= value <= hi] or ["$q"]
 
 
 def memory_class(op: Operand) -> str:
@@ -90,15 +97,32 @@ def memory_class(op: Operand) -> str:
 
 def form_of(insn: Instruction, bits: int, constants: Constants) -> str:
     """The instruction's form: what the table is keyed by."""
+    return _form(insn, bits, [choices[0] for choices in _classes(insn, bits, constants)])
+
+
+def other_forms_of(insn: Instruction, bits: int, constants: Constants) -> Iterator[str]:
+    """The instruction under the other size classes its immediates are also in."""
+    choices = _classes(insn, bits, constants)
+    if all(len(c) == 1 for c in choices):
+        return
+    for classes in itertools.islice(itertools.product(*choices), 1, None):
+        yield _form(insn, bits, list(classes))
+
+
+def _classes(insn: Instruction, bits: int, constants: Constants) -> list[list[str]]:
     classes = []
     for op in insn.operands:
         if op.kind == "reg":
-            classes.append(("*" if op.star else "") + register_class(op.reg))
+            classes.append([("*" if op.star else "") + register_class(op.reg)])
         elif op.kind == "imm":
             value = None if op.disp is None else constants.value(op.disp, insn.loc)
-            classes.append(immediate_class(value, operand_width(insn, bits)))
+            classes.append(immediate_classes(value, operand_width(insn, bits)))
         else:
-            classes.append(memory_class(op))
+            classes.append([memory_class(op)])
+    return classes
+
+
+def _form(insn: Instruction, bits: int, classes: list[str]) -> str:
     sizes = " ".join(p for p in insn.prefixes if p in _SIZE_PREFIXES)
     return f"{bits}|{sizes}|{insn.mnemonic}|{','.join(classes)}"
 

@@ -35,6 +35,13 @@ def test_a_form_is_the_shape_of_an_instruction_in_a_mode(bits: int, text: str, f
     assert form_of(insn(text), bits, NO_SYMBOLS) == form
 
 
+def test_an_immediate_in_two_size_classes_is_verified_under_either() -> None:
+    # `retq $0`: 0 is in $b (not verified for retq: negative counts differ) and in $B
+    assert form_of(insn("retq $0"), 64, NO_SYMBOLS) == "64||retq|$b"
+    assert "64||retq|$b" not in VerifiedForms() and "64||retq|$B" in VerifiedForms()
+    assert Encoder(Keystone()).encode(insn("retq $0"), 64, NO_SYMBOLS).data == b"\xc2\x00\x00"
+
+
 def test_the_shipped_table_holds_the_forms_programs_use() -> None:
     forms = VerifiedForms()
     for form in ("32||mov|r32,r32", "16||mov|r16,r16", "64||mov|m64,r64", "32||add|$b,r32",
