@@ -20,6 +20,8 @@ from vmm.backend import VcpuBackend
 from vmm.cpu import (
     CR0_PE,
     EFER_LMA,
+    EFLAGS_NT,
+    EFLAGS_VM,
     Registers,
     Segment,
     SpecialRegisters,
@@ -32,8 +34,6 @@ from vmm.paging import translate
 
 IRET = 0xCF
 OPERAND_SIZE = 0x66
-EFLAGS_NT = 1 << 14
-EFLAGS_VM = 1 << 17
 # What an IRET at CPL 0 loads from the popped EFLAGS: CF PF AF ZF SF TF IF DF OF IOPL NT RF
 # AC VIF VIP ID (not VM); bit 1 always reads as 1.
 IRET_FLAGS = 0x3D7FD5

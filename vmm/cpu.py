@@ -28,6 +28,13 @@ CR4_PSE = 1 << 4
 CR4_PAE = 1 << 5
 EFER_LME = 1 << 8
 EFER_LMA = 1 << 10
+# RFLAGS bits
+EFLAGS_TF = 1 << 8
+EFLAGS_IF = 1 << 9
+EFLAGS_NT = 1 << 14
+EFLAGS_RF = 1 << 16
+EFLAGS_VM = 1 << 17
+EFLAGS_AC = 1 << 18
 
 
 class Registers(Record):

@@ -10,12 +10,11 @@ the run as a guest fault. An access to the port from anywhere else is ignored.
 
 from __future__ import annotations
 
+from vmm.cpu import EFLAGS_RF
 from vmm.device import Action, CpuView, Device, Fault
 from vmm.errors import GuestMemoryError
 from vmm.modes import SystemLayout
 from vmm.vocabulary import CpuMode, RunEnd
-
-EFLAGS_RF = 1 << 16  # set by KVM in the pushed flags, not by the emulator: not the guest's
 
 
 class ExceptionReporter(Device):
@@ -40,7 +39,7 @@ class ExceptionReporter(Device):
         code = values.pop(0) if has_code else None
         rip, _cs, rflags = values[0], values[1], values[2]
         cpu.set_reg("rip", rip)
-        cpu.set_reg("rflags", rflags & ~EFLAGS_RF)
+        cpu.set_reg("rflags", rflags & ~EFLAGS_RF)  # RF: KVM sets it in the pushed flags
         cpu.set_reg("rsp", values[3] if long else rsp + word * (3 + has_code))
         message = vector_name(vector)
         if code is not None:

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 import struct
 
-from vmm.cpu import CR0_PE, descriptor_cache
+from vmm.cpu import (
+    CR0_PE,
+    EFLAGS_AC,
+    EFLAGS_IF,
+    EFLAGS_NT,
+    EFLAGS_RF,
+    EFLAGS_TF,
+    EFLAGS_VM,
+    descriptor_cache,
+)
 from vmm.emu import engine as e
 from vmm.emu import state as st
 from vmm.errors import GuestMemoryError
@@ -21,8 +30,6 @@ from vmm.vectors import ERROR_CODE_VECTORS, vector_name
 
 CONTRIBUTORY = frozenset((0, 10, 11, 12, 13))
 GP, DF, PF = 13, 8, 14
-EFLAGS_TF, EFLAGS_IF, EFLAGS_NT, EFLAGS_RF, EFLAGS_VM, EFLAGS_AC = (
-    1 << 8, 1 << 9, 1 << 14, 1 << 16, 1 << 17, 1 << 18)
 
 
 class Undeliverable(Exception):

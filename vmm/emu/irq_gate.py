@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from vmm.cpu import EFLAGS_IF
 from vmm.emu import engine as e
 from vmm.emu import state as st
 
 EFLAGS_WORD, HFLAGS_WORD = st.EFLAGS // 8, e.HFLAGS // 8
-EFLAGS_IF = 1 << 9
 HF_INHIBIT_IRQ = 1 << 3  # the instruction after sti / mov ss: no interrupt before it
 KICKED, WINDOW, SLICE_END = 1, 2, 3  # why the block hook stopped the engine
 

@@ -17,6 +17,7 @@ from vmm.cpu import (
     CR0_PG,
     CR4_PAE,
     EFER_LMA,
+    EFLAGS_VM,
     REGISTER_NAMES,
     SEGMENT_NAMES,
     DescriptorTable,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 DESC_P = 1 << 15
 DESC_L = 1 << 21
 DESC_B = 1 << 22
-EFLAGS_VM = 1 << 17
 HF_CPL = 3
 HF_CS32 = 1 << 4
 HF_SS32 = 1 << 5
