@@ -112,5 +112,5 @@ def test_kasm_build_loads_no_vmm_machinery(tmp_path, env):
     assert r.returncode == 0, r.stderr
     loaded = set(re.findall(r"\|\s*(\S+)$", r.stderr, re.M))
     vmm_modules = {m for m in loaded if m.startswith("vmm")}
-    assert vmm_modules <= {"vmm", "vmm.values", "vmm.vocabulary", "vmm.terminal"}
+    assert vmm_modules <= {"vmm", "vmm.lazy", "vmm.values", "vmm.vocabulary", "vmm.terminal"}
     assert not {"cffi", "_cffi_backend"} & loaded

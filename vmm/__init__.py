@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from vmm.lazy import lazy_exports
+
 _EXPORTS = {
     "vmm.vocabulary": ("BootMode", "CpuMode", "DEFAULT_BASE", "DEFAULT_MEM_SIZE",
                        "DEFAULT_TIMEOUT", "ExitCode", "RunEnd"),
@@ -22,21 +24,4 @@ _EXPORTS = {
     "vmm.outcome": ("RunResult",),
     "vmm.stats": ("ExitStats",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> object:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vmm' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next lookup is a plain global
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -6,6 +6,8 @@ whether KVM is usable (vmm.kvm.probe) costs no cffi.
 
 from __future__ import annotations
 
+from vmm.lazy import lazy_exports
+
 _EXPORTS = {
     "vmm.kvm.backend": ("KvmBackend",),
     "vmm.kvm.system": ("CpuidEntry", "Kvm", "Vm"),
@@ -13,17 +15,4 @@ _EXPORTS = {
     "vmm.kvm.vcpu": ("Vcpu",),
     "vmm.kvm.probe": ("kvm_usable",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> object:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vmm.kvm' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
